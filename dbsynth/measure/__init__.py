@@ -1,0 +1,1 @@
+"""Everything that reads private rows: reading, bounding, domain discovery, encoding, degrees."""

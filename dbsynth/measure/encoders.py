@@ -1,0 +1,193 @@
+"""Released column domains: how a value becomes a model code and a code becomes a value again.
+
+An encoder holds only public or already-released information (schema/spec domains, DP-selected
+values, DP quantile edges), so it can be saved in the run report and used to sample.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+EPOCH = dt.datetime(1970, 1, 1)
+
+
+@dataclass
+class CategoricalEncoder:
+    """Codes: [NULL?] + released values + [other?]. `other` stands for every unreleased value."""
+
+    values: list[Any]
+    nullable: bool
+    other: bool
+
+    @property
+    def size(self) -> int:
+        return int(self.nullable) + len(self.values) + int(self.other)
+
+    def encode(self, series: pd.Series) -> np.ndarray:
+        index = {self._norm(v): i + int(self.nullable) for i, v in enumerate(self.values)}
+        other = self.size - 1 if self.other else int(self.nullable)
+        out = np.empty(len(series), dtype=np.int64)
+        for i, v in enumerate(series.tolist()):
+            if _isnull(v):
+                out[i] = 0 if self.nullable else other
+            else:
+                out[i] = index.get(self._norm(v), other)
+        return out
+
+    def decode(self, codes: np.ndarray, make_other) -> list[Any]:
+        out: list[Any] = []
+        base = int(self.nullable)
+        for c in codes.tolist():
+            if self.nullable and c == 0:
+                out.append(None)
+            elif c - base < len(self.values):
+                out.append(self.values[c - base])
+            else:
+                out.append(make_other())
+        return out
+
+    @staticmethod
+    def _norm(v: Any) -> Any:
+        return v.item() if isinstance(v, np.generic) else v
+
+
+@dataclass
+class BinEncoder:
+    """Numeric or datetime values in bins [e_i, e_{i+1}); sampled back uniformly within a bin.
+
+    `as_type` says how a number goes back to a column value: int, float, decimal, date, datetime, time."""
+
+    edges: list[float]
+    nullable: bool
+    as_type: str
+    scale: int | None = None
+    lower: float | None = None  # type or schema range the sampled value must respect
+    upper: float | None = None
+
+    @property
+    def n_bins(self) -> int:
+        return max(len(self.edges) - 1, 1)
+
+    @property
+    def size(self) -> int:
+        return int(self.nullable) + self.n_bins
+
+    def encode(self, series: pd.Series) -> np.ndarray:
+        x = to_number(series, self.as_type)
+        null = np.isnan(x)
+        if len(self.edges) < 2:
+            b = np.zeros(len(x), dtype=np.int64)
+        else:
+            b = np.clip(np.searchsorted(np.asarray(self.edges), np.nan_to_num(x), side="right") - 1, 0, self.n_bins - 1)
+        b = b + int(self.nullable)
+        if self.nullable:
+            b[null] = 0
+        return b.astype(np.int64)
+
+    def decode(self, codes: np.ndarray, rng: np.random.Generator) -> list[Any]:
+        codes = np.asarray(codes)
+        base = int(self.nullable)
+        e = np.asarray(self.edges if len(self.edges) >= 2 else [self.edges[0], self.edges[0]], dtype=float)
+        b = np.clip(codes - base, 0, len(e) - 2)
+        lo, hi = e[b], e[b + 1]
+        if self.as_type == "int":
+            hi_i = np.maximum(np.ceil(hi) - 1, np.ceil(lo))
+            x = np.floor(lo + rng.random(len(b)) * (hi_i - np.ceil(lo) + 1)).astype(float)
+            x = np.clip(x, np.ceil(lo), hi_i)
+        else:
+            x = lo + rng.random(len(b)) * (hi - lo)
+        if self.lower is not None:
+            x = np.maximum(x, self.lower)
+        if self.upper is not None:
+            x = np.minimum(x, self.upper)
+        vals = [from_number(v, self.as_type, self.scale) for v in x.tolist()]
+        if self.nullable:
+            vals = [None if c == 0 else v for c, v in zip(codes.tolist(), vals)]
+        return vals
+
+
+@dataclass
+class BooleanEncoder:
+    nullable: bool
+
+    @property
+    def size(self) -> int:
+        return 2 + int(self.nullable)
+
+    def encode(self, series: pd.Series) -> np.ndarray:
+        base = int(self.nullable)
+        return np.array([0 if _isnull(v) else base + int(bool(v)) for v in series.tolist()], dtype=np.int64)
+
+    def decode(self, codes: np.ndarray) -> list[Any]:
+        base = int(self.nullable)
+        return [None if (self.nullable and c == 0) else bool(c - base) for c in np.asarray(codes).tolist()]
+
+
+@dataclass
+class NullIndicator:
+    """Whether a nullable FK is NULL: modelled with the row so its rate (and correlations) are DP."""
+
+    columns: tuple[str, ...]
+    size: int = field(default=2)
+
+    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+        return frame[list(self.columns)].isna().any(axis=1).to_numpy().astype(np.int64)
+
+
+def _isnull(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT or (v is pd.NA)
+
+
+def to_number(series: pd.Series, as_type: str) -> np.ndarray:
+    """Numbers (floats, NaN for NULL) from a column of ints, decimals, dates, datetimes or times."""
+    out = np.full(len(series), np.nan)
+    for i, v in enumerate(series.tolist()):
+        if _isnull(v):
+            continue
+        if isinstance(v, dt.datetime):
+            out[i] = (v.replace(tzinfo=None) - EPOCH).total_seconds()
+        elif isinstance(v, dt.date):
+            out[i] = (dt.datetime(v.year, v.month, v.day) - EPOCH).total_seconds()
+        elif isinstance(v, dt.time):
+            out[i] = v.hour * 3600 + v.minute * 60 + v.second + v.microsecond / 1e6
+        elif isinstance(v, dt.timedelta):
+            out[i] = v.total_seconds()
+        elif isinstance(v, str):
+            out[i] = _parse_text_number(v, as_type)
+        else:
+            out[i] = float(v)
+    return out
+
+
+def _parse_text_number(v: str, as_type: str) -> float:
+    # SQLite keeps dates as text; parse them so bins mean the same thing on every engine.
+    if as_type in ("date", "datetime"):
+        try:
+            return (dt.datetime.fromisoformat(v).replace(tzinfo=None) - EPOCH).total_seconds()
+        except ValueError:
+            return np.nan
+    try:
+        return float(v)
+    except ValueError:
+        return np.nan
+
+
+def from_number(x: float, as_type: str, scale: int | None) -> Any:
+    if as_type == "int":
+        return int(round(x))
+    if as_type == "decimal":
+        return Decimal(str(round(x, scale if scale is not None else 2)))
+    if as_type == "datetime":
+        return (EPOCH + dt.timedelta(seconds=round(x))).replace(microsecond=0)
+    if as_type == "date":
+        return (EPOCH + dt.timedelta(seconds=x)).date()
+    if as_type == "time":
+        s = int(x) % 86400
+        return dt.time(s // 3600, (s % 3600) // 60, s % 60)
+    return float(x)

@@ -1,0 +1,141 @@
+"""The measure stage: bounded private rows in, released domains, noisy degrees and model inputs out.
+
+The budget is split here, once: per table by weight, then inside a table between domain
+discovery, degree histograms and the model. Every release is charged to the ledger.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from dbsynth.measure.degrees import degree_histogram
+from dbsynth.measure.domains import needs_budget, private_encoder, public_encoder
+from dbsynth.measure.encoders import NullIndicator
+from dbsynth.measure.read import read_table
+from dbsynth.privacy import mechanisms
+from dbsynth.privacy.ledger import Ledger
+from dbsynth.privacy.units import Units, bound
+from dbsynth.schema import Schema
+from dbsynth.spec import Spec
+from dbsynth.tabular import EncodedTable
+
+MODELLED = ("categorical", "numeric", "datetime", "boolean")
+
+
+def null_column(fk_key: str) -> str:
+    return f"__null__{fk_key}"
+
+
+@dataclass
+class TableMeasurements:
+    name: str
+    private: bool
+    encoders: dict[str, Any] = field(default_factory=dict)  # modelled column -> released encoder
+    null_indicators: dict[str, NullIndicator] = field(default_factory=dict)  # model column -> indicator
+    encoded: EncodedTable | None = None  # bounded private rows, encoded: the model's input
+    rho_model: float = 0.0
+    sensitivity: int = 0
+    degrees: dict[str, np.ndarray] = field(default_factory=dict)  # fk.key -> noisy degree histogram
+    public_rows: pd.DataFrame | None = None  # public tables only: copied verbatim
+
+
+@dataclass(frozen=True)
+class Budget:
+    rho: float
+    partition_delta: float  # δ per partition selection
+
+
+def plan_budget(spec: Spec, schema: Schema, rho_total: float, delta: float) -> tuple[Budget, dict[str, float]]:
+    """Per-table ρ by weight, and the δ each partition selection gets."""
+    private = [t for t, ts in spec.tables.items() if ts.private]
+    total_w = sum(spec.tables[t].budget_weight for t in private) or 1.0
+    per_table = {t: rho_total * spec.tables[t].budget_weight / total_w for t in private}
+    n_ps = sum(
+        1 for t in private for cs in spec.tables[t].columns.values() if cs.kind == "categorical" and cs.domain == "dp"
+    )
+    ps_delta = delta * spec.budget.partition_delta_share / n_ps if n_ps else 0.0
+    return Budget(rho_total, ps_delta), per_table
+
+
+def measure(
+    source: sa.Engine,
+    schema: Schema,
+    spec: Spec,
+    units: Units,
+    ledger: Ledger,
+    budget: Budget,
+    rho_per_table: dict[str, float],
+    rng: np.random.Generator,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, TableMeasurements]:
+    frames = {}
+    for name in schema.tables:
+        if progress:
+            progress(name)
+        frames[name] = read_table(source, schema, name)
+    kept = bound({t: frames[t] for t in units.private}, schema, units, secrets.token_bytes(32))
+    bounded = {t: frames[t][kept[t]].reset_index(drop=True) for t in units.private}
+    out: dict[str, TableMeasurements] = {}
+    for name in schema.tables:
+        ts = spec.tables[name]
+        if not ts.private:
+            out[name] = TableMeasurements(name, False, public_rows=frames[name])
+            continue
+        out[name] = _measure_table(name, schema, spec, units, ledger, budget, rho_per_table[name], bounded, frames, rng)
+    return out
+
+
+def _measure_table(name, schema, spec, units, ledger, budget, rho_table, bounded, frames, rng) -> TableMeasurements:
+    table = schema.tables[name]
+    ts = spec.tables[name]
+    rows = bounded[name]
+    delta_t = units.sensitivity(name)
+    tm = TableMeasurements(name, True, sensitivity=delta_t)
+
+    paid = [c for c in table.columns if needs_budget(ts.columns[c.name])]
+    degree_edges = [fk for fk in table.foreign_keys]
+    rho_domain = rho_table * spec.budget.domain_share if paid else 0.0
+    rho_degree = rho_table * spec.budget.degree_share if degree_edges else 0.0
+    tm.rho_model = rho_table - rho_domain - rho_degree
+
+    for col in table.columns:
+        cs = ts.columns[col.name]
+        if cs.kind not in MODELLED:
+            continue
+        enc = public_encoder(col, cs)
+        if enc is None:
+            enc = private_encoder(
+                col, cs, rows[col.name], ledger=ledger, rho=rho_domain / len(paid), delta=budget.partition_delta,
+                sensitivity=delta_t, rng=rng, table=name,
+            )
+        tm.encoders[col.name] = enc
+    for fk in table.foreign_keys:
+        if any(table.column(c).nullable for c in fk.columns):
+            tm.null_indicators[null_column(fk.key)] = NullIndicator(fk.columns)
+
+    codes = {c: enc.encode(rows[c]) for c, enc in tm.encoders.items()}
+    codes.update({c: ind.encode(rows) for c, ind in tm.null_indicators.items()})
+    sizes = {c: enc.size for c, enc in tm.encoders.items()}
+    sizes.update({c: 2 for c in tm.null_indicators})
+    tm.encoded = EncodedTable(name, codes, sizes, rows=len(rows))
+
+    for fk in degree_edges:
+        parent_rows = bounded.get(fk.ref_table, frames[fk.ref_table])
+        cap = units.caps[fk.key]
+        hist = degree_histogram(rows, parent_rows, fk, cap)
+        if fk.ref_table in units.private:
+            sens = units.degree_sensitivity(fk)
+        else:  # a public parent's rows are fixed: only the children move
+            sens = 2 * delta_t
+        noisy, _ = mechanisms.gaussian(
+            ledger, hist, sensitivity=sens, rho=rho_degree / len(degree_edges), rng=rng, table=name,
+            what=f"degree histogram of {fk.key}",
+        )
+        tm.degrees[fk.key] = noisy
+    return tm

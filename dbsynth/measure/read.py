@@ -1,0 +1,32 @@
+"""Reading rows from the read-only source. Only the measure stage calls this.
+
+Issue-2 scope: a private table is read into memory once and every statistic is computed on its
+bounded rows here; pushing the counting into the database comes with the AIM work.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import sqlalchemy as sa
+
+from dbsynth.connect import translate_errors
+from dbsynth.schema import Schema
+
+
+def check_select_privileges(engine: sa.Engine, schema: Schema) -> None:
+    """Fail before any work when a table cannot be read (a query that returns no rows)."""
+    with engine.connect() as conn:
+        for name in schema.tables:
+            table = sa.table(name)
+            with translate_errors(engine, f"table {name!r}"):
+                conn.execute(sa.select(sa.literal(1)).select_from(table).limit(0)).fetchall()
+            conn.rollback()
+
+
+def read_table(engine: sa.Engine, schema: Schema, name: str) -> pd.DataFrame:
+    table = schema.metadata.tables[name] if schema.metadata is not None else sa.table(name)
+    cols = [table.c[c.name] for c in schema.tables[name].columns]
+    with engine.connect() as conn, translate_errors(engine, f"table {name!r}"):
+        result = conn.execute(sa.select(*cols))
+        frame = pd.DataFrame(result.fetchall(), columns=[c.name for c in schema.tables[name].columns], dtype=object)
+    return frame

@@ -1,0 +1,156 @@
+"""`run`: source DSN to shadow database, one stage after another, data flowing one way.
+
+introspect → spec → measure (ledger) → fit → sample/link/repair → write. Only `measure` reads
+the source and only `write` touches the target.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from dbsynth.connect import redact, source_engine, target_engine
+from dbsynth.errors import SpecError
+from dbsynth.measure.measure import measure, plan_budget
+from dbsynth.measure.read import check_select_privileges
+from dbsynth.plan import make_spec
+from dbsynth.privacy.ledger import Ledger, calibrate_rho
+from dbsynth.privacy.units import Units
+from dbsynth.relational.assemble import assemble
+from dbsynth.schema.introspect import introspect
+from dbsynth.spec import Spec, check_against_schema
+from dbsynth.tabular import method_for
+
+Stage = Callable[[str, str], None]  # (stage, detail) progress callback
+
+
+@dataclass
+class RunOptions:
+    source: str
+    target: str
+    epsilon: float
+    delta: float = 1e-9
+    spec_path: str | None = None
+    seed: int | None = None
+    replace: bool = False
+    ledger_path: str | None = None
+
+
+@dataclass
+class RunResult:
+    source: str
+    target: str
+    rows: dict[str, int]
+    ledger: dict
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "target": self.target, "rows": self.rows, "ledger": self.ledger,
+                "seconds": self.seconds}
+
+
+def load_spec(schema, spec_path: str | None) -> Spec:
+    spec = Spec.load(spec_path) if spec_path else make_spec(schema)
+    check_against_schema(spec, schema)
+    _check_owners(spec, schema)
+    return spec
+
+
+def _check_owners(spec: Spec, schema) -> None:
+    for name, ts in spec.tables.items():
+        if ts.owner is None:
+            continue
+        fk = next(f for f in schema.tables[name].foreign_keys if f.key == ts.owner)
+        if not ts.private:
+            raise SpecError(f"spec: public table {name!r} cannot have an owner")
+        if not spec.tables[fk.ref_table].private:
+            raise SpecError(f"spec: owner of {name!r} must be a private table, {fk.ref_table!r} is public")
+        if fk.is_self_reference:
+            raise SpecError(f"spec: owner of {name!r} cannot be a self reference ({fk.key})")
+    try:
+        Units.from_spec(schema, spec).order()
+    except ValueError as exc:
+        raise SpecError(f"spec: owners form a cycle ({exc}); remove one owner") from None
+
+
+def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
+    say = progress or (lambda stage, detail: None)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] = round(now - clock, 3)
+        clock = now
+
+    ledger = Ledger(opts.epsilon, opts.delta)  # validates ε and δ before anything connects
+    seed = opts.seed if opts.seed is not None else secrets.randbits(32)
+    rng = np.random.default_rng(seed)
+
+    say("introspect", redact(opts.source))
+    src = source_engine(opts.source)
+    tgt = target_engine(opts.target)
+    schema = introspect(src)
+    spec = load_spec(schema, opts.spec_path)
+    _refuse_nonempty_early(tgt, opts.replace)
+    check_select_privileges(src, schema)
+    lap("introspect")
+
+    units = Units.from_spec(schema, spec)
+    has_ps = any(cs.kind == "categorical" and cs.domain == "dp"
+                 for ts in spec.tables.values() if ts.private for cs in ts.columns.values())
+    rdp_delta = opts.delta * (1 - spec.budget.partition_delta_share) if has_ps else opts.delta
+    rho_total = calibrate_rho(opts.epsilon, rdp_delta)
+    budget, per_table = plan_budget(spec, schema, rho_total, opts.delta)
+    measured = measure(src, schema, spec, units, ledger, budget, per_table, rng,
+                       progress=lambda t: say("measure", t))
+    lap("measure")
+
+    models = {}
+    for name, tm in measured.items():
+        if not tm.private:
+            continue
+        say("fit", name)
+        method = method_for(spec.tables[name].method)
+        models[name] = method.fit(tm.encoded, ledger=ledger, rho=tm.rho_model, sensitivity=tm.sensitivity, rng=rng)
+        tm.encoded = None  # the private rows are no longer needed past this point
+    lap("fit")
+
+    say("sample", "keys, links, constraints")
+    data = assemble(schema, spec, units, measured, models, rng, seed)
+    lap("sample")
+
+    ledger_dict = ledger.to_dict()
+    ledger_dict.update({"seed": seed, "source": redact(opts.source), "created_by": "dbsynth run"})
+    if opts.ledger_path:
+        Path(opts.ledger_path).write_text(json.dumps(ledger_dict, indent=2, default=str))
+
+    from dbsynth.write import write_database
+
+    write_database(tgt, schema, data, ledger=ledger_dict, replace=opts.replace,
+                   progress=lambda t, done, total: say("write", f"{t} {done}/{total}"))
+    lap("write")
+    return RunResult(redact(opts.source), redact(opts.target),
+                     {n: t.n_rows for n, t in data.tables.items()}, ledger_dict, timings)
+
+
+def _refuse_nonempty_early(tgt, replace: bool) -> None:
+    """Refuse a non-empty target before reading any private row (the writer checks again)."""
+    if replace:
+        return
+    import sqlalchemy as sa
+
+    from dbsynth.errors import TargetNotEmpty
+
+    names = sa.inspect(tgt).get_table_names()
+    if names:
+        raise TargetNotEmpty(
+            f"target {redact(tgt.url)} is not empty ({len(names)} tables, e.g. {names[0]}); use --replace to overwrite it"
+        )

@@ -1,0 +1,158 @@
+"""From a Schema to the default Spec. Reads no rows: every choice here is made from public DDL.
+
+Owners (DESIGN §2, as amended): each private table has at most one owning FK edge; a unit is a
+row with everything it owns. The default owner is a NOT NULL FK whose parent chain reaches a
+table holding personal data (PII columns), so units are people and what they own.
+"""
+
+from __future__ import annotations
+
+import re
+
+from dbsynth.schema import Column, Schema, Table
+from dbsynth.schema.checks import domain_from_checks
+from dbsynth.spec import BudgetSpec, ColumnSpec, ForeignKeySpec, Spec, TableSpec
+
+DEFAULT_CAP = 8
+DEFAULT_BINS = 8
+
+# Column-name tokens -> Faker provider. Names are matched on whole tokens of snake/camel case.
+_PII = [
+    (("first", "name"), "first_name"),
+    (("firstname",), "first_name"),
+    (("given", "name"), "first_name"),
+    (("last", "name"), "last_name"),
+    (("lastname",), "last_name"),
+    (("surname",), "last_name"),
+    (("company",), "company"),
+    (("email",), "email"),
+    (("e", "mail"), "email"),
+    (("phone",), "phone_number"),
+    (("fax",), "phone_number"),
+    (("mobile",), "phone_number"),
+    (("address",), "street_address"),
+    (("street",), "street_address"),
+    (("city",), "city"),
+    (("state",), "state"),
+    (("postal",), "postcode"),
+    (("postcode",), "postcode"),
+    (("zip",), "postcode"),
+    (("homepage",), "url"),
+    (("url",), "url"),
+    (("website",), "url"),
+    (("username",), "user_name"),
+    (("login",), "user_name"),
+    (("password",), "password"),
+    (("ssn",), "ssn"),
+    (("iban",), "iban"),
+    (("card", "number"), "credit_card_number"),
+    (("ip",), "ipv4"),
+    (("full", "name"), "name"),
+    (("contact", "name"), "name"),
+    (("customer", "name"), "name"),
+]
+# Providers that say a row describes a person: such tables anchor units (see choose_owners).
+_PERSON = {"first_name", "last_name", "email", "phone_number", "street_address", "ssn", "user_name",
+           "credit_card_number", "iban", "name"}
+_FREE_TEXT = {"notes", "note", "comment", "comments", "description", "desc", "body", "review", "bio", "remarks", "message"}
+_TEXT_GENERICS = {"Text", "UnicodeText", "CLOB"}
+_STRING_GENERICS = {"String", "Unicode", "Text", "UnicodeText", "CLOB", "VARCHAR", "CHAR", "NVARCHAR", "NCHAR"}
+_NUMERIC_GENERICS = {"Integer", "SmallInteger", "BigInteger", "Numeric", "Float", "Double", "REAL", "DOUBLE_PRECISION"}
+_DATETIME_GENERICS = {"Date", "DateTime", "Time", "TIMESTAMP", "DATETIME", "DATE", "TIME"}
+
+
+def tokens(name: str) -> tuple[str, ...]:
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
+    return tuple(t for t in re.split(r"[^a-zA-Z0-9]+", spaced.lower()) if t)
+
+
+def pii_type(name: str) -> str | None:
+    toks = tokens(name)
+    for pattern, provider in _PII:
+        n = len(pattern)
+        if any(toks[i : i + n] == pattern for i in range(len(toks) - n + 1)):
+            return provider
+    return None
+
+
+def classify(table: Table, col: Column) -> ColumnSpec:
+    """The kind of a column and where its domain comes from, from DDL alone."""
+    if col.name in table.primary_key or col.name in table.fk_columns():
+        return ColumnSpec(kind="key", domain="generated" if col.name not in table.fk_columns() else "none")
+    checks = [c.sqltext for c in table.checks]
+    found = domain_from_checks(col.name, checks)
+    if col.enum_labels:
+        return ColumnSpec(kind="categorical", domain="schema", values=list(col.enum_labels))
+    if found.values:
+        return ColumnSpec(kind="categorical", domain="schema", values=list(found.values))
+    g = col.generic
+    if g == "Boolean":
+        return ColumnSpec(kind="boolean", domain="schema")
+    if g in _NUMERIC_GENERICS:
+        if found.lower is not None and found.upper is not None:
+            return ColumnSpec(kind="numeric", domain="schema", bounds=(found.lower, found.upper), bins=DEFAULT_BINS)
+        return ColumnSpec(kind="numeric", domain="dp", bins=DEFAULT_BINS)
+    if g in _DATETIME_GENERICS:
+        return ColumnSpec(kind="datetime", domain="dp", bins=DEFAULT_BINS)
+    if g in _STRING_GENERICS:
+        provider = pii_type(col.name)
+        if provider:
+            return ColumnSpec(kind="pii", domain="generated", faker=provider)
+        if g in _TEXT_GENERICS or set(tokens(col.name)) & _FREE_TEXT or (col.length or 0) > 255:
+            return ColumnSpec(kind="text", domain="generated", faker="text")
+        return ColumnSpec(kind="categorical", domain="dp")
+    if g in ("Uuid", "UUID"):
+        return ColumnSpec(kind="pii", domain="generated", faker="uuid4")
+    fallback = "null" if col.nullable else "default"
+    return ColumnSpec(
+        kind="unsupported",
+        domain="none",
+        fallback=fallback,
+        note=f"type {col.type} cannot be modelled; written as "
+        + ("NULL" if fallback == "null" else "a data-independent default")
+        + " (set kind/values in the spec to change this)",
+    )
+
+
+def _has_pii(table: Table) -> bool:
+    return any(pii_type(c.name) in _PERSON for c in table.columns if c.generic in _STRING_GENERICS)
+
+
+def choose_owners(schema: Schema, private: set[str]) -> dict[str, str | None]:
+    """One owning FK per private table, forming a forest (no cycles, no self references)."""
+    order = schema.topological_order()
+    position = {t: i for i, t in enumerate(order)}
+    owner: dict[str, str | None] = {}
+    reaches_person: dict[str, bool] = {}
+    for name in order:
+        table = schema.tables[name]
+        best = None
+        if name in private:
+            for fk in table.foreign_keys:
+                parent = fk.ref_table
+                if fk.is_self_reference or parent not in private or position.get(parent, 1 << 30) >= position[name]:
+                    continue
+                if any(table.column(c).nullable for c in fk.columns):
+                    continue
+                if reaches_person.get(parent):
+                    best = fk
+                    break
+        owner[name] = best.key if best else None
+        reaches_person[name] = (name in private and _has_pii(table)) or bool(best)
+    return owner
+
+
+def make_spec(schema: Schema) -> Spec:
+    private = set(schema.tables)  # nothing is public by default (DESIGN §2)
+    owners = choose_owners(schema, private)
+    tables = {}
+    for name in schema.topological_order():
+        table = schema.tables[name]
+        tables[name] = TableSpec(
+            private=True,
+            method="mst",
+            owner=owners[name],
+            foreign_keys={fk.key: ForeignKeySpec(cap=DEFAULT_CAP) for fk in table.foreign_keys},
+            columns={c.name: classify(table, c) for c in table.columns},
+        )
+    return Spec(dialect=schema.dialect, budget=BudgetSpec(), tables=tables)

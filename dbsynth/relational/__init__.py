@@ -1,0 +1,1 @@
+"""Keys and links: fresh primary keys, foreign keys assigned to synthetic parents, uniqueness."""

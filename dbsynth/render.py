@@ -1,0 +1,106 @@
+"""Human output: schema and plan summaries, stage progress bars, the ledger table."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table as RichTable
+
+STAGES = ["introspect", "measure", "fit", "sample", "write"]
+
+
+def _to_text(*renderables) -> str:
+    buf = io.StringIO()
+    console = Console(file=buf, width=120, color_system=None)
+    for r in renderables:
+        console.print(r)
+    return buf.getvalue()
+
+
+def render_schema(schema) -> str:
+    t = RichTable(title=f"{schema.dialect}: {len(schema.tables)} tables")
+    for col in ("table", "columns", "primary key", "foreign keys", "unique / check / index"):
+        t.add_column(col)
+    for name in schema.topological_order():
+        tb = schema.tables[name]
+        cols = ", ".join(f"{c.name} {c.type}{'' if c.nullable else ' NOT NULL'}{' IDENTITY' if c.identity else ''}"
+                         for c in tb.columns)
+        fks = "\n".join(f"{','.join(f.columns)} → {f.ref_table}({','.join(f.ref_columns)})" for f in tb.foreign_keys)
+        extra = [f"UNIQUE({','.join(u.columns)})" for u in tb.uniques]
+        extra += [f"CHECK {c.sqltext}" for c in tb.checks]
+        extra += [f"INDEX {i.name}({','.join(i.columns)})" for i in tb.indexes]
+        t.add_row(name, cols, ",".join(tb.primary_key), fks, "\n".join(extra))
+    lines = [f"order: {' → '.join(schema.topological_order())}"]
+    cycles = schema.cycles()
+    lines.append("FK cycles: " + ("; ".join(" ↔ ".join(c) for c in cycles) if cycles else "none"))
+    selfref = [fk.key for fk in schema.edges() if fk.is_self_reference]
+    lines.append("self references: " + (", ".join(selfref) if selfref else "none"))
+    if schema.enums:
+        lines.append("enums: " + "; ".join(f"{e.name}({', '.join(e.labels)})" for e in schema.enums))
+    return _to_text(t, "\n".join(lines))
+
+
+def render_plan(schema, spec, units) -> str:
+    t = RichTable(title="plan (no rows were read)")
+    for col in ("table", "private", "method", "owner", "Δ", "columns"):
+        t.add_column(col)
+    for name, ts in spec.tables.items():
+        kinds = ", ".join(
+            f"{c}:{cs.kind}" + (f"[{cs.domain}]" if cs.domain not in ("none",) else "")
+            + (f" ({cs.note})" if cs.note else "")
+            for c, cs in ts.columns.items()
+        )
+        t.add_row(name, "yes" if ts.private else "public", ts.method, ts.owner or "-", str(units.sensitivity(name)), kinds)
+    return _to_text(t)
+
+
+def render_ledger(result) -> str:
+    led = result.ledger
+    t = RichTable(title=f"privacy ledger: ε = {led['epsilon']:.4f} (target {led['target_epsilon']}), δ = {led['delta']:g}")
+    for col in ("table", "mechanism", "what", "Δ", "σ", "ρ"):
+        t.add_column(col)
+    for c in led["charges"]:
+        sigma = f"{c['sigma']:.2f}" if c.get("sigma") else "-"
+        t.add_row(c["table"], c["mechanism"], c["what"], f"{c['sensitivity']:g}" if c.get("sensitivity") else "-",
+                  sigma, f"{c['rho']:.3g}")
+    rows = RichTable(title=f"shadow database written to {result.target}")
+    rows.add_column("table")
+    rows.add_column("rows", justify="right")
+    for name, n in result.rows.items():
+        rows.add_row(name, str(n))
+    return _to_text(t, rows)
+
+
+class StageProgress:
+    """One bar per pipeline stage on stderr; quiet when output is JSON or not a terminal."""
+
+    def __init__(self, console: Console, enabled: bool = True):
+        self.enabled = enabled
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description:<10}"), BarColumn(),
+                                 TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console,
+                                 transient=False, disable=not enabled)
+        self.tasks: dict[str, int] = {}
+        self.current: str | None = None
+
+    def __enter__(self) -> "StageProgress":
+        self.progress.__enter__()
+        for s in STAGES:
+            self.tasks[s] = self.progress.add_task(s, total=1, detail="", start=False)
+        return self
+
+    def update(self, stage: str, detail: str) -> None:
+        if stage != self.current:
+            if self.current in self.tasks:
+                self.progress.update(self.tasks[self.current], completed=1, detail="done")
+            self.current = stage
+            if stage in self.tasks:
+                self.progress.start_task(self.tasks[stage])
+        if stage in self.tasks:
+            self.progress.update(self.tasks[stage], detail=detail[:60])
+
+    def __exit__(self, *exc) -> None:
+        if exc[0] is None and self.current in self.tasks:
+            self.progress.update(self.tasks[self.current], completed=1, detail="done")
+        self.progress.__exit__(*exc)

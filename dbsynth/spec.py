@@ -1,0 +1,179 @@
+"""The Spec: every decision dbsynth will make, in one reviewable YAML file.
+
+`dbsynth plan` writes it before any private row is read; `dbsynth run --spec` reads it back.
+Unknown or misspelt keys are refused with a suggestion, never ignored.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from dbsynth.errors import SpecError
+
+Kind = Literal["key", "categorical", "numeric", "datetime", "boolean", "pii", "text", "unsupported"]
+DomainSource = Literal["schema", "spec", "dp", "public", "generated", "none"]
+
+SPEC_VERSION = 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ColumnSpec(_Strict):
+    kind: Kind
+    domain: DomainSource = "none"
+    values: list[Any] | None = None  # categorical domain given by the schema or the spec
+    bounds: tuple[float, float] | None = None  # numeric/datetime bounds given by the schema or the spec
+    bins: int | None = Field(default=None, ge=1, le=256)
+    faker: str | None = None  # semantic type for pii/text
+    fallback: Literal["null", "default"] | None = None  # for unsupported columns
+    note: str | None = None
+
+
+class ForeignKeySpec(_Strict):
+    cap: int = Field(ge=1)  # at most this many children per parent enter any measurement
+    linker: Literal["degree"] = "degree"
+
+
+class TableSpec(_Strict):
+    private: bool = True
+    method: Literal["mst"] = "mst"
+    budget_weight: float = Field(default=1.0, gt=0)
+    owner: str | None = None  # the FK edge whose parent owns this table's rows (the unit)
+    foreign_keys: dict[str, ForeignKeySpec] = {}
+    columns: dict[str, ColumnSpec] = {}
+
+
+class BudgetSpec(_Strict):
+    domain_share: float = Field(default=0.15, ge=0, lt=1)  # per table: DP quantiles + partition selection
+    degree_share: float = Field(default=0.15, ge=0, lt=1)  # per table: degree histograms of its FKs
+    partition_delta_share: float = Field(default=0.25, gt=0, lt=1)  # of δ, for partition selection
+
+
+class Spec(_Strict):
+    version: int = SPEC_VERSION
+    dialect: str
+    budget: BudgetSpec = BudgetSpec()
+    tables: dict[str, TableSpec]
+
+    @field_validator("version")
+    @classmethod
+    def _known_version(cls, v: int) -> int:
+        if v != SPEC_VERSION:
+            raise ValueError(f"spec version {v} is not supported (expected {SPEC_VERSION})")
+        return v
+
+    # -- YAML ------------------------------------------------------------------------------------
+
+    def to_yaml(self) -> str:
+        data = self.model_dump(mode="json", exclude_none=True)
+        return yaml.safe_dump(data, sort_keys=False, width=110)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(_HEADER + self.to_yaml())
+
+    @classmethod
+    def from_yaml(cls, text: str, origin: str = "spec") -> "Spec":
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark else ""
+            raise SpecError(f"{origin}: not valid YAML{where}") from None
+        if not isinstance(data, dict):
+            raise SpecError(f"{origin}: expected a mapping at the top level")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise SpecError(f"{origin}: {_explain(exc)}") from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Spec":
+        p = Path(path)
+        if not p.exists():
+            raise SpecError(f"spec file not found: {p}")
+        return cls.from_yaml(p.read_text(), origin=str(p))
+
+
+_HEADER = """\
+# dbsynth spec: review before `dbsynth run --spec`. Every table is private unless marked public.
+# kind: key | categorical | numeric | datetime | boolean | pii | text | unsupported
+# domain: where a column's values/bins come from: schema, spec (yours, public), dp (paid for), generated (faker)
+# owner: the FK whose parent owns this table's rows; a unit = a row and everything it owns (DESIGN §2)
+"""
+
+_FIELDS = {
+    "Spec": Spec,
+    "TableSpec": TableSpec,
+    "ColumnSpec": ColumnSpec,
+    "ForeignKeySpec": ForeignKeySpec,
+    "BudgetSpec": BudgetSpec,
+}
+
+
+def _explain(exc: ValidationError) -> str:
+    """One line for the first problem, with a did-you-mean for misspelt keys."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        key = str(err["loc"][-1])
+        allowed = _allowed_keys_at(err["loc"][:-1])
+        hint = difflib.get_close_matches(key, allowed, n=1)
+        suggestion = f" (did you mean {hint[0]!r}?)" if hint else f" (allowed: {', '.join(sorted(allowed))})"
+        return f"unknown key {loc!r}{suggestion}"
+    if err["type"] == "literal_error":
+        return f"{loc}: {err['msg']}"
+    return f"{loc}: {err['msg']}"
+
+
+def _allowed_keys_at(loc: tuple) -> list[str]:
+    """Field names of the model found by walking `loc` from the top-level Spec."""
+    model: type[BaseModel] = Spec
+    i = 0
+    while i < len(loc):
+        field = model.model_fields.get(str(loc[i]))
+        if field is None:
+            break
+        ann = field.annotation
+        inner = getattr(ann, "__args__", None)
+        target = None
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            target, i = ann, i + 1
+        elif inner and isinstance(inner[-1], type) and issubclass(inner[-1], BaseModel):
+            target, i = inner[-1], i + 2  # dict[str, Model]: skip the dict key
+        if target is None:
+            break
+        model = target
+    return list(model.model_fields)
+
+
+def check_against_schema(spec: Spec, schema) -> None:
+    """Refuse tables, columns and FK edges the schema does not have, suggesting the nearest name."""
+    for tname, tspec in spec.tables.items():
+        if tname not in schema.tables:
+            raise SpecError(_unknown("table", tname, list(schema.tables)))
+        table = schema.tables[tname]
+        for cname in tspec.columns:
+            if cname not in table.column_names:
+                raise SpecError(_unknown(f"column in table {tname!r}:", cname, list(table.column_names)))
+        edges = [fk.key for fk in table.foreign_keys]
+        for key in tspec.foreign_keys:
+            if key not in edges:
+                raise SpecError(_unknown(f"foreign key of {tname!r}:", key, edges))
+        if tspec.owner is not None and tspec.owner not in edges:
+            raise SpecError(_unknown(f"owner of {tname!r}:", tspec.owner, edges))
+    missing = [t for t in schema.tables if t not in spec.tables]
+    if missing:
+        raise SpecError(f"spec has no entry for table {missing[0]!r}; re-run `dbsynth plan` or add it")
+
+
+def _unknown(what: str, name: str, choices: list[str]) -> str:
+    hint = difflib.get_close_matches(name, choices, n=1)
+    tail = f"; did you mean {hint[0]!r}?" if hint else ""
+    return f"spec: unknown {what} {name!r}{tail}"

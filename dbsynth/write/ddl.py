@@ -1,0 +1,342 @@
+"""The source's DDL as it will be created on the target: `translate_metadata`, and `schema_diff`
+to check afterwards that the target holds exactly that DDL.
+
+Same engine: an exact copy of the reflected MetaData. Across engines: generic types, portable
+defaults and CHECKs (see `portable`); what cannot be carried over is listed in
+`metadata.info["dropped"]` (one line each) instead of failing the write, except column types,
+which have to map.
+
+Besides tables, the returned MetaData carries in `info` what the engine writers create around
+them: `"enums"` (PostgreSQL enum types, used or not), `"domains"` and `"sequences"` (standalone
+ones, and those behind serial defaults).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql import operators
+
+from dbsynth.errors import UsageError
+from dbsynth.schema.introspect import INTERNAL_TABLES
+from dbsynth.schema.model import Schema
+from dbsynth.write.portable import enum_check, portable_check, portable_default, portable_type
+
+log = logging.getLogger("dbsynth.write")
+
+KINDS = ("postgresql", "mysql", "sqlite")
+_NEXTVAL = re.compile(r"nextval\('([^']+)'(?:::regclass)?\)")
+# Longest identifier each engine keeps (PostgreSQL truncates silently, SQLAlchemy refuses).
+_MAX_NAME = {"postgresql": 63, "mysql": 64, "sqlite": 1000}
+
+
+def target_kind(kind: str) -> str:
+    kind = "mysql" if kind in ("mysql", "mariadb") else kind
+    if kind not in KINDS:
+        raise UsageError(f"unknown target engine {kind!r}; expected one of {', '.join(KINDS)}")
+    return kind
+
+
+def translate_metadata(schema: Schema, target_kind_: str) -> sa.MetaData:
+    """The source's MetaData as it will be created on `target_kind_` ('postgresql'|'mysql'|'sqlite')."""
+    if schema.metadata is None:
+        raise UsageError("the schema carries no reflected MetaData; introspect the source again")
+    target = target_kind(target_kind_)
+    md = sa.MetaData()
+    md.info.update(enums=[], domains=[], sequences=[], dropped=[])
+    tables = [schema.metadata.tables[n] for n in sorted(schema.metadata.tables) if n not in INTERNAL_TABLES]
+    if target == schema.dialect:
+        for table in tables:
+            table.to_metadata(md)
+        if target == "postgresql":
+            _postgres_types(schema, md)
+    else:
+        names = _Names(target, [t.name for t in tables])
+        for table in tables:
+            _translate_table(table, md, schema.dialect, target, names)
+        for line in md.info["dropped"]:
+            log.warning("not carried over to %s: %s", target, line)
+    if target == "postgresql":
+        _enums_in_use(md)
+    return md
+
+
+def _enums_in_use(md: sa.MetaData) -> None:
+    """PostgreSQL enums are types of their own, created before the tables that use them."""
+    known = {e.name for e in md.info["enums"]}
+    for table in md.tables.values():
+        for col in table.columns:
+            if isinstance(col.type, sa.Enum) and col.type.name and col.type.name not in known:
+                known.add(col.type.name)
+                md.info["enums"].append(postgresql.ENUM(*col.type.enums, name=col.type.name, metadata=md))
+
+
+def serial_sequence(column: sa.Column) -> str | None:
+    """The sequence behind a PostgreSQL `serial` default (`nextval('seq'::regclass)`), if any."""
+    arg = getattr(column.server_default, "arg", None)
+    return serial_sequence_text(str(getattr(arg, "text", arg))) if arg is not None else None
+
+
+def serial_sequence_text(default: str) -> str | None:
+    m = _NEXTVAL.search(default)
+    # 'public.seq' when the sequence is outside the search path: it is recreated in the target's.
+    return m.group(1).split(".")[-1].strip('"') if m else None
+
+
+def _postgres_types(schema: Schema, md: sa.MetaData) -> None:
+    """Enum types (used or not), domains, and sequences: PostgreSQL objects outside the tables."""
+    # metadata=md: `md.create_all()` creates these too, as it would for a hand-written schema.
+    md.info["enums"] = [postgresql.ENUM(*e.labels, name=e.name, metadata=md) for e in schema.enums]
+    domains: dict[str, Any] = {}
+    serial: dict[str, sa.Column] = {}
+    identity_seqs: set[str] = set()
+    for table in md.tables.values():
+        for col in table.columns:
+            if isinstance(col.type, postgresql.DOMAIN):
+                domains.setdefault(col.type.name, col.type)
+            if col.identity is not None:
+                # The identity creates its own sequence, named like this unless it was renamed.
+                identity_seqs.add(f"{table.name}_{col.name}_seq")
+            seq = serial_sequence(col)
+            if seq:
+                serial.setdefault(seq, col)
+                # Left "auto", SQLAlchemy would render the key as SERIAL and make a second
+                # sequence; the copied nextval(...) default already says which one numbers it.
+                col.autoincrement = False
+    md.info["domains"] = list(domains.values())
+    sequences = []
+    for name in dict.fromkeys([*serial, *schema.sequences]):
+        if name in identity_seqs and name not in serial:
+            continue
+        col = serial.get(name)
+        # serial makes an INTEGER sequence for an INTEGER column; CREATE SEQUENCE defaults to BIGINT.
+        data_type = type(col.type)() if col is not None and isinstance(col.type, sa.Integer) else None
+        sequences.append(sa.Sequence(name, data_type=data_type, metadata=md))
+    md.info["sequences"] = sequences
+
+
+class _Names:
+    """Constraint and index names kept unique where the target requires it.
+
+    PostgreSQL and SQLite share one namespace between tables and indexes (and PostgreSQL puts the
+    indexes behind PRIMARY KEY / UNIQUE there too); PostgreSQL wants constraint names unique per
+    table; InnoDB wants foreign key names unique per database. MySQL names every primary key
+    PRIMARY, so those names are dropped rather than carried.
+    """
+
+    def __init__(self, target: str, tables: list[str]):
+        self.target = target
+        self.used: dict[str, set[str]] = {"relation": {t.lower() for t in tables}}
+
+    def claim(self, kind: str, name: str | None, table: str) -> str | None:
+        if not name:
+            return None
+        space = self._space(kind, table)
+        if space is None:
+            return name
+        used = self.used.setdefault(space, set())
+        limit = _MAX_NAME[self.target]
+        candidate = name[:limit]
+        n = 1
+        while candidate.lower() in used:
+            base = f"{table}_{name}" if n == 1 else f"{table}_{name}_{n}"
+            candidate = base[:limit]
+            n += 1
+        used.add(candidate.lower())
+        return candidate
+
+    def _space(self, kind: str, table: str) -> str | None:
+        if self.target == "postgresql":
+            return "relation" if kind in ("index", "unique", "primary") else f"constraint:{table}"
+        if self.target == "sqlite":
+            return "relation" if kind == "index" else None
+        return "fk" if kind == "fk" else f"{kind}:{table}"
+
+
+def _keyed_columns(table: sa.Table) -> set[str]:
+    keyed = {c.name for c in table.primary_key.columns}
+    for con in table.constraints:
+        if isinstance(con, (sa.UniqueConstraint, sa.ForeignKeyConstraint)):
+            keyed.update(c.name for c in con.columns)
+    for idx in table.indexes:
+        keyed.update(c.name for c in idx.columns)
+    return keyed
+
+
+def _translate_table(src: sa.Table, md: sa.MetaData, source: str, target: str, names: _Names) -> None:
+    dropped: list[str] = md.info["dropped"]
+    keyed = _keyed_columns(src)
+    pk_cols = [c.name for c in src.primary_key.columns]
+    columns: list[sa.Column] = []
+    extra: list[Any] = []
+    for col in src.columns:
+        where = f"{src.name}.{col.name}"
+        src_type = col.type.data_type if isinstance(col.type, postgresql.DOMAIN) else col.type
+        new_type = portable_type(src_type, target, where, keyed=col.name in keyed, enum_name=f"{src.name}_{col.name}")
+        if isinstance(src_type, sa.Enum) and target == "sqlite":
+            extra.append(enum_check(col.name, list(src_type.enums)))
+        identity = col.identity is not None or serial_sequence(col) is not None or col.autoincrement is True
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {"nullable": col.nullable, "autoincrement": False}
+        if target != "sqlite" and col.comment:
+            kwargs["comment"] = col.comment
+        if identity:
+            if target == "postgresql":
+                args.append(sa.Identity())  # BY DEFAULT: explicit keys load, later INSERTs still number
+            elif target == "mysql" and pk_cols[:1] == [col.name]:
+                kwargs["autoincrement"] = True  # AUTO_INCREMENT must lead a key: the PK's first column
+            elif target == "mysql":
+                dropped.append(f"{where}: identity (AUTO_INCREMENT needs the column to lead the primary key)")
+        elif col.server_default is not None and hasattr(col.server_default, "arg"):
+            arg = col.server_default.arg
+            text = str(getattr(arg, "text", arg))
+            default = portable_default(text, new_type, source, target)
+            if default is not None:
+                kwargs["server_default"] = sa.text(default)
+            elif text.strip().upper() != "NULL":
+                dropped.append(f"{where}: server default {text}")
+        columns.append(sa.Column(col.name, new_type, *args, **kwargs))
+
+    constraints: list[sa.schema.Constraint] = []
+    if pk_cols:
+        pk_name = src.primary_key.name if source != "mysql" else None
+        constraints.append(sa.PrimaryKeyConstraint(*pk_cols, name=names.claim("primary", pk_name, src.name)))
+    for con in sorted(src.constraints, key=lambda c: (type(c).__name__, c.name or "")):
+        if isinstance(con, sa.ForeignKeyConstraint):
+            fk = _foreign_key(con, src.name, target, names, dropped)
+            if fk is not None:
+                constraints.append(fk)
+        elif isinstance(con, sa.UniqueConstraint):
+            cols = [c.name for c in con.columns]
+            constraints.append(sa.UniqueConstraint(*cols, name=names.claim("unique", con.name, src.name)))
+        elif isinstance(con, sa.CheckConstraint):
+            text = portable_check(str(con.sqltext), source, target)
+            if text is None:
+                dropped.append(f"{src.name}: CHECK {con.name or ''} ({con.sqltext})".replace("  ", " "))
+            else:
+                constraints.append(sa.CheckConstraint(text, name=names.claim("check", con.name, src.name)))
+    comment = src.comment if target != "sqlite" else None
+    table = sa.Table(src.name, md, *columns, *constraints, *extra, comment=comment)
+    for idx in sorted(src.indexes, key=lambda i: i.name or ""):
+        _translate_index(idx, table, names, dropped)
+
+
+def _foreign_key(
+    con: sa.ForeignKeyConstraint, table: str, target: str, names: _Names, dropped: list[str]
+) -> sa.ForeignKeyConstraint | None:
+    ondelete, onupdate = con.ondelete, con.onupdate
+    if target == "mysql":
+        # InnoDB parses but rejects SET DEFAULT; falling back to NO ACTION is the honest loss.
+        for label, action in (("ON DELETE", ondelete), ("ON UPDATE", onupdate)):
+            if action and action.upper() == "SET DEFAULT":
+                dropped.append(f"{table}: foreign key {con.name} {label} SET DEFAULT")
+        ondelete = None if ondelete and ondelete.upper() == "SET DEFAULT" else ondelete
+        onupdate = None if onupdate and onupdate.upper() == "SET DEFAULT" else onupdate
+    deferrable = con.deferrable if target != "mysql" else None
+    refs = [f"{e.column.table.name}.{e.column.name}" for e in con.elements]
+    return sa.ForeignKeyConstraint(
+        [c.name for c in con.columns],
+        refs,
+        name=names.claim("fk", con.name, table),
+        ondelete=ondelete,
+        onupdate=onupdate,
+        deferrable=deferrable,
+        initially=con.initially if deferrable else None,
+    )
+
+
+def _translate_index(idx: sa.Index, table: sa.Table, names: _Names, dropped: list[str]) -> None:
+    opts = {k: v for k, v in idx.dialect_kwargs.items() if v not in (None, [], {}, ())}
+    elements = [_index_element(e, table) for e in idx.expressions]
+    if any(e is None for e in elements) or any(k.endswith("_where") for k in opts):
+        dropped.append(f"{table.name}: index {idx.name} (expression or partial index)")
+        return
+    sa.Index(names.claim("index", idx.name, table.name), *elements, unique=bool(idx.unique))
+
+
+def _index_element(expr: Any, table: sa.Table) -> Any:
+    """A plain column, or a column with ASC/DESC, rebuilt on `table`; None for anything else."""
+    if isinstance(expr, sa.Column):
+        return table.c[expr.name]
+    element = getattr(expr, "element", None)
+    modifier = getattr(expr, "modifier", None)
+    if isinstance(element, sa.Column) and modifier in (operators.desc_op, operators.asc_op):
+        col = table.c[element.name]
+        return col.desc() if modifier is operators.desc_op else col.asc()
+    return None
+
+
+def schema_diff(target: sa.Engine, metadata: sa.MetaData) -> list[Any]:
+    """alembic's structured differences between the target's live schema and `metadata`
+    (an empty list: the target holds exactly that DDL). dbsynth's own tables are left out."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    def include_name(name: str | None, type_: str, _parents: dict[str, Any]) -> bool:
+        return not (type_ == "table" and name in INTERNAL_TABLES)
+
+    opts = {"compare_type": True, "compare_server_default": True, "include_name": include_name}
+    with target.connect() as conn, warnings.catch_warnings():
+        # FK cycles make alembic's table sort warn; the comparison itself is unaffected.
+        warnings.simplefilter("ignore", sa.exc.SAWarning)
+        diffs = compare_metadata(MigrationContext.configure(conn, opts=opts), metadata)
+        live = _LiveDefaults(sa.inspect(conn))
+        out: list[Any] = []
+        for diff in diffs:
+            if isinstance(diff, list):  # column-level changes come grouped per column
+                diff = [d for d in diff if not _same_default(d, live)]
+                if not diff:
+                    continue
+            out.append(diff)
+    return out
+
+
+class _LiveDefaults:
+    """Server defaults as SQLAlchemy reflects them, per table (read on demand)."""
+
+    def __init__(self, inspector: Any):
+        self.inspector = inspector
+        self.tables: dict[str, dict[str, str | None]] = {}
+
+    def get(self, table: str, column: str) -> str | None:
+        if table not in self.tables:
+            self.tables[table] = {c["name"]: c.get("default") for c in self.inspector.get_columns(table)}
+        return self.tables[table].get(column)
+
+
+def _same_default(diff: tuple[Any, ...], live: _LiveDefaults) -> bool:
+    """The default differences that are alembic's, not the target's: it compares PostgreSQL
+    defaults by evaluating them (two identical `nextval(...)` differ), hides the default of a
+    column that owns its sequence, and MySQL spells a numeric default its own way (`'0.00'`)."""
+    if diff[0] != "modify_default":
+        return False
+    a, b = (_default_text(d) for d in diff[5:7])
+    if b is None:
+        return False
+    if a is None and serial_sequence_text(b):
+        a = live.get(diff[2], diff[3])
+    if a is None:
+        return False
+    if " ".join(a.split()) == " ".join(b.split()):
+        return True
+    x, y = _as_number(a), _as_number(b)
+    return x is not None and x == y
+
+
+def _default_text(default: Any) -> str | None:
+    arg = getattr(default, "arg", None)
+    text = getattr(arg, "text", arg)
+    return text if isinstance(text, str) else None
+
+
+def _as_number(text: str) -> float | None:
+    text = text.strip().strip("()").strip("'\"")
+    try:
+        return float(text)
+    except ValueError:
+        return None

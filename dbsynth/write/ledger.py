@@ -1,0 +1,45 @@
+"""The `_dbsynth_ledger` table: a shadow database always says what privacy guarantee it carries.
+
+Written in the same all-or-nothing operation as the data, one row:
+`_dbsynth_ledger(id INTEGER PRIMARY KEY, created_at VARCHAR(40), epsilon FLOAT, delta FLOAT, ledger TEXT)`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+from dbsynth.errors import UsageError
+from dbsynth.schema.introspect import INTERNAL_TABLES
+
+LEDGER_TABLE = INTERNAL_TABLES[0]
+
+
+def ledger_table() -> sa.Table:
+    """A fresh Table object (its own MetaData, so it never mixes with the cloned schema)."""
+    return sa.Table(
+        LEDGER_TABLE,
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("created_at", sa.String(40), nullable=False),
+        # FLOAT(53): double precision everywhere (a bare FLOAT is single precision on MySQL).
+        sa.Column("epsilon", sa.Float(53), nullable=False),
+        sa.Column("delta", sa.Float(53), nullable=False),
+        # TEXT stops at 64 KiB on MySQL; a long run's event list may not.
+        sa.Column("ledger", sa.Text().with_variant(mysql.LONGTEXT(), "mysql"), nullable=False),
+    )
+
+
+def ledger_row(ledger: dict[str, Any]) -> dict[str, Any]:
+    """The one row, or UsageError when the ledger lacks epsilon/delta or is not JSON."""
+    try:
+        epsilon, delta = float(ledger["epsilon"]), float(ledger["delta"])
+        text = json.dumps(ledger, default=str)  # a stray date or Decimal should not sink the write
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"the privacy ledger must be JSON with numeric 'epsilon' and 'delta': {exc}") from None
+    created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return {"id": 1, "created_at": created, "epsilon": epsilon, "delta": delta, "ledger": text}

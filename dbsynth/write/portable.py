@@ -1,0 +1,201 @@
+"""Moving one column's type, server default or CHECK text from one engine to another.
+
+Only used when source and target engines differ: a same-engine write copies the reflected DDL
+as is. Each function either returns the target's equivalent or says, with a reason, that there
+is none (types: `UnsupportedSchema`; defaults and CHECKs: `None`, so the caller can record the
+loss instead of failing a whole write over an engine-specific constraint).
+"""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+from dbsynth.errors import UnsupportedSchema
+
+# Unbounded strings in a key become VARCHAR(255) on MySQL: InnoDB cannot index TEXT without a
+# prefix length, and 255 utf8mb4 characters stay well under the 3072-byte key limit.
+MYSQL_KEY_VARCHAR = 255
+# NUMERIC without precision is arbitrary-precision on PostgreSQL but DECIMAL(10,0) on MySQL,
+# which would silently round every value: use the widest DECIMAL MySQL allows instead.
+MYSQL_WIDEST_DECIMAL = (65, 30)
+
+
+def portable_type(
+    t: sa.types.TypeEngine, target: str, where: str, *, keyed: bool = False, enum_name: str | None = None
+) -> sa.types.TypeEngine:
+    """The generic type `t` becomes on `target`; `where` ("table.column") names it in errors.
+
+    `keyed`: the column is part of a primary key, unique constraint, index or foreign key.
+    `enum_name`: the name a native enum gets where the target needs one (PostgreSQL).
+    """
+    if isinstance(t, sa.Enum):
+        labels = list(t.enums)
+        if target == "postgresql":
+            return sa.Enum(*labels, name=t.name or enum_name)
+        if target == "mysql":
+            return sa.Enum(*labels)
+        # SQLite has no enum type: a VARCHAR wide enough, its labels enforced by a CHECK the
+        # caller adds (see enum_check).
+        return sa.String(max((len(v) for v in labels), default=1))
+    if isinstance(t, sa.ARRAY) and target != "postgresql":
+        raise UnsupportedSchema(f"{where}: array type {_spelled(t)} has no equivalent on {target}")
+    generic = _generic(t, where)
+    if isinstance(generic, sa.String) and not isinstance(generic, sa.Enum):
+        length = generic.length
+        if target == "mysql" and length is None:
+            return sa.String(MYSQL_KEY_VARCHAR) if keyed else mysql.LONGTEXT()
+        if isinstance(generic, sa.Text):
+            return sa.Text()
+        if isinstance(t, sa.types.CHAR) and not isinstance(t, sa.types.NCHAR):
+            return sa.CHAR(length)
+        return sa.String(length)
+    if isinstance(generic, sa.LargeBinary) and target == "mysql":
+        return sa.VARBINARY(MYSQL_KEY_VARCHAR) if keyed else mysql.LONGBLOB()
+    if isinstance(generic, sa.Numeric) and not isinstance(generic, sa.Float):
+        if generic.precision is None and target == "mysql":
+            return sa.Numeric(*MYSQL_WIDEST_DECIMAL)
+        return sa.Numeric(generic.precision, generic.scale)
+    if isinstance(generic, sa.Double):
+        return sa.Double()
+    if isinstance(generic, sa.Float):
+        # FLOAT means double precision on PostgreSQL but single on MySQL: name it by size.
+        # (and MariaDB reads REAL as DOUBLE unless REAL_AS_FLOAT is set).
+        if generic.precision is not None and generic.precision > 24:
+            return sa.Double()
+        return mysql.FLOAT() if target == "mysql" else sa.REAL()
+    if isinstance(generic, sa.DateTime):
+        return sa.DateTime(timezone=bool(generic.timezone) and target == "postgresql")
+    if isinstance(generic, sa.Time):
+        return sa.Time(timezone=bool(generic.timezone) and target == "postgresql")
+    if isinstance(generic, sa.Integer):
+        return type(generic)()
+    return generic
+
+
+def _generic(t: sa.types.TypeEngine, where: str) -> sa.types.TypeEngine:
+    """The engine-neutral family of `t`, fixing the few cases SQLAlchemy's heuristic gets wrong."""
+    if isinstance(t, mysql.SET):
+        raise UnsupportedSchema(f"{where}: MySQL SET type {_spelled(t)} has no equivalent outside MySQL")
+    if isinstance(t, (mysql.TINYINT, mysql.SMALLINT, mysql.YEAR)):
+        return sa.SmallInteger()
+    if isinstance(t, mysql.MEDIUMINT):
+        return sa.Integer()
+    if isinstance(t, mysql.BIT) and (t.length or 1) == 1:
+        return sa.Boolean()
+    if isinstance(t, sa.Text) or (isinstance(t, sa.String) and type(t).__name__.endswith("TEXT")):
+        return sa.Text()
+    try:
+        return t.as_generic()
+    except NotImplementedError:
+        raise UnsupportedSchema(f"{where}: type {_spelled(t)} has no generic equivalent") from None
+
+
+def _spelled(t: sa.types.TypeEngine) -> str:
+    try:
+        return str(t.compile())
+    except Exception:
+        return type(t).__name__
+
+
+def enum_check(column: str, labels: list[str]) -> sa.CheckConstraint:
+    """The CHECK that keeps an enum's labels on an engine without enum types."""
+    return sa.CheckConstraint(sa.column(column).in_(labels))
+
+
+# -- SQL text: server defaults and CHECK constraints ---------------------------------------------
+
+# A PostgreSQL cast: `::numeric`, `::character varying`, `::timestamp(3) without time zone`, `::text[]`.
+_CAST = re.compile(
+    r"::\s*\"?[A-Za-z_][\w]*\"?"
+    r"(?:\s+(?:varying|precision|without\s+time\s+zone|with\s+time\s+zone))*"
+    r"(?:\s*\(\s*\d+(?:\s*,\s*\d+)?\s*\))?"
+    r"(?:\s+(?:without\s+time\s+zone|with\s+time\s+zone))?"
+    r"(?:\[\])*"
+)
+# PostgreSQL spells `x IN (...)` as `x = ANY (ARRAY[...])` in its catalog, and NOT IN as `<> ALL`.
+_ANY_ARRAY = re.compile(r"=\s*ANY\s*\(\s*\(?\s*ARRAY\s*\[(.*?)\]\s*\)?\s*\)", re.IGNORECASE | re.DOTALL)
+_ALL_ARRAY = re.compile(r"<>\s*ALL\s*\(\s*\(?\s*ARRAY\s*\[(.*?)\]\s*\)?\s*\)", re.IGNORECASE | re.DOTALL)
+# Constructs only PostgreSQL understands; a CHECK still holding one after translation is dropped.
+_PG_ONLY = re.compile(r"::|~|\bSIMILAR\s+TO\b|\bILIKE\b|\bARRAY\s*\[|\bE'|\$\d", re.IGNORECASE)
+_MYSQL_ONLY = re.compile(r"\bjson_valid\s*\(|\bREGEXP\b|\bRLIKE\b", re.IGNORECASE)
+
+_NOW = re.compile(
+    r"^\(?\s*(now\(\)|current_timestamp(\(\s*\d*\s*\))?|localtimestamp(\(\s*\d*\s*\))?|"
+    r"transaction_timestamp\(\)|statement_timestamp\(\))\s*\)?$",
+    re.IGNORECASE,
+)
+_LITERAL = re.compile(r"^(-?\d+(\.\d+)?([eE][-+]?\d+)?|'(?:[^']|'')*'|NULL)$", re.IGNORECASE)
+_BOOLEAN = {"true": True, "false": False, "'t'": True, "'f'": False, "1": True, "0": False, "b'1'": True, "b'0'": False}
+
+
+def strip_casts(sql: str) -> str:
+    """Remove PostgreSQL `::type` casts outside string literals, and rewrite `= ANY (ARRAY[..])`."""
+    parts = re.split(r"('(?:[^']|'')*')", sql)  # odd indexes are string literals
+    sql = "".join(p if i % 2 else _CAST.sub("", p) for i, p in enumerate(parts))
+    sql = _ANY_ARRAY.sub(lambda m: f"IN ({m.group(1).strip()})", sql)
+    sql = _ALL_ARRAY.sub(lambda m: f"NOT IN ({m.group(1).strip()})", sql)
+    return sql
+
+
+def portable_default(text: str, generic: sa.types.TypeEngine, source: str, target: str) -> str | None:
+    """A server default's text on `target`, or None when it is engine-specific (nextval(...),
+    gen_random_uuid(), ...) and is better dropped than guessed."""
+    text = strip_casts(text.strip()) if source == "postgresql" else text.strip()
+    text = _unwrap(text)
+    if _NOW.match(text):
+        return "CURRENT_TIMESTAMP" if isinstance(generic, sa.DateTime) else None
+    if isinstance(generic, sa.Boolean):
+        value = _BOOLEAN.get(text.lower())
+        if value is None:
+            return None
+        return ("true" if value else "false") if target == "postgresql" else ("1" if value else "0")
+    if not _LITERAL.match(text):
+        return None
+    if text.upper() == "NULL":
+        return None  # DEFAULT NULL is every engine's default anyway
+    if text.startswith("'") and isinstance(generic, (sa.Integer, sa.Numeric)):
+        inner = text[1:-1]
+        return inner if re.fullmatch(r"-?\d+(\.\d+)?", inner) else None
+    return text
+
+
+def _unwrap(text: str) -> str:
+    """PostgreSQL and MariaDB wrap default expressions in parentheses: `(0)`, `('x')`."""
+    while text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):
+        text = text[1:-1].strip()
+    return text
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for ch in text:
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def portable_check(sqltext: str, source: str, target: str) -> str | None:
+    """A CHECK constraint's text on `target`, or None when it uses what `target` lacks."""
+    text = sqltext.strip()
+    if source == "postgresql":
+        text = strip_casts(text)
+        if _PG_ONLY.search(text):
+            return None
+    if source == "mysql":
+        if _MYSQL_ONLY.search(text):
+            return None
+        text = _requote(text, "`", '"')
+    if target == "mysql":
+        # MySQL reads "x" as a string literal unless ANSI_QUOTES is on: quote identifiers with `.
+        text = _requote(text, '"', "`")
+    return text
+
+
+def _requote(text: str, old: str, new: str) -> str:
+    parts = re.split(r"('(?:[^']|'')*')", text)
+    return "".join(p if i % 2 else p.replace(old, new) for i, p in enumerate(parts))

@@ -1,0 +1,57 @@
+"""Feeding the synthetic rows to a writer: which columns, in what order, in chunks.
+
+`SyntheticTable` is column-major; drivers want rows. Rows are built one chunk at a time so the
+memory a load adds stays flat however large the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import sqlalchemy as sa
+
+from dbsynth.errors import WriteFailed
+from dbsynth.synthetic import SyntheticDatabase, SyntheticTable
+
+CHUNK_ROWS = 5_000
+
+Progress = Callable[[str, int, int], None]
+
+
+def check_data(metadata: sa.MetaData, data: SyntheticDatabase) -> None:
+    """Refuse, before touching the target, data that does not fit the tables it is meant for."""
+    for name, table in data.tables.items():
+        if name not in metadata.tables:
+            raise WriteFailed(f"synthetic table {name} is not in the schema; nothing was written")
+        known = metadata.tables[name].c
+        unknown = [c for c in table.columns if c not in known]
+        if unknown:
+            raise WriteFailed(f"synthetic table {name} has columns the schema lacks: {', '.join(unknown)}; nothing was written")
+        lengths = {len(v) for v in table.columns.values()}
+        if len(lengths) > 1:
+            raise WriteFailed(f"synthetic table {name} has columns of different lengths {sorted(lengths)}; nothing was written")
+
+
+def columns_to_write(table: sa.Table, data: SyntheticTable | None) -> list[str]:
+    """The data's columns in the table's column order (absent ones get their defaults)."""
+    if data is None:
+        return []
+    return [c.name for c in table.columns if c.name in data.columns]
+
+
+def chunks(
+    data: SyntheticTable | None, columns: list[str], size: int = CHUNK_ROWS
+) -> Iterator[list[tuple[Any, ...]]]:
+    """Row tuples, `size` at a time."""
+    if data is None or not columns:
+        return
+    n = data.n_rows
+    values = [data.columns[c] for c in columns]
+    for start in range(0, n, size):
+        yield list(zip(*(v[start : start + size] for v in values)))
+
+
+def report(progress: Progress | None, table: str, done: int, total: int) -> None:
+    if progress is not None:
+        progress(table, done, total)

@@ -1,0 +1,176 @@
+"""The per-table MST model: fidelity on Adult, exact budget bookkeeping, and the edge cases."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import time
+
+import numpy as np
+import pytest
+
+from dbsynth.errors import UsageError
+from dbsynth.privacy.ledger import Ledger, calibrate_rho
+from dbsynth.tabular import MST, EncodedTable, TableModel, method_for
+
+EPSILON, DELTA = 1.0, 1e-9
+
+
+def two_way_tvd(real: dict, synth: dict, sizes: dict, a: str, b: str) -> float:
+    def dist(codes: dict) -> np.ndarray:
+        idx = np.ravel_multi_index((codes[a], codes[b]), (sizes[a], sizes[b]))
+        return np.bincount(idx, minlength=sizes[a] * sizes[b]) / len(idx)
+
+    return 0.5 * float(np.abs(dist(real) - dist(synth)).sum())
+
+
+def assert_valid_sample(sample: dict, data: EncodedTable, n: int) -> None:
+    assert list(sample) == data.columns
+    for col, codes in sample.items():
+        assert codes.shape == (n,) and np.issubdtype(codes.dtype, np.integer)
+        assert n == 0 or (codes.min() >= 0 and codes.max() < data.sizes[col]), col
+
+
+def small_table(rows: int = 400, seed: int = 0) -> EncodedTable:
+    """Three correlated columns and a constant one (public domain of size 1)."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 4, rows)
+    b = np.where(rng.random(rows) < 0.8, a, rng.integers(0, 5, rows))
+    c = (a + b) % 3
+    codes = {"a": a, "b": b, "c": c, "k": np.zeros(rows, dtype=np.int64)}
+    return EncodedTable("t", codes, {"a": 4, "b": 5, "c": 3, "k": 1})
+
+
+def fit(data: EncodedTable, rho: float, *, sensitivity: float = 1.0, seed: int = 0):
+    ledger = Ledger(EPSILON, DELTA)
+    model = MST().fit(data, ledger=ledger, rho=rho, sensitivity=sensitivity, rng=np.random.default_rng(seed))
+    assert isinstance(model, TableModel)
+    assert ledger.rho_spent == pytest.approx(rho, rel=1e-9)
+    return model, ledger
+
+
+@pytest.fixture(scope="module")
+def adult(datasets_dir):
+    folder = datasets_dir / "adult"
+    header = (folder / "adult.csv").read_text().split("\n", 1)[0].strip().split(",")
+    values = np.loadtxt(folder / "adult.csv", delimiter=",", skiprows=1, dtype=np.int64)
+    domain = json.loads((folder / "adult-domain.json").read_text())
+    data = EncodedTable("adult", {c: values[:, i] for i, c in enumerate(header)}, {c: domain[c] for c in header})
+    ledger = Ledger(EPSILON, DELTA)
+    start = time.perf_counter()
+    model = method_for("mst").fit(data, ledger=ledger, rho=calibrate_rho(EPSILON, DELTA), sensitivity=1.0,
+                                  rng=np.random.default_rng(0))
+    fitted = time.perf_counter()
+    sample = model.sample(len(values), np.random.default_rng(1))
+    return data, ledger, model, sample, fitted - start, time.perf_counter() - fitted
+
+
+def test_mst_on_adult_keeps_two_way_marginals_close(adult, capsys):
+    data, ledger, model, sample, fit_s, sample_s = adult
+    assert_valid_sample(sample, data, data.rows)
+    tvd = np.mean([two_way_tvd(data.codes, sample, data.sizes, a, b)
+                   for a, b in itertools.combinations(data.columns, 2)])
+    with capsys.disabled():
+        print(f"\nMST on Adult (eps={EPSILON}): mean 2-way TVD {tvd:.4f}, fit {fit_s:.1f} s, "
+              f"sample {sample_s:.1f} s, estimated rows {model.estimated_rows:.0f}")
+    assert tvd < 0.08
+    assert ledger.epsilon() <= EPSILON
+    assert model.estimated_rows == pytest.approx(data.rows, rel=0.01)
+
+
+def test_mst_charges_one_event_per_release(adult):
+    data, ledger, *_ = adult
+    d = len(data.columns)
+    kinds = [(c.mechanism, c.what.split(" ")[0]) for c in ledger.charges]
+    # d Gaussian 1-ways, then d-1 exponential-mechanism edge choices, then d-1 Gaussian 2-ways.
+    assert kinds == [("gaussian", "1-way")] * d + [("exponential", "MST")] * (d - 1) + [("gaussian", "2-way")] * (d - 1)
+    rho = calibrate_rho(EPSILON, DELTA)
+    assert ledger.rho_spent == pytest.approx(rho, rel=1e-9)
+    for prefix in ("1-way", "MST", "2-way"):  # a third of the budget each
+        assert sum(c.rho for c in ledger.charges if c.what.startswith(prefix)) == pytest.approx(rho / 3)
+
+
+def test_larger_sensitivity_means_proportionally_larger_noise_at_the_same_cost():
+    data, rho = small_table(), 0.5
+    _, low = fit(data, rho, sensitivity=1.0)
+    _, high = fit(data, rho, sensitivity=3.0)
+    assert [c.rho for c in high.charges] == pytest.approx([c.rho for c in low.charges])
+    for a, b in zip(low.charges, high.charges):
+        assert b.sensitivity == 3.0 * a.sensitivity
+        if a.mechanism == "gaussian":
+            assert b.sigma == pytest.approx(3.0 * a.sigma)
+
+
+def test_same_seed_same_synthetic_rows():
+    data = small_table()
+    first = fit(data, 1.0, seed=7)[0].sample(300, np.random.default_rng(3))
+    again = fit(data, 1.0, seed=7)[0].sample(300, np.random.default_rng(3))
+    other = fit(data, 1.0, seed=8)[0].sample(300, np.random.default_rng(4))
+    assert all(np.array_equal(first[c], again[c]) for c in data.columns)
+    assert not all(np.array_equal(first[c], other[c]) for c in data.columns)
+
+
+def test_constant_columns_cost_nothing_and_come_back_as_zero():
+    data = small_table()
+    model, ledger = fit(data, 1.0)
+    assert not any("(k" in c.what or "k)" in c.what for c in ledger.charges)
+    assert len(ledger.charges) == 3 * 3 - 2  # three modelled columns
+    sample = model.sample(50, np.random.default_rng(0))
+    assert_valid_sample(sample, data, 50)
+    assert not sample["k"].any()
+
+
+def test_table_without_columns_releases_only_a_noisy_row_count():
+    data = EncodedTable("keys_only", {}, {}, rows=1000)
+    model, ledger = fit(data, 2.0)
+    assert [(c.mechanism, c.what) for c in ledger.charges] == [("gaussian", "row count")]
+    assert model.estimated_rows == pytest.approx(1000, abs=5 * ledger.charges[0].sigma)
+    assert model.sample(10, np.random.default_rng(0)) == {}
+
+
+def test_only_constant_columns_release_a_row_count():
+    data = EncodedTable("flags", {"x": np.zeros(20, dtype=np.int64)}, {"x": 1})
+    model, ledger = fit(data, 1.0)
+    assert [c.what for c in ledger.charges] == ["row count"]
+    assert np.array_equal(model.sample(5, np.random.default_rng(0))["x"], np.zeros(5))
+
+
+def test_one_column_spends_the_whole_budget_on_its_one_way():
+    data = EncodedTable("t", {"a": np.arange(300) % 6}, {"a": 6})
+    model, ledger = fit(data, 1.0)
+    assert [(c.mechanism, c.what, c.rho) for c in ledger.charges] == [("gaussian", "1-way (a)", 1.0)]
+    sample = model.sample(600, np.random.default_rng(0))
+    assert_valid_sample(sample, data, 600)
+    assert np.bincount(sample["a"], minlength=6) == pytest.approx([100] * 6, abs=15)
+
+
+def test_empty_table_still_yields_valid_rows():
+    data = small_table(rows=0)
+    model, ledger = fit(data, 1.0)
+    assert len(ledger.charges) == 7
+    assert model.estimated_rows >= 0
+    assert_valid_sample(model.sample(40, np.random.default_rng(0)), data, 40)
+    assert_valid_sample(model.sample(0, np.random.default_rng(0)), data, 0)
+
+
+def test_tiny_budget_drowns_in_noise_but_yields_valid_rows():
+    data = small_table()
+    model, ledger = fit(data, 1e-8)
+    assert ledger.epsilon() < 0.1 and math.isfinite(model.estimated_rows) and model.estimated_rows >= 0
+    assert_valid_sample(model.sample(100, np.random.default_rng(0)), data, 100)
+
+
+def test_method_names():
+    assert isinstance(method_for("mst"), MST) and method_for("mst").name == "mst"
+    with pytest.raises(UsageError, match="did you mean 'mst'"):
+        method_for("mts")
+
+
+def test_bad_inputs_are_refused():
+    with pytest.raises(ValueError, match="outside"):
+        EncodedTable("t", {"a": np.array([0, 3])}, {"a": 3})
+    with pytest.raises(ValueError, match="rows="):
+        EncodedTable("t", {}, {})
+    with pytest.raises(UsageError):
+        fit(small_table(), 0.0)
