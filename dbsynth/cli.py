@@ -67,7 +67,7 @@ def _introspect(dsn: str, json_out: bool) -> None:
     if json_out:
         _emit_json(schema.to_dict())
     else:
-        out.print(render_schema(schema), markup=False, highlight=False)
+        out.print(render_schema(schema), markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -96,9 +96,9 @@ def _plan(dsn: str, output: str | None, json_out: bool) -> None:
         _emit_json(data)
     elif output:
         err.print(f"spec written to {output}", highlight=False)
-        out.print(render_plan(schema, spec, units), markup=False, highlight=False)
+        out.print(render_plan(schema, spec, units), markup=False, highlight=False, soft_wrap=True)
     else:
-        out.print(spec.to_yaml(), markup=False, highlight=False)
+        out.print(spec.to_yaml(), markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -126,7 +126,7 @@ def _run(source, target, epsilon, delta, spec, seed, replace, ledger, json_out) 
     if json_out:
         _emit_json(result.to_dict())
     else:
-        out.print(render_ledger(result), markup=False, highlight=False)
+        out.print(render_ledger(result), markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -149,7 +149,7 @@ def _verify(source: str, target: str, json_out: bool) -> None:
     if json_out:
         _emit_json(report.to_dict())
     else:
-        out.print(render_text(report), markup=False, highlight=False)
+        out.print(render_text(report), markup=False, highlight=False, soft_wrap=True)
     if not report.passed():
         raise typer.Exit(1)
 

@@ -119,14 +119,14 @@ def run_demo(directory: str, *, epsilon: float, seed: int, console=None, err=Non
     spec.save(spec_path)
     if console is not None:
         console.print(f"demo source: {shop}\nspec: {spec_path}\n", highlight=False)
-        console.print(render_plan(schema, spec, Units.from_spec(schema, spec)), markup=False, highlight=False)
+        console.print(render_plan(schema, spec, Units.from_spec(schema, spec)), markup=False, highlight=False, soft_wrap=True)
     opts = RunOptions(source, target, epsilon, 1e-9, str(spec_path), seed, False, str(root / "ledger.json"))
     with StageProgress(err, enabled=console is not None and err is not None) as progress:
         result = run(opts, progress=progress.update)
     report = verify(source_engine(source), target_engine(target), schema)
     if console is not None:
-        console.print(render_ledger(result), markup=False, highlight=False)
-        console.print(render_text(report), markup=False, highlight=False)
+        console.print(render_ledger(result), markup=False, highlight=False, soft_wrap=True)
+        console.print(render_text(report), markup=False, highlight=False, soft_wrap=True)
         console.print(f"shadow database: {shadow}", highlight=False)
     return {"source": source, "target": target, "spec": str(spec_path), "run": result.to_dict(),
             "verify": report.to_dict() | {"passed": report.passed()}}

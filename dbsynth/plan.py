@@ -91,7 +91,8 @@ def classify(table: Table, col: Column) -> ColumnSpec:
     if g in _NUMERIC_GENERICS:
         if found.lower is not None and found.upper is not None:
             return ColumnSpec(kind="numeric", domain="schema", bounds=(found.lower, found.upper), bins=DEFAULT_BINS)
-        return ColumnSpec(kind="numeric", domain="dp", bins=DEFAULT_BINS)
+        half = (found.lower, found.upper) if (found.lower is not None or found.upper is not None) else None
+        return ColumnSpec(kind="numeric", domain="dp", bins=DEFAULT_BINS, bounds=half)
     if g in _DATETIME_GENERICS:
         return ColumnSpec(kind="datetime", domain="dp", bins=DEFAULT_BINS)
     if g in _STRING_GENERICS:

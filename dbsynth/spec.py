@@ -29,7 +29,7 @@ class ColumnSpec(_Strict):
     kind: Kind
     domain: DomainSource = "none"
     values: list[Any] | None = None  # categorical domain given by the schema or the spec
-    bounds: tuple[float, float] | None = None  # numeric/datetime bounds given by the schema or the spec
+    bounds: tuple[float | None, float | None] | None = None  # numeric bounds from the schema or spec; None = open
     bins: int | None = Field(default=None, ge=1, le=256)
     faker: str | None = None  # semantic type for pii/text
     fallback: Literal["null", "default"] | None = None  # for unsupported columns

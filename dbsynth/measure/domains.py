@@ -63,7 +63,7 @@ def public_encoder(col: Column, cs: ColumnSpec):
         return BooleanEncoder(col.nullable)
     if cs.kind == "categorical" and cs.values is not None:
         return CategoricalEncoder(list(cs.values), col.nullable, other=False)
-    if cs.kind in ("numeric", "datetime") and cs.bounds is not None:
+    if cs.kind in ("numeric", "datetime") and cs.bounds is not None and None not in cs.bounds:
         lo, hi = float(cs.bounds[0]), float(cs.bounds[1])
         t = as_type(col)
         bins = cs.bins or 8
@@ -84,6 +84,16 @@ def sorted_numbers(values: pd.Series, t: str) -> np.ndarray:
     """The non-NULL values as sorted numbers: what DP quantiles rank candidates against."""
     x = to_number(values, t)
     return np.sort(x[~np.isnan(x)])
+
+
+def type_limit(col: Column) -> float | None:
+    """The largest magnitude the column's type holds (NUMERIC(p, s): below 10^(p-s))."""
+    if col.generic in _INT_RANGE:
+        return float(_INT_RANGE[col.generic])
+    if col.generic == "Numeric" and col.precision:
+        scale = col.scale or 0
+        return 10.0 ** (col.precision - scale) - 10.0 ** (-scale)
+    return None
 
 
 def needs_budget(cs: ColumnSpec) -> bool:
@@ -111,8 +121,12 @@ def private_encoder(
         )
         return CategoricalEncoder(sel.values, col.nullable, other=True)
     t = as_type(col)
-    limit = _INT_RANGE.get(col.generic)
-    grid = candidate_grid(t, -limit if limit else None, limit)
+    limit = type_limit(col)
+    lo, hi = (-limit, limit) if limit else (None, None)
+    if cs.bounds is not None:  # a one-sided CHECK (price >= 0) narrows the public grid
+        lo = cs.bounds[0] if cs.bounds[0] is not None else lo
+        hi = cs.bounds[1] if cs.bounds[1] is not None else hi
+    grid = candidate_grid(t, lo, hi)
     x = sorted_numbers(values, t)
     bins = cs.bins or 8
     qs = [0.005] + [i / bins for i in range(1, bins)] + [0.995]
@@ -123,5 +137,4 @@ def private_encoder(
     if len(edges) < 2:
         step = 1.0 if t != "date" and t != "datetime" else 86400.0
         edges = np.array([edges[0], edges[0] + step])
-    return BinEncoder(list(map(float, edges)), col.nullable, t, col.scale,
-                      lower=-limit if limit else None, upper=limit)
+    return BinEncoder(list(map(float, edges)), col.nullable, t, col.scale, lower=lo, upper=hi)

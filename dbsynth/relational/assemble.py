@@ -64,7 +64,7 @@ def _own_columns(name, schema, spec, tm, model, n, values, rng):
     if not tm.private:
         frame = tm.public_rows
         return {c.name: [None if _isna(v) else v for v in frame[c.name].tolist()] for c in table.columns}, {}
-    codes = model.sample(n, rng) if n else {c: np.zeros(0, dtype=np.int64) for c in tm.encoded.sizes}
+    codes = model.sample(n, rng)
     ts = spec.tables[name]
     cols: dict[str, list[Any]] = {}
     fk_cols = table.fk_columns()

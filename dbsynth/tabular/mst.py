@@ -3,6 +3,8 @@ noisy 2-ways on its edges, then Private-PGM estimation.
 
 Budget, of the ρ the caller gives: ρ/3 on the 1-ways, ρ/3 on choosing the d-1 tree edges, ρ/3 on
 measuring them. Every release goes through `dbsynth.privacy.mechanisms`, so the ledger sees it.
+Columns of public domain size 1 are constants and cost nothing; with one modelled column its
+1-way gets all of ρ; with none, ρ buys a noisy row count.
 """
 
 from __future__ import annotations

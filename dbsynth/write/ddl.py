@@ -35,18 +35,23 @@ _NEXTVAL = re.compile(r"nextval\('([^']+)'(?:::regclass)?\)")
 _MAX_NAME = {"postgresql": 63, "mysql": 64, "sqlite": 1000}
 
 
-def target_kind(kind: str) -> str:
+def _normalise_kind(kind: str) -> str:
     kind = "mysql" if kind in ("mysql", "mariadb") else kind
     if kind not in KINDS:
         raise UsageError(f"unknown target engine {kind!r}; expected one of {', '.join(KINDS)}")
     return kind
 
 
-def translate_metadata(schema: Schema, target_kind_: str) -> sa.MetaData:
-    """The source's MetaData as it will be created on `target_kind_` ('postgresql'|'mysql'|'sqlite')."""
+def translate_metadata(schema: Schema, target_kind: str) -> sa.MetaData:
+    """The source's MetaData as it will be created on `target_kind` ('postgresql'|'mysql'|'sqlite').
+
+    Same engine: an exact copy. Across engines: generic types, portable defaults and CHECKs, and
+    what cannot be carried listed in `info["dropped"]`; a column type with no equivalent raises
+    UnsupportedSchema naming table.column and the type.
+    """
     if schema.metadata is None:
         raise UsageError("the schema carries no reflected MetaData; introspect the source again")
-    target = target_kind(target_kind_)
+    target = _normalise_kind(target_kind)
     md = sa.MetaData()
     md.info.update(enums=[], domains=[], sequences=[], dropped=[])
     tables = [schema.metadata.tables[n] for n in sorted(schema.metadata.tables) if n not in INTERNAL_TABLES]
@@ -58,7 +63,7 @@ def translate_metadata(schema: Schema, target_kind_: str) -> sa.MetaData:
     else:
         names = _Names(target, [t.name for t in tables])
         for table in tables:
-            _translate_table(table, md, schema.dialect, target, names)
+            _translate_table(table, md, schema, target, names)
         for line in md.info["dropped"]:
             log.warning("not carried over to %s: %s", target, line)
     if target == "postgresql":
@@ -98,7 +103,7 @@ def _postgres_types(schema: Schema, md: sa.MetaData) -> None:
     for table in md.tables.values():
         for col in table.columns:
             if isinstance(col.type, postgresql.DOMAIN):
-                domains.setdefault(col.type.name, col.type)
+                col.type = domains.setdefault(col.type.name, _domain(col.type))
             if col.identity is not None:
                 # The identity creates its own sequence, named like this unless it was renamed.
                 identity_seqs.add(f"{table.name}_{col.name}_seq")
@@ -118,6 +123,28 @@ def _postgres_types(schema: Schema, md: sa.MetaData) -> None:
         data_type = type(col.type)() if col is not None and isinstance(col.type, sa.Integer) else None
         sequences.append(sa.Sequence(name, data_type=data_type, metadata=md))
     md.info["sequences"] = sequences
+
+
+def _domain(reflected: Any) -> Any:
+    """A reflected domain, fit to be created again: SQLAlchemy reflects the database's implicit
+    collation as an explicit COLLATE "default" on both the domain and its base type, twice over."""
+    data_type = reflected.data_type
+    if getattr(data_type, "collation", None) == "default":
+        data_type = type(data_type)(**{**_type_args(data_type), "collation": None})
+    return postgresql.DOMAIN(
+        reflected.name,
+        data_type,
+        collation=None if reflected.collation == "default" else reflected.collation,
+        default=reflected.default,
+        constraint_name=reflected.constraint_name,
+        not_null=reflected.not_null,
+        check=reflected.check,
+        create_type=True,
+    )
+
+
+def _type_args(t: Any) -> dict[str, Any]:
+    return {k: getattr(t, k) for k in ("length",) if getattr(t, k, None) is not None}
 
 
 class _Names:
@@ -168,67 +195,92 @@ def _keyed_columns(table: sa.Table) -> set[str]:
     return keyed
 
 
-def _translate_table(src: sa.Table, md: sa.MetaData, source: str, target: str, names: _Names) -> None:
+def _translate_table(src: sa.Table, md: sa.MetaData, schema: Schema, target: str, names: _Names) -> None:
     dropped: list[str] = md.info["dropped"]
     keyed = _keyed_columns(src)
     pk_cols = [c.name for c in src.primary_key.columns]
     columns: list[sa.Column] = []
-    extra: list[Any] = []
+    checks: list[sa.CheckConstraint] = []
     for col in src.columns:
-        where = f"{src.name}.{col.name}"
-        src_type = col.type.data_type if isinstance(col.type, postgresql.DOMAIN) else col.type
-        new_type = portable_type(src_type, target, where, keyed=col.name in keyed, enum_name=f"{src.name}_{col.name}")
-        if isinstance(src_type, sa.Enum) and target == "sqlite":
-            extra.append(enum_check(col.name, list(src_type.enums)))
-        identity = col.identity is not None or serial_sequence(col) is not None or col.autoincrement is True
-        args: list[Any] = []
-        kwargs: dict[str, Any] = {"nullable": col.nullable, "autoincrement": False}
-        if target != "sqlite" and col.comment:
-            kwargs["comment"] = col.comment
-        if identity:
-            if target == "postgresql":
-                args.append(sa.Identity())  # BY DEFAULT: explicit keys load, later INSERTs still number
-            elif target == "mysql" and pk_cols[:1] == [col.name]:
-                kwargs["autoincrement"] = True  # AUTO_INCREMENT must lead a key: the PK's first column
-            elif target == "mysql":
-                dropped.append(f"{where}: identity (AUTO_INCREMENT needs the column to lead the primary key)")
-        elif col.server_default is not None and hasattr(col.server_default, "arg"):
-            arg = col.server_default.arg
-            text = str(getattr(arg, "text", arg))
-            default = portable_default(text, new_type, source, target)
-            if default is not None:
-                kwargs["server_default"] = sa.text(default)
-            elif text.strip().upper() != "NULL":
-                dropped.append(f"{where}: server default {text}")
-        columns.append(sa.Column(col.name, new_type, *args, **kwargs))
+        column, check = _translate_column(col, src, schema, target, keyed, pk_cols, dropped)
+        columns.append(column)
+        if check is not None:
+            checks.append(sa.CheckConstraint(check.sqltext, name=names.claim("check", check.name, src.name)))
 
     constraints: list[sa.schema.Constraint] = []
     if pk_cols:
-        pk_name = src.primary_key.name if source != "mysql" else None
+        pk_name = src.primary_key.name if schema.dialect != "mysql" else None
         constraints.append(sa.PrimaryKeyConstraint(*pk_cols, name=names.claim("primary", pk_name, src.name)))
     for con in sorted(src.constraints, key=lambda c: (type(c).__name__, c.name or "")):
         if isinstance(con, sa.ForeignKeyConstraint):
-            fk = _foreign_key(con, src.name, target, names, dropped)
-            if fk is not None:
-                constraints.append(fk)
+            constraints.append(_foreign_key(con, src.name, target, names, dropped))
         elif isinstance(con, sa.UniqueConstraint):
             cols = [c.name for c in con.columns]
             constraints.append(sa.UniqueConstraint(*cols, name=names.claim("unique", con.name, src.name)))
         elif isinstance(con, sa.CheckConstraint):
-            text = portable_check(str(con.sqltext), source, target)
+            text = portable_check(str(con.sqltext), schema.dialect, target)
             if text is None:
-                dropped.append(f"{src.name}: CHECK {con.name or ''} ({con.sqltext})".replace("  ", " "))
+                dropped.append(f"{src.name}: CHECK {con.name or '(unnamed)'} ({con.sqltext})")
             else:
                 constraints.append(sa.CheckConstraint(text, name=names.claim("check", con.name, src.name)))
     comment = src.comment if target != "sqlite" else None
-    table = sa.Table(src.name, md, *columns, *constraints, *extra, comment=comment)
+    table = sa.Table(src.name, md, *columns, *constraints, *checks, comment=comment)
     for idx in sorted(src.indexes, key=lambda i: i.name or ""):
         _translate_index(idx, table, names, dropped)
 
 
+def _translate_column(
+    col: sa.Column,
+    src: sa.Table,
+    schema: Schema,
+    target: str,
+    keyed: set[str],
+    pk_cols: list[str],
+    dropped: list[str],
+) -> tuple[sa.Column, sa.CheckConstraint | None]:
+    """The column on `target`, plus the CHECK that keeps an enum's labels where enums are not types."""
+    where = f"{src.name}.{col.name}"
+    src_type = col.type.data_type if isinstance(col.type, postgresql.DOMAIN) else col.type
+    new_type = portable_type(src_type, target, where, keyed=col.name in keyed, enum_name=f"{src.name}_{col.name}")
+    check = None
+    if isinstance(src_type, sa.Enum) and target == "sqlite":
+        check = enum_check(col.name, list(src_type.enums), name=f"{src.name}_{col.name}_enum")
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {"nullable": col.nullable, "autoincrement": False}
+    if target != "sqlite" and col.comment:
+        kwargs["comment"] = col.comment
+    if _is_identity(col, src, schema):
+        if target == "postgresql":
+            args.append(sa.Identity())  # BY DEFAULT: explicit keys load, later INSERTs still number
+            kwargs["autoincrement"] = "auto"
+        elif target == "mysql" and pk_cols[:1] == [col.name]:
+            kwargs["autoincrement"] = True  # AUTO_INCREMENT must lead a key: the PK's first column
+        elif target == "mysql":
+            dropped.append(f"{where}: identity (AUTO_INCREMENT needs the column to lead the primary key)")
+        # SQLite: an INTEGER PRIMARY KEY numbers itself (the rowid); nothing to declare.
+    elif col.server_default is not None and hasattr(col.server_default, "arg"):
+        arg = col.server_default.arg
+        text = str(getattr(arg, "text", arg))
+        default = portable_default(text, new_type, schema.dialect, target)
+        if default is not None:
+            kwargs["server_default"] = sa.text(default)
+        elif text.strip().upper() != "NULL":
+            dropped.append(f"{where}: server default {text}")
+    return sa.Column(col.name, new_type, *args, **kwargs), check
+
+
+def _is_identity(col: sa.Column, src: sa.Table, schema: Schema) -> bool:
+    """Numbered by the database: identity, serial, AUTO_INCREMENT, SQLite's rowid alias. The
+    typed Schema has the introspect stage's judgement; the reflected column is the fallback."""
+    table = schema.tables.get(src.name)
+    if table is not None and col.name in table.column_names:
+        return table.column(col.name).identity
+    return col.identity is not None or serial_sequence(col) is not None or col.autoincrement is True
+
+
 def _foreign_key(
     con: sa.ForeignKeyConstraint, table: str, target: str, names: _Names, dropped: list[str]
-) -> sa.ForeignKeyConstraint | None:
+) -> sa.ForeignKeyConstraint:
     ondelete, onupdate = con.ondelete, con.onupdate
     if target == "mysql":
         # InnoDB parses but rejects SET DEFAULT; falling back to NO ACTION is the honest loss.

@@ -23,8 +23,8 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from dbsynth.errors import UsageError
 from dbsynth.synthetic import SyntheticDatabase, SyntheticTable
-from dbsynth.write.ledger import ledger_row, ledger_table
-from dbsynth.write.rows import Progress, chunks, columns_to_write, report
+from dbsynth.write.ledger import LEDGER_TABLE, ledger_row, ledger_table
+from dbsynth.write.rows import Progress, chunks, columns_to_write, report, value_adapters
 from dbsynth.write.transaction import Step, all_or_nothing, pause_before_commit, target_not_empty, write_failed
 
 STAGE_SUFFIX = "__dbsynth_stage"
@@ -81,7 +81,7 @@ def write(
                 if renames:
                     conn.exec_driver_sql(f"CREATE DATABASE {q(trash)}")
                 renames += [f"{q(stage)}.{q(t.name)} TO {q(db)}.{q(t.name)}" for t in tables]
-                renames.append(f"{q(stage)}.{q(ledger_table().name)} TO {q(db)}.{q(ledger_table().name)}")
+                renames.append(f"{q(stage)}.{q(LEDGER_TABLE)} TO {q(db)}.{q(LEDGER_TABLE)}")
                 pause_before_commit()
                 step.at(None)
                 # The one atomic statement that makes the new tables the target's.
@@ -160,7 +160,7 @@ def _insert(conn: sa.Connection, table: sa.Table, data: SyntheticTable | None, p
     total = data.n_rows if data is not None else 0
     done = 0
     insert = table.insert()
-    for chunk in chunks(data, columns):
+    for chunk in chunks(data, columns, value_adapters(table, columns)):
         conn.execute(insert, [dict(zip(columns, r)) for r in chunk])
         done += len(chunk)
         report(progress, table.name, done, total)
@@ -202,7 +202,7 @@ def _auto_increment_past_max(conn: sa.Connection, table: sa.Table) -> None:
     top = conn.execute(sa.select(sa.func.max(col))).scalar()
     if top is not None:
         # ALTER TABLE has no parameters: the value is an int from the server, safe to inline.
-        conn.execute(sa.text(f"ALTER TABLE {_qualified(conn, table)} AUTO_INCREMENT = {int(top) + 1}"))
+        conn.exec_driver_sql(f"ALTER TABLE {_qualified(conn, table)} AUTO_INCREMENT = {int(top) + 1}")
 
 
 def _qualified(conn: sa.Connection, table: sa.Table) -> str:

@@ -66,10 +66,11 @@ def portable_type(
         if generic.precision is not None and generic.precision > 24:
             return sa.Double()
         return mysql.FLOAT() if target == "mysql" else sa.REAL()
+    # MySQL's DATETIME and TIME default to whole seconds; the other engines keep microseconds.
     if isinstance(generic, sa.DateTime):
-        return sa.DateTime(timezone=bool(generic.timezone) and target == "postgresql")
+        return mysql.DATETIME(fsp=6) if target == "mysql" else sa.DateTime(timezone=bool(generic.timezone) and target == "postgresql")
     if isinstance(generic, sa.Time):
-        return sa.Time(timezone=bool(generic.timezone) and target == "postgresql")
+        return mysql.TIME(fsp=6) if target == "mysql" else sa.Time(timezone=bool(generic.timezone) and target == "postgresql")
     if isinstance(generic, sa.Integer):
         return type(generic)()
     return generic
@@ -85,8 +86,8 @@ def _generic(t: sa.types.TypeEngine, where: str) -> sa.types.TypeEngine:
         return sa.Integer()
     if isinstance(t, mysql.BIT) and (t.length or 1) == 1:
         return sa.Boolean()
-    if isinstance(t, sa.Text) or (isinstance(t, sa.String) and type(t).__name__.endswith("TEXT")):
-        return sa.Text()
+    if isinstance(t, (sa.Text, mysql.TINYTEXT, mysql.MEDIUMTEXT, mysql.LONGTEXT)):
+        return sa.Text()  # as_generic makes MySQL's TINY/MEDIUM/LONGTEXT a VARCHAR
     try:
         return t.as_generic()
     except NotImplementedError:
@@ -100,9 +101,9 @@ def _spelled(t: sa.types.TypeEngine) -> str:
         return type(t).__name__
 
 
-def enum_check(column: str, labels: list[str]) -> sa.CheckConstraint:
+def enum_check(column: str, labels: list[str], name: str | None = None) -> sa.CheckConstraint:
     """The CHECK that keeps an enum's labels on an engine without enum types."""
-    return sa.CheckConstraint(sa.column(column).in_(labels))
+    return sa.CheckConstraint(sa.column(column).in_(labels), name=name)
 
 
 # -- SQL text: server defaults and CHECK constraints ---------------------------------------------
@@ -146,7 +147,10 @@ def portable_default(text: str, generic: sa.types.TypeEngine, source: str, targe
     text = strip_casts(text.strip()) if source == "postgresql" else text.strip()
     text = _unwrap(text)
     if _NOW.match(text):
-        return "CURRENT_TIMESTAMP" if isinstance(generic, sa.DateTime) else None
+        if not isinstance(generic, sa.DateTime):
+            return None
+        # On MySQL the default's precision must match the DATETIME(6) column's.
+        return "CURRENT_TIMESTAMP(6)" if target == "mysql" else "CURRENT_TIMESTAMP"
     if isinstance(generic, sa.Boolean):
         value = _BOOLEAN.get(text.lower())
         if value is None:

@@ -27,7 +27,7 @@ from sqlalchemy.schema import (
 from dbsynth.synthetic import SyntheticDatabase, SyntheticTable
 from dbsynth.write.ddl import serial_sequence
 from dbsynth.write.ledger import ledger_row, ledger_table
-from dbsynth.write.rows import Progress, chunks, columns_to_write, report
+from dbsynth.write.rows import Adapter, Progress, chunks, columns_to_write, report, value_adapters
 from dbsynth.write.transaction import all_or_nothing, pause_before_commit, target_not_empty
 
 
@@ -124,8 +124,7 @@ def _copy(conn: sa.Connection, table: sa.Table, data: SyntheticTable | None, pro
     if not columns or total == 0:
         report(progress, table.name, 0, total)
         return
-    adapters = [_adapter(table.c[c].type) for c in columns]
-    adapt = any(a is not None for a in adapters)
+    adapters = [_json(table.c[c].type) or generic for c, generic in zip(columns, value_adapters(table, columns))]
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     )
@@ -133,16 +132,14 @@ def _copy(conn: sa.Connection, table: sa.Table, data: SyntheticTable | None, pro
     raw = conn.connection.driver_connection
     done = 0
     with raw.cursor() as cur, cur.copy(statement) as copy:
-        for chunk in chunks(data, columns):
+        for chunk in chunks(data, columns, adapters):
             for row in chunk:
-                if adapt:
-                    row = tuple(v if a is None or v is None else a(v) for a, v in zip(adapters, row))
                 copy.write_row(row)
             done += len(chunk)
             report(progress, table.name, done, total)
 
 
-def _adapter(type_: sa.types.TypeEngine) -> Any:
+def _json(type_: sa.types.TypeEngine) -> Adapter | None:
     """psycopg dumps Python objects by their class; JSON documents need saying so (a dict is not
     otherwise adaptable). A str is taken as JSON text already."""
     if isinstance(type_, (postgresql.JSONB, sa.JSON)):
@@ -166,15 +163,21 @@ def _sequences_past_max(conn: sa.Connection, tables: list[sa.Table]) -> None:
             table, col = cols[0]
             conn.exec_driver_sql(f"ALTER SEQUENCE {q(seq)} OWNED BY {q(table.name)}.{q(col.name)}")
         maxes = " UNION ALL ".join(f"SELECT max({q(c.name)}) AS m FROM {q(t.name)}" for t, c in cols)
-        conn.exec_driver_sql(f"SELECT setval('{_literal(q(seq))}', max(m)) FROM ({maxes}) s HAVING max(m) IS NOT NULL")
+        _setval(conn, f"'{_literal(q(seq))}'::regclass", f"SELECT max(m) FROM ({maxes}) u")
     for table in tables:
         for col in table.columns:
-            if col.identity is None:
-                continue
-            conn.exec_driver_sql(
-                f"SELECT setval(pg_get_serial_sequence('{_literal(q(table.name))}', '{_literal(col.name)}'), m) "
-                f"FROM (SELECT max({q(col.name)}) AS m FROM {q(table.name)}) s WHERE m IS NOT NULL"
-            )
+            if col.identity is not None:
+                seq = f"pg_get_serial_sequence('{_literal(q(table.name))}', '{_literal(col.name)}')::regclass"
+                _setval(conn, seq, f"SELECT max({q(col.name)}) FROM {q(table.name)}")
+
+
+def _setval(conn: sa.Connection, seq: str, max_query: str) -> None:
+    """setval to the max key; skipped for an empty table, and for keys all below the sequence's
+    MINVALUE (setval would refuse them; its first value is above them anyway)."""
+    conn.exec_driver_sql(
+        f"SELECT setval(s.seq, k.m) FROM (SELECT {seq} AS seq) s CROSS JOIN ({max_query}) AS k(m) "
+        f"JOIN pg_sequence p ON p.seqrelid = s.seq WHERE k.m >= p.seqmin"
+    )
 
 
 def _literal(text: str) -> str:

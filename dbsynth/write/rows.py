@@ -6,6 +6,7 @@ memory a load adds stays flat however large the table.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,6 +18,7 @@ from dbsynth.synthetic import SyntheticDatabase, SyntheticTable
 CHUNK_ROWS = 5_000
 
 Progress = Callable[[str, int, int], None]
+Adapter = Callable[[Any], Any]
 
 
 def check_data(metadata: sa.MetaData, data: SyntheticDatabase) -> None:
@@ -40,16 +42,43 @@ def columns_to_write(table: sa.Table, data: SyntheticTable | None) -> list[str]:
     return [c.name for c in table.columns if c.name in data.columns]
 
 
+def value_adapters(table: sa.Table, columns: list[str]) -> list[Adapter | None]:
+    """Per column, what a value needs before any driver sees it (None: nothing).
+
+    A timezone-aware datetime bound for a column without time zone is stored as UTC: drivers
+    would otherwise write its wall-clock time and drop the offset (MySQL, SQLite) or PostgreSQL
+    would ignore the offset while parsing it.
+    """
+    out: list[Adapter | None] = []
+    for name in columns:
+        type_ = table.c[name].type
+        naive = isinstance(type_, sa.DateTime) and not getattr(type_, "timezone", False)
+        out.append(_utc_naive if naive else None)
+    return out
+
+
+def _utc_naive(value: Any) -> Any:
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value
+
+
 def chunks(
-    data: SyntheticTable | None, columns: list[str], size: int = CHUNK_ROWS
+    data: SyntheticTable | None,
+    columns: list[str],
+    adapters: list[Adapter | None] | None = None,
+    size: int = CHUNK_ROWS,
 ) -> Iterator[list[tuple[Any, ...]]]:
-    """Row tuples, `size` at a time."""
+    """Row tuples, `size` at a time, each value passed through its column's adapter."""
     if data is None or not columns:
         return
     n = data.n_rows
     values = [data.columns[c] for c in columns]
+    fns = adapters or [None] * len(columns)
     for start in range(0, n, size):
-        yield list(zip(*(v[start : start + size] for v in values)))
+        parts = [v[start : start + size] for v in values]
+        parts = [p if f is None else [None if x is None else f(x) for x in p] for f, p in zip(fns, parts)]
+        yield list(zip(*parts))
 
 
 def report(progress: Progress | None, table: str, done: int, total: int) -> None:

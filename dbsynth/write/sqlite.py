@@ -16,7 +16,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from dbsynth.synthetic import SyntheticDatabase, SyntheticTable
 from dbsynth.write.ledger import ledger_row, ledger_table
-from dbsynth.write.rows import Progress, chunks, columns_to_write, report
+from dbsynth.write.rows import Progress, chunks, columns_to_write, report, value_adapters
 from dbsynth.write.transaction import Step, all_or_nothing, pause_before_commit, target_not_empty, write_failed
 
 
@@ -99,7 +99,7 @@ def _insert(conn: sa.Connection, table: sa.Table, data: SyntheticTable | None, p
     total = data.n_rows if data is not None else 0
     done = 0
     insert = table.insert()
-    for chunk in chunks(data, columns):
+    for chunk in chunks(data, columns, value_adapters(table, columns)):
         conn.execute(insert, [dict(zip(columns, r)) for r in chunk])
         done += len(chunk)
         report(progress, table.name, done, total)

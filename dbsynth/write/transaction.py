@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from dbsynth.connect import redact
-from dbsynth.errors import DbsynthError, TargetNotEmpty, WriteFailed
+from dbsynth.errors import DbsynthError, TargetNotEmpty, UsageError, WriteFailed
 
 PAUSE_ENV = "DBSYNTH_PAUSE_BEFORE_COMMIT"
 PAUSE_MARKER = "dbsynth: paused before commit"
@@ -29,11 +29,15 @@ _DRIVERS = ("psycopg", "pymysql", "sqlite3", "MySQLdb", "mysql")
 
 def pause_before_commit() -> None:
     """Fault injection for the kill test (see the module docstring)."""
-    seconds = os.environ.get(PAUSE_ENV)
-    if not seconds:
+    value = os.environ.get(PAUSE_ENV)
+    if not value:
         return
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise UsageError(f"{PAUSE_ENV} must be a number of seconds, not {value!r}") from None
     print(PAUSE_MARKER, file=sys.stderr, flush=True)
-    time.sleep(float(seconds))
+    time.sleep(seconds)
 
 
 @dataclass
