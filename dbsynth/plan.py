@@ -104,13 +104,13 @@ def classify(table: Table, col: Column) -> ColumnSpec:
         return ColumnSpec(kind="categorical", domain="dp")
     if g in ("Uuid", "UUID"):
         return ColumnSpec(kind="pii", domain="generated", faker="uuid4")
-    fallback = "null" if col.nullable else "default"
+    fallback = "set_null" if col.nullable else "default_value"
     return ColumnSpec(
         kind="unsupported",
         domain="none",
         fallback=fallback,
         note=f"type {col.type} cannot be modelled; written as "
-        + ("NULL" if fallback == "null" else "a data-independent default")
+        + ("NULL" if fallback == "set_null" else "a data-independent default")
         + " (set kind/values in the spec to change this)",
     )
 

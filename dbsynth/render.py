@@ -76,7 +76,8 @@ def render_ledger(result) -> str:
 class StageProgress:
     """One bar per pipeline stage on stderr; quiet when output is JSON or not a terminal."""
 
-    def __init__(self, console: Console, enabled: bool = True):
+    def __init__(self, console: Console | None, enabled: bool = True):
+        enabled = enabled and console is not None and console.is_terminal
         self.enabled = enabled
         self.progress = Progress(SpinnerColumn(), TextColumn("{task.description:<10}"), BarColumn(),
                                  TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console,

@@ -75,5 +75,5 @@ def decode_column(
     if cs.kind in ("pii", "text"):
         return [values.make(cs.faker, col) for _ in range(n)]
     if cs.kind == "unsupported":
-        return [None] * n if cs.fallback == "null" else [default_value(col)] * n
+        return [None] * n if cs.fallback == "set_null" else [default_value(col)] * n
     raise ValueError(f"cannot sample column {col.name} of kind {cs.kind}")

@@ -32,7 +32,7 @@ class ColumnSpec(_Strict):
     bounds: tuple[float | None, float | None] | None = None  # numeric bounds from the schema or spec; None = open
     bins: int | None = Field(default=None, ge=1, le=256)
     faker: str | None = None  # semantic type for pii/text
-    fallback: Literal["null", "default"] | None = None  # for unsupported columns
+    fallback: Literal["set_null", "default_value"] | None = None  # for unsupported columns
     note: str | None = None
 
 

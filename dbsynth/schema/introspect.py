@@ -7,6 +7,7 @@ SQLAlchemy's inspector gives the dialect-neutral view; the few things it leaves 
 from __future__ import annotations
 
 import re
+import warnings
 
 import sqlalchemy as sa
 
@@ -34,7 +35,11 @@ def introspect(engine: sa.Engine) -> Schema:
         metadata = sa.MetaData()
         insp = sa.inspect(engine)
         names = [n for n in insp.get_table_names() if n not in INTERNAL_TABLES and not n.startswith("sqlite_")]
-        metadata.reflect(bind=engine, only=names, resolve_fks=False)
+        with warnings.catch_warnings():
+            # Types SQLAlchemy does not know (point, tsvector) reflect as NullType; plan says so.
+            warnings.simplefilter("ignore", sa.exc.SAWarning)
+            metadata.reflect(bind=engine, only=names, resolve_fks=False)
+        _name_unknown_types(engine, metadata, kind)
         enums: tuple[EnumType, ...] = ()
         sequences: tuple[str, ...] = ()
         if kind == "postgresql":
@@ -125,3 +130,32 @@ def _dialect(kind: str):
     from sqlalchemy.dialects import mysql, postgresql, sqlite
 
     return {"postgresql": postgresql.dialect(), "mysql": mysql.dialect(), "sqlite": sqlite.dialect()}[kind]
+
+
+class SourceType(sa.types.UserDefinedType):
+    """A type SQLAlchemy does not know (point, tsvector, ...), kept as the source spells it so
+    the same engine can recreate it; nothing else can be done with it."""
+
+    cache_ok = True
+
+    def __init__(self, spelled: str):
+        self.spelled = spelled
+
+    def get_col_spec(self, **kw) -> str:
+        return self.spelled
+
+
+def _name_unknown_types(engine: sa.Engine, metadata: sa.MetaData, kind: str) -> None:
+    unknown = [(t, c) for t in metadata.tables.values() for c in t.columns if isinstance(c.type, sa.types.NullType)]
+    if not unknown or kind != "postgresql":
+        return
+    sql = sa.text(
+        "SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+        "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = current_schema() AND c.relname = :t AND a.attname = :c"
+    )
+    with engine.connect() as conn:
+        for table, col in unknown:
+            spelled = conn.execute(sql, {"t": table.name, "c": col.name}).scalar()
+            if spelled:
+                col.type = SourceType(spelled)

@@ -25,7 +25,7 @@ from sqlalchemy.sql import operators
 from dbsynth.errors import UsageError
 from dbsynth.schema.introspect import INTERNAL_TABLES
 from dbsynth.schema.model import Schema
-from dbsynth.write.portable import enum_check, portable_check, portable_default, portable_type
+from dbsynth.write.portable import ON_UPDATE, enum_check, portable_check, portable_default, portable_type
 
 log = logging.getLogger("dbsynth.write")
 
@@ -103,7 +103,7 @@ def _postgres_types(schema: Schema, md: sa.MetaData) -> None:
     for table in md.tables.values():
         for col in table.columns:
             if isinstance(col.type, postgresql.DOMAIN):
-                col.type = domains.setdefault(col.type.name, _domain(col.type))
+                col.type = domains.setdefault(col.type.name, _domain(col.type, md))
             if col.identity is not None:
                 # The identity creates its own sequence, named like this unless it was renamed.
                 identity_seqs.add(f"{table.name}_{col.name}_seq")
@@ -125,7 +125,7 @@ def _postgres_types(schema: Schema, md: sa.MetaData) -> None:
     md.info["sequences"] = sequences
 
 
-def _domain(reflected: Any) -> Any:
+def _domain(reflected: Any, md: sa.MetaData) -> Any:
     """A reflected domain, fit to be created again: SQLAlchemy reflects the database's implicit
     collation as an explicit COLLATE "default" on both the domain and its base type, twice over."""
     data_type = reflected.data_type
@@ -139,7 +139,7 @@ def _domain(reflected: Any) -> Any:
         constraint_name=reflected.constraint_name,
         not_null=reflected.not_null,
         check=reflected.check,
-        create_type=True,
+        metadata=md,
     )
 
 
@@ -240,13 +240,20 @@ def _translate_column(
 ) -> tuple[sa.Column, sa.CheckConstraint | None]:
     """The column on `target`, plus the CHECK that keeps an enum's labels where enums are not types."""
     where = f"{src.name}.{col.name}"
-    src_type = col.type.data_type if isinstance(col.type, postgresql.DOMAIN) else col.type
+    src_type = col.type
+    nullable = col.nullable
+    if isinstance(col.type, postgresql.DOMAIN):
+        # Only PostgreSQL has domains: the column takes the base type and the domain's NOT NULL.
+        src_type = col.type.data_type
+        nullable = nullable and not col.type.not_null
+        if col.type.check is not None:
+            dropped.append(f"{where}: CHECK of domain {col.type.name} ({col.type.check})")
     new_type = portable_type(src_type, target, where, keyed=col.name in keyed, enum_name=f"{src.name}_{col.name}")
     check = None
     if isinstance(src_type, sa.Enum) and target == "sqlite":
         check = enum_check(col.name, list(src_type.enums), name=f"{src.name}_{col.name}_enum")
     args: list[Any] = []
-    kwargs: dict[str, Any] = {"nullable": col.nullable, "autoincrement": False}
+    kwargs: dict[str, Any] = {"nullable": nullable, "autoincrement": False}
     if target != "sqlite" and col.comment:
         kwargs["comment"] = col.comment
     if _is_identity(col, src, schema):
@@ -261,6 +268,10 @@ def _translate_column(
     elif col.server_default is not None and hasattr(col.server_default, "arg"):
         arg = col.server_default.arg
         text = str(getattr(arg, "text", arg))
+        on_update = ON_UPDATE.search(text) if schema.dialect == "mysql" else None
+        if on_update:
+            dropped.append(f"{where}: {on_update.group(0).strip()}")
+            text = text[: on_update.start()]
         default = portable_default(text, new_type, schema.dialect, target)
         if default is not None:
             kwargs["server_default"] = sa.text(default)

@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from dbsynth.connect import redact
 from dbsynth.errors import UsageError
 from dbsynth.synthetic import SyntheticDatabase, SyntheticTable
 from dbsynth.write.ledger import LEDGER_TABLE, ledger_row, ledger_table
@@ -53,7 +54,9 @@ def write(
     row = ledger_row(ledger)
     db = engine.url.database
     if not db:
-        raise UsageError(f"a MySQL/MariaDB target must name its database, e.g. mysql://user@host/shadow (got {engine.url!r})")
+        raise UsageError(
+            f"a MySQL/MariaDB target must name its database, e.g. mysql://user@host/shadow (got {redact(engine.url)})"
+        )
     stage, trash = aux_database(db, STAGE_SUFFIX), aux_database(db, TRASH_SUFFIX)
     tables = [metadata.tables[n] for n in sorted(metadata.tables)]
     with all_or_nothing(engine.url) as step, engine.connect() as conn:
@@ -100,13 +103,15 @@ def _loading_session(conn: sa.Connection):
     fk_checks, sql_mode = conn.exec_driver_sql("SELECT @@SESSION.foreign_key_checks, @@SESSION.sql_mode").one()
     conn.exec_driver_sql("SET SESSION foreign_key_checks = 0")
     conn.exec_driver_sql(
-        "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES', 'NO_AUTO_VALUE_ON_ZERO')"
+        "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), "
+        "'STRICT_ALL_TABLES', 'NO_AUTO_VALUE_ON_ZERO')"
     )
     try:
         yield
     finally:
         with contextlib.suppress(sa.exc.DBAPIError):
-            conn.execute(sa.text("SET SESSION foreign_key_checks = :f, sql_mode = :m"), {"f": fk_checks, "m": sql_mode})
+            restore = sa.text("SET SESSION foreign_key_checks = :f, sql_mode = :m")
+            conn.execute(restore, {"f": fk_checks, "m": sql_mode})
 
 
 def _tables(conn: sa.Connection, db: str) -> list[str]:

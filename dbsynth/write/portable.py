@@ -9,6 +9,7 @@ loss instead of failing a whole write over an engine-specific constraint).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
@@ -67,10 +68,12 @@ def portable_type(
             return sa.Double()
         return mysql.FLOAT() if target == "mysql" else sa.REAL()
     # MySQL's DATETIME and TIME default to whole seconds; the other engines keep microseconds.
+    # Only PostgreSQL stores a time zone with the value.
+    zoned = bool(getattr(generic, "timezone", False)) and target == "postgresql"
     if isinstance(generic, sa.DateTime):
-        return mysql.DATETIME(fsp=6) if target == "mysql" else sa.DateTime(timezone=bool(generic.timezone) and target == "postgresql")
+        return mysql.DATETIME(fsp=6) if target == "mysql" else sa.DateTime(timezone=zoned)
     if isinstance(generic, sa.Time):
-        return mysql.TIME(fsp=6) if target == "mysql" else sa.Time(timezone=bool(generic.timezone) and target == "postgresql")
+        return mysql.TIME(fsp=6) if target == "mysql" else sa.Time(timezone=zoned)
     if isinstance(generic, sa.Integer):
         return type(generic)()
     return generic
@@ -134,8 +137,7 @@ _BOOLEAN = {"true": True, "false": False, "'t'": True, "'f'": False, "1": True, 
 
 def strip_casts(sql: str) -> str:
     """Remove PostgreSQL `::type` casts outside string literals, and rewrite `= ANY (ARRAY[..])`."""
-    parts = re.split(r"('(?:[^']|'')*')", sql)  # odd indexes are string literals
-    sql = "".join(p if i % 2 else _CAST.sub("", p) for i, p in enumerate(parts))
+    sql = _outside_literals(sql, lambda p: _CAST.sub("", p))
     sql = _ANY_ARRAY.sub(lambda m: f"IN ({m.group(1).strip()})", sql)
     sql = _ALL_ARRAY.sub(lambda m: f"NOT IN ({m.group(1).strip()})", sql)
     return sql
@@ -197,9 +199,23 @@ def portable_check(sqltext: str, source: str, target: str) -> str | None:
     if target == "mysql":
         # MySQL reads "x" as a string literal unless ANSI_QUOTES is on: quote identifiers with `.
         text = _requote(text, '"', "`")
+        # length() counts bytes on MySQL, characters elsewhere.
+        text = _outside_literals(text, lambda p: _LENGTH.sub("char_length(", p))
+    if target == "sqlite":
+        text = _outside_literals(text, lambda p: _CHAR_LENGTH.sub("length(", p))  # SQLite has only length()
     return text
 
 
-def _requote(text: str, old: str, new: str) -> str:
+_LENGTH = re.compile(r"(?<![\w.])length\s*\(", re.IGNORECASE)
+_CHAR_LENGTH = re.compile(r"(?<![\w.])(?:char_length|character_length)\s*\(", re.IGNORECASE)
+# Trailing `ON UPDATE ...` that MySQL reflection appends to a column's default text.
+ON_UPDATE = re.compile(r"\s+ON\s+UPDATE\s+.*$", re.IGNORECASE | re.DOTALL)
+
+
+def _outside_literals(text: str, fn: Any) -> str:
     parts = re.split(r"('(?:[^']|'')*')", text)
-    return "".join(p if i % 2 else p.replace(old, new) for i, p in enumerate(parts))
+    return "".join(p if i % 2 else fn(p) for i, p in enumerate(parts))
+
+
+def _requote(text: str, old: str, new: str) -> str:
+    return _outside_literals(text, lambda p: p.replace(old, new))

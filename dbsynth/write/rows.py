@@ -29,10 +29,14 @@ def check_data(metadata: sa.MetaData, data: SyntheticDatabase) -> None:
         known = metadata.tables[name].c
         unknown = [c for c in table.columns if c not in known]
         if unknown:
-            raise WriteFailed(f"synthetic table {name} has columns the schema lacks: {', '.join(unknown)}; nothing was written")
+            raise WriteFailed(
+                f"synthetic table {name} has columns the schema lacks: {', '.join(unknown)}; nothing was written"
+            )
         lengths = {len(v) for v in table.columns.values()}
         if len(lengths) > 1:
-            raise WriteFailed(f"synthetic table {name} has columns of different lengths {sorted(lengths)}; nothing was written")
+            raise WriteFailed(
+                f"synthetic table {name} has columns of different lengths {sorted(lengths)}; nothing was written"
+            )
 
 
 def columns_to_write(table: sa.Table, data: SyntheticTable | None) -> list[str]:

@@ -68,7 +68,8 @@ def _write(
     q = conn.dialect.identifier_preparer.quote
     existing = list(
         conn.exec_driver_sql(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
+            "SELECT name FROM sqlite_master WHERE type = 'table' "
+            "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
         ).scalars()
     )
     if existing and not replace:
