@@ -116,6 +116,6 @@ def translate_errors(engine: sa.Engine, what: str) -> Iterator[None]:
         low = msg.lower()
         if "permission denied" in low or "command denied" in low or "access denied" in low:
             raise PermissionDenied(
-                f"{what}: {msg} — grant SELECT on it to the source role (see connectors/roles/)"
+                f"{what}: {msg} — grant SELECT on it to the source role (connectors/roles/ has least-privilege scripts)"
             ) from None
         raise

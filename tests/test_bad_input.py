@@ -59,9 +59,9 @@ def test_missing_select_privilege(pg_server, new_pg_db, new_sqlite_path):
     dsn = new_pg_db()
     db = dsn.rsplit("/", 1)[1]
     pg_server.psql(db, "CREATE TABLE open_t (id int primary key, v text); CREATE TABLE secret_t (id int primary key);")
-    pg_server.create_role("reader", "reader-pw")
-    pg_server.psql(db, "GRANT SELECT ON open_t TO reader; REVOKE ALL ON secret_t FROM reader;")
-    reader = dsn.replace("dbsynth:s3cret-pw", "reader:reader-pw")
+    pg_server.create_role("no_secret_reader", "reader-pw")
+    pg_server.psql(db, "GRANT SELECT ON open_t TO no_secret_reader; REVOKE ALL ON secret_t FROM no_secret_reader;")
+    reader = dsn.replace("dbsynth:s3cret-pw", "no_secret_reader:reader-pw")
     target = new_sqlite_path()
     res = dbsynth("run", reader, target, "--epsilon", "1")
     assert_one_clear_line(res, 4, "secret_t")

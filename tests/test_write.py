@@ -426,6 +426,25 @@ def test_fk_cycle_and_self_reference_load_and_are_enforced_after(new_db, request
             conn.commit()
 
 
+@pytest.mark.parametrize("new_db", ["new_pg_db", "new_maria_db"])
+def test_sqlite_rowid_keys_become_identities_elsewhere(new_db, new_sqlite_path, request, engines):
+    """`id INTEGER PRIMARY KEY` (no NOT NULL: SQLite allows it) numbers itself; so must the copy."""
+    source_dsn = new_sqlite_path()
+    execute_script(open_target(engines, source_dsn), CYCLE_DDL_SQLITE)
+    schema = introspect(open_source(engines, source_dsn))
+    data = SyntheticDatabase({n: SyntheticTable(n, dict(cols)) for n, cols in CYCLE_DATA.items()})
+    target = open_target(engines, request.getfixturevalue(new_db)())
+
+    write_database(target, schema, data, ledger=LEDGER)
+
+    metadata = translate_metadata(schema, engine_kind(target))
+    assert_rows_equal(target, metadata, data)
+    assert schema_diff(target, metadata) == []
+    with target.begin() as conn:
+        conn.execute(metadata.tables["b"].insert(), {"a_id": 1})
+        assert conn.execute(sa.select(sa.func.max(metadata.tables["b"].c.id))).scalar() == 3
+
+
 def test_sequences_and_identities_continue_past_the_max_key_postgres(new_pg_db, engines):
     source_dsn = new_pg_db()
     execute_script(open_target(engines, source_dsn), [

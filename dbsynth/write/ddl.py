@@ -252,11 +252,15 @@ def _translate_column(
     check = None
     if isinstance(src_type, sa.Enum) and target == "sqlite":
         check = enum_check(col.name, list(src_type.enums), name=f"{src.name}_{col.name}_enum")
+    identity = _is_identity(col, src, schema)
+    # SQLite lets a primary key column be declared NULL-able (a legacy quirk); no key or
+    # identity column is anywhere else, and PostgreSQL refuses an identity declared NULL.
+    nullable = nullable and not identity and col.name not in pk_cols
     args: list[Any] = []
     kwargs: dict[str, Any] = {"nullable": nullable, "autoincrement": False}
     if target != "sqlite" and col.comment:
         kwargs["comment"] = col.comment
-    if _is_identity(col, src, schema):
+    if identity:
         if target == "postgresql":
             args.append(sa.Identity())  # BY DEFAULT: explicit keys load, later INSERTs still number
             kwargs["autoincrement"] = "auto"
