@@ -57,6 +57,27 @@ def candidate_grid(kind: str, lo: float | None = None, hi: float | None = None) 
     return grid
 
 
+def coarse_edges(kind: str, lo: float | None, hi: float | None) -> np.ndarray:
+    """A few dozen public bin edges spanning everything the type can hold."""
+    if kind in ("date", "datetime"):
+        edges = np.array([(dt.datetime(y, 1, 1) - EPOCH).total_seconds() for y in range(1900, 2101)])
+    elif kind == "time":
+        edges = np.arange(0.0, 86400.0 + 1, 3600.0)
+    else:
+        mags = 10.0 ** np.arange(-3, 12.5, 0.5)
+        edges = np.concatenate([-mags[::-1], [0.0], mags])
+    if lo is not None:
+        edges = np.concatenate([[lo], edges[edges > lo]])
+    if hi is not None:
+        edges = np.concatenate([edges[edges < hi], [hi]])
+    return edges
+
+
+def _linear(kind: str, lo: float, hi: float, n: int = 256) -> np.ndarray:
+    grid = np.linspace(lo, hi, n)
+    return np.unique(np.round(grid)) if kind == "int" else grid
+
+
 def public_encoder(col: Column, cs: ColumnSpec):
     """The encoder when the domain is public (schema or spec); None when it must be paid for."""
     if cs.kind == "boolean":
@@ -126,14 +147,25 @@ def private_encoder(
     if cs.bounds is not None:  # a one-sided CHECK (price >= 0) narrows the public grid
         lo = cs.bounds[0] if cs.bounds[0] is not None else lo
         hi = cs.bounds[1] if cs.bounds[1] is not None else hi
-    grid = candidate_grid(t, lo, hi)
     x = sorted_numbers(values, t)
     bins = cs.bins or 8
-    qs = [0.005] + [i / bins for i in range(1, bins)] + [0.995]
-    edges = mechanisms.quantiles(
-        ledger, x, grid, qs, sensitivity=sensitivity, rho=rho, rng=rng, table=table, what=f"bins of {col.name}"
-    )
-    edges = np.unique(edges)
+    # Stage 1 (ρ/3): where the data lives, from a noisy histogram on a coarse public grid. Without
+    # it, tail quantiles on a wide grid are nearly uniform draws over centuries or decades of zeros.
+    coarse = coarse_edges(t, lo, hi)
+    counts = np.histogram(np.clip(x, coarse[0], coarse[-1]), bins=coarse)[0].astype(float)
+    noisy, sigma = mechanisms.gaussian(ledger, counts, sensitivity=sensitivity, rho=rho / 3, rng=rng, table=table,
+                                       what=f"range of {col.name}")
+    live = np.flatnonzero(noisy > 3 * sigma)
+    if len(live) == 0:
+        live = np.array([int(np.argmax(noisy))])
+    r_lo, r_hi = float(coarse[live[0]]), float(coarse[live[-1] + 1])
+    # Stage 2 (2ρ/3): inner bin edges as DP quantiles on a fine grid inside that range.
+    grid = np.unique(np.concatenate([candidate_grid(t, r_lo, r_hi), _linear(t, r_lo, r_hi)]))
+    qs = [i / bins for i in range(1, bins)]
+    inner = mechanisms.quantiles(
+        ledger, x, grid, qs, sensitivity=sensitivity, rho=2 * rho / 3, rng=rng, table=table, what=f"bins of {col.name}"
+    ) if qs else np.array([])
+    edges = np.unique(np.concatenate([[r_lo], inner, [r_hi]]))
     if len(edges) < 2:
         step = 1.0 if t != "date" and t != "datetime" else 86400.0
         edges = np.array([edges[0], edges[0] + step])

@@ -76,6 +76,10 @@ def fit_binning(column: str, kind: str, source: pd.Series) -> Binning:
     return Binning(column, kind, edges=edges)
 
 
+# Column kinds dbsynth generates data-independently (plan.classify): left out of fidelity.
+GENERATED_KINDS = ("pii", "text", "unsupported")
+
+
 def column_kind(col: Column) -> tuple[str, Callable[[pd.Series], pd.Series]] | None:
     """(binning kind, normaliser) for a column, or None to leave it out.
 
@@ -99,11 +103,15 @@ def column_kind(col: Column) -> tuple[str, Callable[[pd.Series], pd.Series]] | N
 
 def table_fidelity(source: sa.Engine, target: sa.Engine, table: Table, target_columns: set[str]) -> TableFidelity:
     """Row-count ratio and 1-/2-way TVDs of one table, source vs target."""
+    from dbsynth.plan import classify
+
     keys = set(table.primary_key) | table.fk_columns()
     cols: list[tuple[str, str, Callable[[pd.Series], pd.Series]]] = []
     for col in table.columns:
         if col.name in keys or col.name not in target_columns:
             continue
+        if classify(table, col).kind in GENERATED_KINDS:
+            continue  # names, emails, free text are generated on purpose: no fidelity to measure
         kind = column_kind(col)
         if kind is not None:
             cols.append((col.name, *kind))
