@@ -77,8 +77,11 @@ def pii_type(name: str) -> str | None:
 
 def classify(table: Table, col: Column) -> ColumnSpec:
     """The kind of a column and where its domain comes from, from DDL alone."""
-    if col.name in table.primary_key or col.name in table.fk_columns():
-        return ColumnSpec(kind="key", domain="generated" if col.name not in table.fk_columns() else "none")
+    if col.name in table.fk_columns():
+        return ColumnSpec(kind="key", domain="none")  # assigned by the linker
+    if table.primary_key == (col.name,):
+        return ColumnSpec(kind="key", domain="generated")  # a surrogate key: fresh values
+    # a non-FK part of a composite key is an attribute; uniqueness is repaired after linking
     checks = [c.sqltext for c in table.checks]
     found = domain_from_checks(col.name, checks)
     if col.enum_labels:

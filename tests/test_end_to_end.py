@@ -64,3 +64,29 @@ def test_northwind_pg_shadow_passes_verify(northwind_pg, new_pg_db, tmp_path):
 
 def test_postgres_to_sqlite_works_for_common_types(chinook_pg, new_sqlite_path, tmp_path):
     run_and_verify(chinook_pg, new_sqlite_path(), tmp_path)
+
+
+def test_cycles_enums_identities_and_checks_survive_a_run(pg_server, new_pg_db, tmp_path):
+    """dept ↔ emp FK cycle, a self reference, an enum type, identity and serial keys, CHECKs."""
+    from tests.test_introspect import DDL
+
+    src = new_pg_db()
+    db = src.rsplit("/", 1)[1]
+    rows = ["INSERT INTO dept (name, budget) SELECT 'd' || g, g * 10 FROM generate_series(1, 30) g;",
+            "INSERT INTO emp (dept_id, boss_id, feeling, email) SELECT 1 + g % 30, NULL, "
+            "(ARRAY['sad','ok','happy'])[1 + g % 3]::mood, 'e' || g || '@x.org' FROM generate_series(1, 400) g;",
+            "UPDATE emp SET boss_id = id - 1 WHERE id > 1 AND id % 4 <> 0;",
+            "UPDATE dept SET head_id = id * 3;",
+            "INSERT INTO badge SELECT id, CASE WHEN id % 2 = 0 THEN 'gold' ELSE 'silver' END FROM emp WHERE id % 3 = 0;"]
+    pg_server.psql(db, DDL + "\n".join(rows))
+    target = new_pg_db()
+    run_and_verify(src, target, tmp_path, epsilon="4")
+    eng = sa.create_engine(target)
+    with eng.connect() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM dept WHERE head_id IS NOT NULL")).scalar() > 0
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM emp")).scalar() > 100
+        # identity and serial continue past the synthetic keys
+        conn.execute(sa.text("INSERT INTO dept (name) VALUES ('brand-new')"))
+        conn.execute(sa.text("INSERT INTO emp (dept_id, email) VALUES (1, 'new@x.org')"))
+        labels = conn.execute(sa.text("SELECT enum_range(NULL::mood)::text")).scalar()
+    assert labels == "{sad,ok,happy}"

@@ -14,7 +14,7 @@ import pandas as pd
 
 from dbsynth.measure.measure import TableMeasurements, null_column
 from dbsynth.privacy.units import Units
-from dbsynth.relational.keys import fresh_keys, make_unique, unique_sets_with_fks, unique_sets_without_fks
+from dbsynth.relational.keys import fresh_keys, make_unique_rows, unique_sets_with_fks, unique_sets_without_fks
 from dbsynth.relational.link import assign_parents, assign_self_parents, degree_distribution
 from dbsynth.sample import ValueFactory, decode_column
 from dbsynth.schema import ForeignKey, Schema
@@ -77,8 +77,7 @@ def _own_columns(name, schema, spec, tm, model, n, values, rng):
         else:
             cols[col.name] = decode_column(col, cs, tm.encoders.get(col.name), codes.get(col.name), n, values, rng)
     for uset in unique_sets_without_fks(table):
-        for c in uset:
-            cols[c] = make_unique(cols[c], table.column(c), rng)
+        make_unique_rows(cols, uset, table, rng)
     indicator = {key: np.asarray(codes[key]) for key in tm.null_indicators if key in codes}
     return cols, indicator
 

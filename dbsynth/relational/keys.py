@@ -89,6 +89,33 @@ def make_unique(values: list[Any], col: Column, rng: np.random.Generator) -> lis
     return out
 
 
+def make_unique_rows(cols: dict[str, list[Any]], uset: tuple[str, ...], table: Table, rng: np.random.Generator) -> None:
+    """Make the tuples of a multi-column unique set distinct by changing only its last column
+    in the repeated rows (the other columns keep their modelled values)."""
+    if len(uset) == 1:
+        cols[uset[0]] = make_unique(cols[uset[0]], table.column(uset[0]), rng)
+        return
+    *head, last = uset
+    col = table.column(last)
+    seen: set[tuple] = set()
+    for i, tup in enumerate(zip(*(cols[c] for c in uset))):
+        if any(v is None for v in tup):
+            continue
+        step = 1
+        while tup in seen:
+            value = cols[last][i]
+            if isinstance(value, str):
+                suffix = f"~{step}"
+                cols[last][i] = (str(value)[: max((col.length or 255) - len(suffix), 0)] + suffix)
+            elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+                cols[last][i] = value + step
+            else:
+                cols[last][i] = _nudge(value, step)
+            tup = tuple(cols[c][i] for c in uset)
+            step += 1
+        seen.add(tup)
+
+
 def _nudge(v: Any, step: int) -> Any:
     import datetime as dt
     from decimal import Decimal
