@@ -7,6 +7,7 @@ mechanisms; the `TableModel` it returns is pure post-processing and never sees p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -53,6 +54,32 @@ class EncodedTable:
 
     def column(self, name: str) -> np.ndarray:
         return np.asarray(self.codes[name], dtype=np.int64)
+
+    def marginals(self, cliques: Sequence[tuple[str, ...]]) -> list[np.ndarray]:
+        """True counts of each clique, shaped by the columns' sizes (MarginalSource)."""
+        out = []
+        for clique in cliques:
+            shape = tuple(self.sizes[c] for c in clique)
+            if not clique:
+                out.append(np.array(float(self.rows)))
+                continue
+            flat = np.ravel_multi_index(tuple(self.column(c) for c in clique), shape) if self.rows else np.zeros(0, int)
+            out.append(np.bincount(flat, minlength=int(np.prod(shape))).reshape(shape).astype(float))
+        return out
+
+
+@runtime_checkable
+class MarginalSource(Protocol):
+    """Where a method gets exact counts of the bounded private rows: in memory (`EncodedTable`)
+    or computed inside the source database (pushdown). Methods see nothing else of the rows."""
+
+    table: str
+    sizes: dict[str, int]
+    rows: int | None
+
+    def marginals(self, cliques: Sequence[tuple[str, ...]]) -> list[np.ndarray]:
+        """Counts per clique (one array per clique, axes in clique order); () gives the row count."""
+        ...
 
 
 @runtime_checkable

@@ -26,7 +26,8 @@ import sqlalchemy as sa
 from dbsynth.connect import engine_kind
 from dbsynth.schema.model import Schema
 from dbsynth.synthetic import SyntheticDatabase
-from dbsynth.write.ddl import schema_diff, translate_metadata
+from dbsynth.write.ddl import translate_metadata
+from dbsynth.write.diff import schema_diff
 from dbsynth.write.ledger import LEDGER_TABLE
 from dbsynth.write.rows import Progress, check_data
 from dbsynth.write.transaction import PAUSE_ENV, PAUSE_MARKER

@@ -1,5 +1,5 @@
-"""The source's DDL as it will be created on the target: `translate_metadata`, and `schema_diff`
-to check afterwards that the target holds exactly that DDL.
+"""The source's DDL as it will be created on the target: `translate_metadata` (and `schema_diff`,
+from `diff`, to check afterwards that the target holds exactly that DDL).
 
 Same engine: an exact copy of the reflected MetaData. Across engines: generic types, portable
 defaults and CHECKs (see `portable`); what cannot be carried over is listed in
@@ -14,8 +14,6 @@ ones, and those behind serial defaults).
 from __future__ import annotations
 
 import logging
-import re
-import warnings
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,12 +23,21 @@ from sqlalchemy.sql import operators
 from dbsynth.errors import UsageError
 from dbsynth.schema.introspect import INTERNAL_TABLES
 from dbsynth.schema.model import Schema
-from dbsynth.write.portable import ON_UPDATE, enum_check, portable_check, portable_default, portable_type
+from dbsynth.write.diff import schema_diff
+from dbsynth.write.portable import (
+    ON_UPDATE,
+    enum_check,
+    portable_check,
+    portable_default,
+    portable_type,
+    serial_sequence_text,
+)
+
+__all__ = ["schema_diff", "serial_sequence", "translate_metadata"]  # schema_diff: verify imports it here
 
 log = logging.getLogger("dbsynth.write")
 
 KINDS = ("postgresql", "mysql", "sqlite")
-_NEXTVAL = re.compile(r"nextval\('([^']+)'(?:::regclass)?\)")
 # Longest identifier each engine keeps (PostgreSQL truncates silently, SQLAlchemy refuses).
 _MAX_NAME = {"postgresql": 63, "mysql": 64, "sqlite": 1000}
 
@@ -85,12 +92,6 @@ def serial_sequence(column: sa.Column) -> str | None:
     """The sequence behind a PostgreSQL `serial` default (`nextval('seq'::regclass)`), if any."""
     arg = getattr(column.server_default, "arg", None)
     return serial_sequence_text(str(getattr(arg, "text", arg))) if arg is not None else None
-
-
-def serial_sequence_text(default: str) -> str | None:
-    m = _NEXTVAL.search(default)
-    # 'public.seq' when the sequence is outside the search path: it is recreated in the target's.
-    return m.group(1).split(".")[-1].strip('"') if m else None
 
 
 def _postgres_types(schema: Schema, md: sa.MetaData) -> None:
@@ -336,74 +337,3 @@ def _index_element(expr: Any, table: sa.Table) -> Any:
         col = table.c[element.name]
         return col.desc() if modifier is operators.desc_op else col.asc()
     return None
-
-
-def schema_diff(target: sa.Engine, metadata: sa.MetaData) -> list[Any]:
-    """alembic's structured differences between the target's live schema and `metadata`
-    (an empty list: the target holds exactly that DDL). dbsynth's own tables are left out."""
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    def include_name(name: str | None, type_: str, _parents: dict[str, Any]) -> bool:
-        return not (type_ == "table" and name in INTERNAL_TABLES)
-
-    opts = {"compare_type": True, "compare_server_default": True, "include_name": include_name}
-    with target.connect() as conn, warnings.catch_warnings():
-        # FK cycles make alembic's table sort warn; the comparison itself is unaffected.
-        warnings.simplefilter("ignore", sa.exc.SAWarning)
-        diffs = compare_metadata(MigrationContext.configure(conn, opts=opts), metadata)
-        live = _LiveDefaults(sa.inspect(conn))
-        out: list[Any] = []
-        for diff in diffs:
-            if isinstance(diff, list):  # column-level changes come grouped per column
-                diff = [d for d in diff if not _same_default(d, live)]
-                if not diff:
-                    continue
-            out.append(diff)
-    return out
-
-
-class _LiveDefaults:
-    """Server defaults as SQLAlchemy reflects them, per table (read on demand)."""
-
-    def __init__(self, inspector: Any):
-        self.inspector = inspector
-        self.tables: dict[str, dict[str, str | None]] = {}
-
-    def get(self, table: str, column: str) -> str | None:
-        if table not in self.tables:
-            self.tables[table] = {c["name"]: c.get("default") for c in self.inspector.get_columns(table)}
-        return self.tables[table].get(column)
-
-
-def _same_default(diff: tuple[Any, ...], live: _LiveDefaults) -> bool:
-    """The default differences that are alembic's, not the target's: it compares PostgreSQL
-    defaults by evaluating them (two identical `nextval(...)` differ), hides the default of a
-    column that owns its sequence, and MySQL spells a numeric default its own way (`'0.00'`)."""
-    if diff[0] != "modify_default":
-        return False
-    a, b = (_default_text(d) for d in diff[5:7])
-    if b is None:
-        return False
-    if a is None and serial_sequence_text(b):
-        a = live.get(diff[2], diff[3])
-    if a is None:
-        return False
-    if " ".join(a.split()) == " ".join(b.split()):
-        return True
-    x, y = _as_number(a), _as_number(b)
-    return x is not None and x == y
-
-
-def _default_text(default: Any) -> str | None:
-    arg = getattr(default, "arg", None)
-    text = getattr(arg, "text", arg)
-    return text if isinstance(text, str) else None
-
-
-def _as_number(text: str) -> float | None:
-    text = text.strip().strip("()").strip("'\"")
-    try:
-        return float(text)
-    except ValueError:
-        return None

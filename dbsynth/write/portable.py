@@ -168,6 +168,16 @@ def portable_default(text: str, generic: sa.types.TypeEngine, source: str, targe
     return text
 
 
+_NEXTVAL = re.compile(r"nextval\('([^']+)'(?:::regclass)?\)")
+
+
+def serial_sequence_text(default: str) -> str | None:
+    """The sequence a PostgreSQL `nextval('seq'::regclass)` default draws from, if it is one."""
+    m = _NEXTVAL.search(default)
+    # 'public.seq' when the sequence is outside the search path: it is recreated in the target's.
+    return m.group(1).split(".")[-1].strip('"') if m else None
+
+
 def _unwrap(text: str) -> str:
     """PostgreSQL and MariaDB wrap default expressions in parentheses: `(0)`, `('x')`."""
     while text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):
