@@ -110,17 +110,21 @@ def run(source: str = typer.Argument(..., help="source database URL (read only)"
         seed: Optional[int] = typer.Option(None, "--seed"),
         replace: bool = typer.Option(False, "--replace", help="overwrite a non-empty target"),
         ledger: Optional[str] = typer.Option(None, "--ledger", help="also save the ledger JSON here"),
+        link: Optional[str] = typer.Option(None, "--link", metavar="pgd|degree",
+                                           help="linker for every FK edge (default: the spec's, pgd)"),
+        method: Optional[str] = typer.Option(None, "--method", metavar="aim|mst",
+                                             help="model for every private table (default: the spec's, aim)"),
         json_out: bool = typer.Option(False, "--json")) -> None:
     """Learn the source under DP and write a shadow database into the target."""
-    _guard(_run)(source, target, epsilon, delta, spec, seed, replace, ledger, json_out)
+    _guard(_run)(source, target, epsilon, delta, spec, seed, replace, ledger, json_out, link, method)
 
 
-def _run(source, target, epsilon, delta, spec, seed, replace, ledger, json_out) -> None:
+def _run(source, target, epsilon, delta, spec, seed, replace, ledger, json_out, link=None, method=None) -> None:
     from dbsynth.pipeline import RunOptions
     from dbsynth.pipeline import run as do
     from dbsynth.render import StageProgress, render_ledger
 
-    opts = RunOptions(source, target, epsilon, delta, spec, seed, replace, ledger)
+    opts = RunOptions(source, target, epsilon, delta, spec, seed, replace, ledger, link, method=method)
     with StageProgress(err, enabled=not json_out) as progress:
         result = do(opts, progress=progress.update)
     if json_out:
@@ -129,29 +133,97 @@ def _run(source, target, epsilon, delta, spec, seed, replace, ledger, json_out) 
         out.print(render_ledger(result), markup=False, highlight=False, soft_wrap=True)
 
 
+_FAIL_UNDER_HELP = (
+    "KEY=LIMIT[,KEY=LIMIT...] (repeatable): exit 1 when a fidelity metric is above its limit. "
+    "Keys (all distances or errors, lower is better): tvd1, tvd2, tvd3 (mean k-way TVD within tables), "
+    "join_tvd1, join_tvd2, join_tvd3 (across FK joins), degree_tvd, degree_ks (parent-degree distributions), "
+    "row_count_error (max |rows ratio - 1|), workload_median, workload_p90 (aggregate-query relative error), "
+    "exact_copy (share of synthetic rows copying a real row), tstr_gap (needs --tstr). "
+    "Example: --fail-under tvd2=0.3,workload_p90=0.5"
+)
+
+
 @app.command()
 def verify(source: str = typer.Argument(..., help="source database URL (read only)"),
            target: str = typer.Argument(..., help="the shadow database"),
-           json_out: bool = typer.Option(False, "--json")) -> None:
+           json_out: bool = typer.Option(False, "--json", help="print the report as JSON"),
+           epsilon: Optional[float] = typer.Option(
+               None, "--epsilon", "-e", help="the ledger's epsilon must not exceed this (default: its own target)"),
+           report_dir: Optional[str] = typer.Option(
+               None, "--report", metavar="DIR", help="write report.json, report.md and report.html into DIR"),
+           emit_sql: Optional[str] = typer.Option(
+               None, "--emit-sql", metavar="FILE",
+               help="write the hard checks for this target as a .sql file to run by hand (psql, mysql), and exit"),
+           fail_under: list[str] = typer.Option([], "--fail-under", metavar="KEY=LIMIT", help=_FAIL_UNDER_HELP),
+           tstr: Optional[str] = typer.Option(
+               None, "--tstr", metavar="TABLE.COLUMN", help="train on synthetic, test on real: predict this column"),
+           seed: int = typer.Option(0, "--seed", help="seed of the sampled triples, chains, workload and splits"),
+           workload: int = typer.Option(200, "--workload", min=0, help="number of random aggregate queries"),
+           hard_only: bool = typer.Option(
+               False, "--hard-only", help="hard checks only: read no rows of the source (no fidelity)")) -> None:
     """Check the target's integrity and schema with SQL and report fidelity to the source."""
-    _guard(_verify)(source, target, json_out)
+    _guard(_verify)(source, target, json_out, epsilon, report_dir, emit_sql, fail_under, tstr, seed, workload,
+                    hard_only)
 
 
-def _verify(source: str, target: str, json_out: bool) -> None:
-    from dbsynth.connect import source_engine, target_engine
+def _verify(source: str, target: str, json_out: bool, epsilon: float | None = None, report_dir: str | None = None,
+            emit_sql: str | None = None, fail_under: list[str] | None = None, tstr: str | None = None,
+            seed: int = 0, workload: int = 200, hard_only: bool = False) -> None:
+    from dbsynth.connect import redact, source_engine, target_engine
+    from dbsynth.errors import UsageError
     from dbsynth.schema.introspect import introspect as do
-    from dbsynth.verify import render_text
+    from dbsynth.verify import VerifyOptions, render_text, write_report
     from dbsynth.verify import verify as check
+    from dbsynth.verify.gate import parse_thresholds
 
+    if epsilon is not None and not epsilon > 0:
+        raise UsageError(f"--epsilon must be positive, got {epsilon}")
+    thresholds = parse_thresholds(fail_under or [])  # a misspelt key fails before any connection
+    if "tstr_gap" in thresholds and not tstr:
+        raise UsageError("--fail-under tstr_gap needs --tstr TABLE.COLUMN")
+    if hard_only and (tstr or thresholds):
+        raise UsageError("--hard-only reads no source rows: it cannot be combined with --tstr or --fail-under")
     src = source_engine(source)
     schema = do(src)
-    report = check(src, target_engine(target), schema)
+    tgt = target_engine(target)
+    if emit_sql:
+        _emit_checks(schema, tgt, emit_sql, epsilon, redact(source), json_out)
+        return
+    options = VerifyOptions(fidelity=not hard_only, epsilon=epsilon, seed=seed, workload_queries=workload,
+                            tstr=tstr, thresholds=thresholds)
+    if err.is_terminal and not json_out:
+        with err.status("verify") as status:
+            report = check(src, tgt, schema, options=options, progress=lambda msg: status.update(f"verify: {msg}"))
+    else:
+        report = check(src, tgt, schema, options=options)
+    if report_dir:
+        paths = write_report(report, report_dir, source=redact(source), target=redact(target))
+        err.print(f"report written to {paths[-1]}", highlight=False, soft_wrap=True)
     if json_out:
         _emit_json(report.to_dict())
     else:
         out.print(render_text(report), markup=False, highlight=False, soft_wrap=True)
     if not report.passed():
         raise typer.Exit(1)
+
+
+def _emit_checks(schema: Any, engine: Any, path: str, epsilon: float | None, source: str, json_out: bool) -> None:
+    """--emit-sql: the hard checks of `schema` for the target's engine, as a .sql file."""
+    from pathlib import Path
+
+    from dbsynth.connect import engine_kind
+    from dbsynth.verify import emit_sql
+    from dbsynth.verify.structure import expected_metadata
+
+    metadata = expected_metadata(schema, engine_kind(engine))
+    text = emit_sql(schema, metadata, engine.dialect, source=source, ledger_bound=epsilon, filename=Path(path).name)
+    Path(path).write_text(text, encoding="utf-8")
+    n = text.count("\n-- [")
+    if json_out:
+        _emit_json({"emitted": path, "checks": n, "dialect": engine_kind(engine)})
+    else:
+        err.print(f"{n} verification queries for {engine_kind(engine)} written to {path}", highlight=False,
+                  soft_wrap=True)
 
 
 @app.command()

@@ -17,6 +17,7 @@ import numpy as np
 
 from dbsynth.connect import redact, source_engine, target_engine
 from dbsynth.errors import SpecError
+from dbsynth.measure.crosstable import check_link_spec, measure_links
 from dbsynth.measure.measure import measure, plan_budget
 from dbsynth.measure.read import check_select_privileges
 from dbsynth.plan import make_spec
@@ -24,7 +25,7 @@ from dbsynth.privacy.ledger import Ledger, calibrate_rho
 from dbsynth.privacy.units import Units
 from dbsynth.relational.assemble import assemble
 from dbsynth.schema.introspect import introspect
-from dbsynth.spec import Spec, check_against_schema
+from dbsynth.spec import Spec, check_against_schema, check_linker, check_method
 from dbsynth.tabular import method_for
 
 Stage = Callable[[str, str], None]  # (stage, detail) progress callback
@@ -40,6 +41,8 @@ class RunOptions:
     seed: int | None = None
     replace: bool = False
     ledger_path: str | None = None
+    link: str | None = None  # "pgd" | "degree": the linker of every FK edge, whatever the spec says
+    method: str | None = None  # "aim" | "mst": the model of every private table, whatever the spec says
 
 
 @dataclass
@@ -59,6 +62,7 @@ def load_spec(schema, spec_path: str | None) -> Spec:
     spec = Spec.load(spec_path) if spec_path else make_spec(schema)
     check_against_schema(spec, schema)
     _check_owners(spec, schema)
+    check_link_spec(spec, schema)
     return spec
 
 
@@ -91,6 +95,10 @@ def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
         clock = now
 
     ledger = Ledger(opts.epsilon, opts.delta)  # validates ε and δ before anything connects
+    if opts.link is not None:
+        check_linker(opts.link)
+    if opts.method is not None:
+        check_method(opts.method)
     seed = opts.seed if opts.seed is not None else secrets.randbits(32)
     rng = np.random.default_rng(seed)
 
@@ -99,6 +107,10 @@ def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
     tgt = target_engine(opts.target)
     schema = introspect(src)
     spec = load_spec(schema, opts.spec_path)
+    if opts.link is not None:
+        spec = spec.with_linker(opts.link)
+    if opts.method is not None:
+        spec = spec.with_method(opts.method)
     _refuse_nonempty_early(tgt, opts.replace)
     check_select_privileges(src, schema)
     lap("introspect")
@@ -111,6 +123,8 @@ def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
     budget, per_table = plan_budget(spec, schema, rho_total, opts.delta)
     measured = measure(src, schema, spec, units, ledger, budget, per_table, rng,
                        progress=lambda t: say("measure", t))
+    links = measure_links(src, schema, spec, units, ledger, measured, per_table, rng,
+                          progress=lambda t: say("measure", f"cross-table {t}"))
     lap("measure")
 
     models = {}
@@ -118,13 +132,13 @@ def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
         if not tm.private:
             continue
         say("fit", name)
-        method = method_for(spec.tables[name].method)
+        method = method_for(spec.tables[name].method, workload=spec.tables[name].workload)
         models[name] = method.fit(tm.encoded, ledger=ledger, rho=tm.rho_model, sensitivity=tm.sensitivity, rng=rng)
         tm.encoded = None  # the private rows are no longer needed past this point
     lap("fit")
 
     say("sample", "keys, links, constraints")
-    data = assemble(schema, spec, units, measured, models, rng, seed)
+    data = assemble(schema, spec, units, measured, models, rng, seed, links=links)
     lap("sample")
 
     ledger_dict = ledger.to_dict()

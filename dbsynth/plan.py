@@ -154,7 +154,7 @@ def make_spec(schema: Schema) -> Spec:
         table = schema.tables[name]
         tables[name] = TableSpec(
             private=True,
-            method="mst",
+            method="aim",
             owner=owners[name],
             foreign_keys={fk.key: ForeignKeySpec(cap=DEFAULT_CAP) for fk in table.foreign_keys},
             columns={c.name: classify(table, c) for c in table.columns},

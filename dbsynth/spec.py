@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dbsynth.errors import SpecError
 
 Kind = Literal["key", "categorical", "numeric", "datetime", "boolean", "pii", "text", "unsupported"]
 DomainSource = Literal["schema", "spec", "dp", "public", "generated", "none"]
+LinkerName = Literal["pgd", "degree"]
 
 SPEC_VERSION = 1
 
@@ -38,22 +39,71 @@ class ColumnSpec(_Strict):
 
 class ForeignKeySpec(_Strict):
     cap: int = Field(ge=1)  # at most this many children per parent enter any measurement
-    linker: Literal["degree"] = "degree"
+    linker: LinkerName = "pgd"  # pgd: learn links from cross-table marginals; degree: degrees only
+    # Cross-table marginals over this edge's join, each a list of features such as
+    # [parent.segment, child.category]; `parent.owner.x` / `child.owner.x` name a column of the
+    # parent's / child's owner. Omitted: dbsynth's default selection; []: none.
+    marginals: list[list[str]] | None = None
+
+
+MethodName = Literal["aim", "mst"]
+MODELLED_KINDS = ("categorical", "numeric", "datetime", "boolean")
 
 
 class TableSpec(_Strict):
     private: bool = True
-    method: Literal["mst"] = "mst"
+    method: MethodName = "aim"
+    # aim only: the marginals the copy should keep, e.g. [[a, b], [a, b, c]] (modelled columns);
+    # omitted: every 2- and 3-way marginal of the table's modelled columns.
+    workload: list[list[str]] | None = None
     budget_weight: float = Field(default=1.0, gt=0)
     owner: str | None = None  # the FK edge whose parent owns this table's rows (the unit)
     foreign_keys: dict[str, ForeignKeySpec] = {}
     columns: dict[str, ColumnSpec] = {}
 
+    @field_validator("workload")
+    @classmethod
+    def _cliques(cls, v: list[list[str]] | None) -> list[list[str]] | None:
+        for clique in v or []:
+            if not clique or len(set(clique)) != len(clique):
+                raise ValueError(f"each workload entry must name distinct columns, got {clique}")
+        return v
+
+    @model_validator(mode="after")
+    def _workload_is_for_aim(self) -> "TableSpec":
+        if self.workload is not None and self.method != "aim":
+            raise ValueError(f"workload is used by method aim only (this table's method is {self.method})")
+        return self
+
 
 class BudgetSpec(_Strict):
     domain_share: float = Field(default=0.15, ge=0, lt=1)  # per table: DP quantiles + partition selection
-    degree_share: float = Field(default=0.15, ge=0, lt=1)  # per table: degree histograms of its FKs
+    link_share: float = Field(default=0.15, ge=0, lt=1)  # per table: what its FK edges release
+    cross_fraction: float = Field(default=0.5, ge=0, le=1)  # of link_share: cross-table marginals
     partition_delta_share: float = Field(default=0.25, gt=0, lt=1)  # of δ, for partition selection
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "degree_share" in data and "link_share" not in data:
+            data = {("link_share" if k == "degree_share" else k): v for k, v in data.items()}
+        return data
+
+    @model_validator(mode="after")
+    def _fits(self) -> "BudgetSpec":
+        if self.domain_share + self.link_share >= 1:
+            raise ValueError("domain_share + link_share must leave budget for the table model (sum < 1)")
+        return self
+
+    @property
+    def degree_share(self) -> float:
+        """Per table: the degree histograms of its FKs."""
+        return self.link_share * (1.0 - self.cross_fraction)
+
+    @property
+    def cross_share(self) -> float:
+        """Per table: cross-table marginals of its pgd-linked FKs (unspent, it stays with the model)."""
+        return self.link_share * self.cross_fraction
 
 
 class Spec(_Strict):
@@ -61,6 +111,26 @@ class Spec(_Strict):
     dialect: str
     budget: BudgetSpec = BudgetSpec()
     tables: dict[str, TableSpec]
+
+    def with_method(self, method: MethodName) -> "Spec":
+        """A copy in which every private table uses `method` (`dbsynth run --method`); workloads
+        are aim's, so another method drops them."""
+        check_method(method)
+        out = self.model_copy(deep=True)
+        for ts in out.tables.values():
+            if method != "aim":
+                ts.workload = None
+            ts.method = method
+        return out
+
+    def with_linker(self, linker: LinkerName) -> "Spec":
+        """A copy in which every FK edge uses `linker` (`dbsynth run --link`)."""
+        check_linker(linker)
+        out = self.model_copy(deep=True)
+        for ts in out.tables.values():
+            for fs in ts.foreign_keys.values():
+                fs.linker = linker
+        return out
 
     @field_validator("version")
     @classmethod
@@ -153,6 +223,22 @@ def _allowed_keys_at(loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
+def check_method(name: str) -> None:
+    """Refuse a method name that is not `aim` or `mst`, suggesting the nearest."""
+    if name not in ("aim", "mst"):
+        hint = difflib.get_close_matches(str(name), ["aim", "mst"], n=1)
+        tail = f"; did you mean {hint[0]!r}?" if hint else ""
+        raise SpecError(f"unknown method {name!r} (known: aim, mst){tail}")
+
+
+def check_linker(name: str) -> None:
+    """Refuse a linker name that is not `pgd` or `degree`, suggesting the nearest."""
+    if name not in ("pgd", "degree"):
+        hint = difflib.get_close_matches(str(name), ["pgd", "degree"], n=1)
+        tail = f"; did you mean {hint[0]!r}?" if hint else ""
+        raise SpecError(f"unknown linker {name!r} (known: pgd, degree){tail}")
+
+
 def check_against_schema(spec: Spec, schema) -> None:
     """Refuse tables, columns and FK edges the schema does not have, suggesting the nearest name."""
     for tname, tspec in spec.tables.items():
@@ -168,6 +254,10 @@ def check_against_schema(spec: Spec, schema) -> None:
                 raise SpecError(_unknown(f"foreign key of {tname!r}:", key, edges))
         if tspec.owner is not None and tspec.owner not in edges:
             raise SpecError(_unknown(f"owner of {tname!r}:", tspec.owner, edges))
+        modelled = [c for c, cs in tspec.columns.items() if cs.kind in MODELLED_KINDS]
+        for cname in {c for clique in tspec.workload or [] for c in clique}:
+            if cname not in modelled:
+                raise SpecError(_unknown(f"workload column of {tname!r} (modelled columns only):", cname, modelled))
     missing = [t for t in schema.tables if t not in spec.tables]
     if missing:
         raise SpecError(f"spec has no entry for table {missing[0]!r}; re-run `dbsynth plan` or add it")

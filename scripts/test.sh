@@ -5,13 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x /usr/lib/postgresql/15/bin/initdb ] || ! command -v mariadbd >/dev/null 2>&1; then
+if [ ! -x /usr/lib/postgresql/15/bin/initdb ] || ! command -v mariadbd >/dev/null 2>&1 \
+        || ! command -v chromium >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then
         export DEBIAN_FRONTEND=noninteractive
         apt-get update
-        apt-get install -y postgresql postgresql-plpython3-15 mariadb-server
+        apt-get install -y postgresql postgresql-plpython3-15 mariadb-server chromium
     else
-        echo "needs PostgreSQL 15 and MariaDB: sudo apt-get install -y postgresql mariadb-server" >&2
+        echo "needs PostgreSQL 15, MariaDB and Chromium: sudo apt-get install -y postgresql mariadb-server chromium" >&2
         exit 1
     fi
 fi

@@ -1,7 +1,7 @@
 -- Duplicate values of a key that must be unique (PRIMARY KEY, UNIQUE, unique index).
 -- Rows with a NULL in any key column are excluded: NULLs never collide under UNIQUE.
--- n_groups: distinct key values that occur more than once; n_rows: the rows that carry them.
-SELECT COUNT(*) AS n_groups, COALESCE(SUM(d.n), 0) AS n_rows
+-- violations: the rows carrying a repeated key value; n_groups: how many distinct values repeat.
+SELECT COALESCE(SUM(d.n), 0) AS violations, COUNT(*) AS n_groups
 FROM (
     SELECT COUNT(*) AS n
     FROM ${table}

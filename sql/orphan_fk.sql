@@ -3,7 +3,7 @@
 -- ${join_on}:        c.<fk col> = p.<ref col> [AND ...]
 -- ${child_not_null}: c.<fk col> IS NOT NULL [AND ...]
 -- ${parent_key}:     p.<first ref col>; NULL after the LEFT JOIN exactly when no parent matched
-SELECT COUNT(*) AS n
+SELECT COUNT(*) AS violations
 FROM ${child} c
 LEFT JOIN ${parent} p ON ${join_on}
 WHERE ${child_not_null}

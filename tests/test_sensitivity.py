@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from dbsynth.connect import source_engine
+from dbsynth.measure.crosstable import default_marginals, edge_features, encode_tables, join_marginals, join_sensitivity
 from dbsynth.measure.degrees import degree_histogram
 from dbsynth.measure.domains import public_encoder, sorted_numbers, value_counts, candidate_grid
 from dbsynth.measure.encoders import CategoricalEncoder
@@ -92,7 +93,7 @@ def remove_unit(frames: dict[str, pd.DataFrame], units: Units, table: str, row: 
 def statistics(frames, schema, spec, units, encoders, secret) -> dict[str, tuple[np.ndarray, float, str]]:
     """Every statistic the plan measures, as (vector, declared sensitivity, norm)."""
     kept = bound(frames, schema, units, secret)
-    rows = {t: frames[t][kept[t]].reset_index(drop=True) for t in frames}
+    rows = {t: frames[t][kept[t]].reset_index(drop=True) if t in kept else frames[t] for t in frames}
     stats: dict[str, tuple[np.ndarray, float, str]] = {}
     for name, table in schema.tables.items():
         d = units.sensitivity(name)
@@ -120,6 +121,17 @@ def statistics(frames, schema, spec, units, encoders, secret) -> dict[str, tuple
             cap = units.caps[fk.key]
             hist = degree_histogram(r, rows[fk.ref_table], fk, cap)
             stats[f"degree:{fk.key}"] = (hist, units.degree_sensitivity(fk), "l1")
+    # Cross-table marginals over each FK join (pgd linker): the default selection plus every
+    # parent × child 2-way, owner features (grandparents, the child's owner) included.
+    codes = encode_tables(frames, encoders)
+    for fk in schema.edges():
+        features = edge_features(fk, schema, units, encoders)
+        pairs = [(p, c) for p in features for c in features
+                 if features[p].side == "parent" and features[c].side == "child"]
+        cliques = list(dict.fromkeys(default_marginals(features) + pairs))
+        counts = join_marginals(frames, kept, schema, units, fk, features, cliques, codes, secret)
+        for clique, vec in zip(cliques, counts):
+            stats[f"cross:{fk.key}:{'x'.join(clique)}"] = (vec.ravel(), join_sensitivity(fk, units), "l1")
     return stats
 
 
@@ -127,6 +139,7 @@ def statistics(frames, schema, spec, units, encoders, secret) -> dict[str, tuple
 def test_removing_one_unit_changes_every_statistic_by_at_most_its_declared_delta(tmp_path, caps):
     rng = np.random.default_rng(caps)
     worst: dict[str, float] = {}
+    cross_worst: dict[str, float] = {}  # per FK edge: the largest change of a cross-table marginal / its Δ
     for trial in range(12):
         path = tmp_path / f"db{trial}.sqlite"
         random_database(path, rng)
@@ -135,6 +148,7 @@ def test_removing_one_unit_changes_every_statistic_by_at_most_its_declared_delta
         spec = make_spec(schema)
         # exercise both shapes: audit owned by item (a chain of three caps) and by nobody
         spec.tables["audit"].owner = "audit(item_id)->item" if trial % 2 == 0 else None
+        spec.tables["product"].private = trial % 3 != 2  # sometimes a public parent (a catalogue)
         for ts in spec.tables.values():
             for f in ts.foreign_keys.values():
                 f.cap = caps
@@ -151,7 +165,7 @@ def test_removing_one_unit_changes_every_statistic_by_at_most_its_declared_delta
                                                    spec.tables["person"].columns["age"].model_copy(update={"bounds": (18, 90)}))
         secret = bytes(rng.integers(0, 256, 32, dtype=np.uint8))
         before = statistics(frames, schema, spec, units, encoders, secret)
-        for table in schema.tables:
+        for table in units.private:  # public rows are never removed: they are not anybody's
             n = len(frames[table])
             for row in rng.choice(n, size=min(n, 8), replace=False).tolist():
                 after = statistics(remove_unit(frames, units, table, row), schema, spec, units, encoders, secret)
@@ -159,11 +173,15 @@ def test_removing_one_unit_changes_every_statistic_by_at_most_its_declared_delta
                     diff = np.abs(vec - after[key][0])
                     change = diff.max() if norm == "linf" else diff.sum()
                     worst[key.split(":")[0] + ":" + key.split(":")[-1]] = max(worst.get(key, 0), change / delta if delta else 0)
+                    if key.startswith("cross:"):
+                        edge = key.split(":")[1]
+                        cross_worst[edge] = max(cross_worst.get(edge, 0.0), change / delta)
                     assert change <= delta + 1e-9, (
                         f"removing {table} row {row}: {key} changed by {change} > declared Δ {delta}"
                     )
     # the test must be able to fail: somewhere the change reaches the bound or comes close
     assert max(worst.values()) >= 0.5
+    assert max(cross_worst.values()) >= 0.5, cross_worst
 
 
 def test_sensitivity_formula_on_a_chain():

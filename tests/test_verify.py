@@ -28,7 +28,8 @@ from dbsynth.verify.fidelity import fit_binning, tvd
 # -- building targets -------------------------------------------------------------------------
 
 
-def add_ledger(engine: sa.Engine, epsilon: float = 1.0, delta: float = 1e-9) -> None:
+def add_ledger(engine: sa.Engine, epsilon: float = 1.0, delta: float = 1e-9,
+               target_epsilon: float | None = None) -> None:
     """The `_dbsynth_ledger` row the writer leaves in every target (same contract)."""
     md = sa.MetaData()
     t = sa.Table(
@@ -42,6 +43,8 @@ def add_ledger(engine: sa.Engine, epsilon: float = 1.0, delta: float = 1e-9) -> 
     )
     md.create_all(engine)
     payload = {"epsilon": epsilon, "delta": delta, "events": [{"mechanism": "gaussian", "rho": 0.01}]}
+    if target_epsilon is not None:
+        payload["target_epsilon"] = target_epsilon
     with engine.begin() as conn:
         conn.execute(
             t.insert().values(

@@ -1,4 +1,7 @@
-"""Parent-degree histograms per FK edge: how many (bounded) children each parent has."""
+"""Parent-degree histograms per FK edge: how many (bounded) children each parent has.
+
+Counted here from rows in memory: the reference that `Pushdown.degree_histogram`, which the
+measure stage uses, is tested against (and what the sensitivity tests recompute)."""
 
 from __future__ import annotations
 

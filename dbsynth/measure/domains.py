@@ -1,7 +1,9 @@
 """Column domains: public ones from the schema or spec, the rest paid for with DP.
 
 Categorical values not given by the schema come from Gaussian partition selection; numeric and
-datetime bins from DP quantiles over a public candidate grid. Nothing here reads distinct
+datetime bins from DP quantiles over a public candidate grid. Both take counts, never rows: from
+the source database (`pushdown.TableCounts`) or, as a reference in tests, from rows in memory
+(`FrameCounts`); a table's columns share two passes over its rows. Nothing here reads distinct
 values or min/max without charging the ledger.
 """
 
@@ -9,6 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -78,6 +83,44 @@ def _linear(kind: str, lo: float, hi: float, n: int = 256) -> np.ndarray:
     return np.unique(np.round(grid)) if kind == "int" else grid
 
 
+@dataclass(frozen=True)
+class Grid:
+    """Quantile candidates: explicit points, plus (dates) every midnight from `first_day` on.
+
+    The daily part can hold 70,000 points; SQL finds a value's place in it from its date alone,
+    so only the explicit part needs comparisons."""
+
+    explicit: np.ndarray
+    first_day: int = 0  # days since 1970-01-01 of the first daily candidate
+    days: int = 0
+
+    @property
+    def daily(self) -> np.ndarray:
+        return (self.first_day + np.arange(self.days, dtype=float)) * 86400.0
+
+    @property
+    def candidates(self) -> np.ndarray:
+        return np.unique(np.concatenate([self.daily, self.explicit]))
+
+    def bucket(self, day: np.ndarray | None, below_explicit: np.ndarray) -> np.ndarray:
+        """#{candidates ≤ x} from x's day number and #{explicit points ≤ x}: the daily and the
+        explicit counts, less the points both parts share (counted twice)."""
+        if not self.days or day is None:
+            return np.asarray(below_explicit, dtype=np.int64)
+        d = np.clip(np.asarray(day, dtype=np.int64) - self.first_day + 1, 0, self.days)
+        shared = np.flatnonzero(np.isin(self.daily, self.explicit))
+        return d + np.asarray(below_explicit, dtype=np.int64) - np.searchsorted(shared, d, side="left")
+
+
+def quantile_grid(kind: str, lo: float, hi: float) -> Grid:
+    """The public candidates for DP quantiles inside [lo, hi]: the type's grid plus a linear one."""
+    if kind in ("date", "datetime"):
+        daily = candidate_grid(kind, lo, hi)
+        first = int(daily[0] // 86400) if len(daily) else 0
+        return Grid(_linear(kind, lo, hi), first, len(daily))
+    return Grid(np.unique(np.concatenate([candidate_grid(kind, lo, hi), _linear(kind, lo, hi)])))
+
+
 def public_encoder(col: Column, cs: ColumnSpec):
     """The encoder when the domain is public (schema or spec); None when it must be paid for."""
     if cs.kind == "boolean":
@@ -96,6 +139,27 @@ def public_encoder(col: Column, cs: ColumnSpec):
     return None
 
 
+ValueSink = Callable[[str, Sequence[tuple[Any, int]]], None]  # (column, chunk of (value, rows))
+Bucketing = tuple[str, str, Grid]  # (column, as_type, grid): rows per #{candidates ≤ x}
+
+
+class ColumnCounts(Protocol):
+    """Counts over one table's bounded rows: all that domain discovery reads."""
+
+    def count(self, values: Sequence[str], buckets: Sequence[Bucketing], on_values: ValueSink | None = None,
+              ) -> list[np.ndarray]:
+        """In one pass over the rows: (value, rows) for every distinct non-NULL value of each
+        `values` column, handed to `on_values` in chunks (never all at once); and for each
+        bucketing, rows per b = #{candidates ≤ x} over the non-NULL numbers x (b = 0..len)."""
+        ...
+
+
+def histogram_grid(edges: np.ndarray) -> Grid:
+    """Bins [e_i, e_i+1) with values outside counted in the end bins, as a bucketing: a value's
+    bin is the number of inner edges ≤ it."""
+    return Grid(np.asarray(edges[1:-1], dtype=float))
+
+
 def value_counts(values: pd.Series) -> dict:
     """Rows per distinct non-NULL value: what partition selection releases with noise."""
     return dict(Counter(v for v in values.tolist() if v is not None and v == v))
@@ -105,6 +169,25 @@ def sorted_numbers(values: pd.Series, t: str) -> np.ndarray:
     """The non-NULL values as sorted numbers: what DP quantiles rank candidates against."""
     x = to_number(values, t)
     return np.sort(x[~np.isnan(x)])
+
+
+class FrameCounts:
+    """`ColumnCounts` of rows held in memory: the reference the pushdown is tested against."""
+
+    def __init__(self, frame: pd.DataFrame):
+        self.frame = frame
+
+    def count(self, values: Sequence[str], buckets: Sequence[Bucketing], on_values: ValueSink | None = None,
+              ) -> list[np.ndarray]:
+        for column in values:
+            if on_values is not None:
+                on_values(column, list(value_counts(self.frame[column]).items()))
+        out = []
+        for column, as_type, grid in buckets:
+            x = sorted_numbers(self.frame[column], as_type)
+            cands = grid.candidates
+            out.append(np.bincount(np.searchsorted(cands, x, side="right"), minlength=len(cands) + 1).astype(float))
+        return out
 
 
 def type_limit(col: Column) -> float | None:
@@ -121,10 +204,9 @@ def needs_budget(cs: ColumnSpec) -> bool:
     return cs.kind in ("categorical", "numeric", "datetime") and cs.domain == "dp"
 
 
-def private_encoder(
-    col: Column,
-    cs: ColumnSpec,
-    values: pd.Series,
+def private_encoders(
+    columns: Sequence[tuple[Column, ColumnSpec]],
+    counts: ColumnCounts,
     *,
     ledger: Ledger,
     rho: float,
@@ -132,41 +214,59 @@ def private_encoder(
     sensitivity: float,
     rng: np.random.Generator,
     table: str,
-):
-    """The encoder for a dp-domain column, paying `rho` (and `delta` for partition selection)."""
-    if cs.kind == "categorical":
-        counts = value_counts(values)
-        sel = mechanisms.partition_selection(
-            ledger, dict(counts), sensitivity=sensitivity, rho=rho, delta=delta, rng=rng, table=table,
-            what=f"domain of {col.name}",
-        )
-        return CategoricalEncoder(sel.values, col.nullable, other=True)
-    t = as_type(col)
+) -> dict[str, Any]:
+    """Encoders for one table's dp-domain columns, each paying `rho` (and `delta` for partition
+    selection), from two passes over the rows: value counts and coarse range histograms, then
+    the quantile grids inside the released ranges."""
+    selections = {
+        col.name: mechanisms.PartitionSelection(ledger, sensitivity=sensitivity, rho=rho, delta=delta, rng=rng,
+                                                table=table, what=f"domain of {col.name}")
+        for col, cs in columns if cs.kind == "categorical"
+    }
+    numeric = [(col, cs, as_type(col), *_public_range(col, cs)) for col, cs in columns if cs.kind != "categorical"]
+    # Stage 1 (ρ/3 of a numeric column): where the data lives, from a noisy histogram on a coarse
+    # public grid. Without it, tail quantiles on a wide grid are nearly uniform draws over
+    # centuries or decades of zeros.
+    coarse = {col.name: coarse_edges(t, lo, hi) for col, _, t, lo, hi in numeric}
+    hists = counts.count(list(selections), [(col.name, t, histogram_grid(coarse[col.name])) for col, _, t, _, _ in numeric],
+                         on_values=lambda column, chunk: selections[column].add(chunk))
+    out: dict[str, Any] = {}
+    for col, cs in columns:
+        if col.name in selections:
+            out[col.name] = CategoricalEncoder(selections[col.name].release().values, col.nullable, other=True)
+    grids = {}
+    for (col, cs, t, lo, hi), hist in zip(numeric, hists):
+        noisy, sigma = mechanisms.gaussian(ledger, hist, sensitivity=sensitivity, rho=rho / 3, rng=rng, table=table,
+                                           what=f"range of {col.name}")
+        live = np.flatnonzero(noisy > 3 * sigma)
+        if len(live) == 0:
+            live = np.array([int(np.argmax(noisy))])
+        edges = coarse[col.name]
+        grids[col.name] = (float(edges[live[0]]), float(edges[live[-1] + 1]))
+    # Stage 2 (2ρ/3): inner bin edges as DP quantiles on a fine grid inside each released range.
+    fine = {col.name: quantile_grid(t, *grids[col.name]) for col, _, t, _, _ in numeric}
+    bucket_counts = counts.count([], [(col.name, t, fine[col.name]) for col, _, t, _, _ in numeric])
+    for (col, cs, t, lo, hi), bc in zip(numeric, bucket_counts):
+        r_lo, r_hi = grids[col.name]
+        bins = cs.bins or 8
+        qs = [i / bins for i in range(1, bins)]
+        inner = mechanisms.quantiles_from_counts(
+            ledger, bc, fine[col.name].candidates, qs, sensitivity=sensitivity, rho=2 * rho / 3, rng=rng, table=table,
+            what=f"bins of {col.name}",
+        ) if qs else np.array([])
+        edges = np.unique(np.concatenate([[r_lo], inner, [r_hi]]))
+        if len(edges) < 2:
+            step = 1.0 if t != "date" and t != "datetime" else 86400.0
+            edges = np.array([edges[0], edges[0] + step])
+        out[col.name] = BinEncoder(list(map(float, edges)), col.nullable, t, col.scale, lower=lo, upper=hi)
+    return {col.name: out[col.name] for col, _ in columns}
+
+
+def _public_range(col: Column, cs: ColumnSpec) -> tuple[float | None, float | None]:
+    """What the type (and a one-sided CHECK such as price >= 0) says the values can be."""
     limit = type_limit(col)
     lo, hi = (-limit, limit) if limit else (None, None)
-    if cs.bounds is not None:  # a one-sided CHECK (price >= 0) narrows the public grid
+    if cs.bounds is not None:
         lo = cs.bounds[0] if cs.bounds[0] is not None else lo
         hi = cs.bounds[1] if cs.bounds[1] is not None else hi
-    x = sorted_numbers(values, t)
-    bins = cs.bins or 8
-    # Stage 1 (ρ/3): where the data lives, from a noisy histogram on a coarse public grid. Without
-    # it, tail quantiles on a wide grid are nearly uniform draws over centuries or decades of zeros.
-    coarse = coarse_edges(t, lo, hi)
-    counts = np.histogram(np.clip(x, coarse[0], coarse[-1]), bins=coarse)[0].astype(float)
-    noisy, sigma = mechanisms.gaussian(ledger, counts, sensitivity=sensitivity, rho=rho / 3, rng=rng, table=table,
-                                       what=f"range of {col.name}")
-    live = np.flatnonzero(noisy > 3 * sigma)
-    if len(live) == 0:
-        live = np.array([int(np.argmax(noisy))])
-    r_lo, r_hi = float(coarse[live[0]]), float(coarse[live[-1] + 1])
-    # Stage 2 (2ρ/3): inner bin edges as DP quantiles on a fine grid inside that range.
-    grid = np.unique(np.concatenate([candidate_grid(t, r_lo, r_hi), _linear(t, r_lo, r_hi)]))
-    qs = [i / bins for i in range(1, bins)]
-    inner = mechanisms.quantiles(
-        ledger, x, grid, qs, sensitivity=sensitivity, rho=2 * rho / 3, rng=rng, table=table, what=f"bins of {col.name}"
-    ) if qs else np.array([])
-    edges = np.unique(np.concatenate([[r_lo], inner, [r_hi]]))
-    if len(edges) < 2:
-        step = 1.0 if t != "date" and t != "datetime" else 86400.0
-        edges = np.array([edges[0], edges[0] + step])
-    return BinEncoder(list(map(float, edges)), col.nullable, t, col.scale, lower=lo, upper=hi)
+    return lo, hi

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 EPOCH = dt.datetime(1970, 1, 1)
+_SECOND = dt.timedelta(seconds=1)  # timedelta / _SECOND: exact microseconds, rounded once
 
 
 @dataclass
@@ -146,33 +147,34 @@ def _isnull(v: Any) -> bool:
 
 def to_number(series: pd.Series, as_type: str) -> np.ndarray:
     """Numbers (floats, NaN for NULL) from a column of ints, decimals, dates, datetimes or times."""
-    out = np.full(len(series), np.nan)
-    for i, v in enumerate(series.tolist()):
-        if _isnull(v):
-            continue
-        if isinstance(v, dt.datetime):
-            out[i] = (v.replace(tzinfo=None) - EPOCH).total_seconds()
-        elif isinstance(v, dt.date):
-            out[i] = (dt.datetime(v.year, v.month, v.day) - EPOCH).total_seconds()
-        elif isinstance(v, dt.time):
-            out[i] = v.hour * 3600 + v.minute * 60 + v.second + v.microsecond / 1e6
-        elif isinstance(v, dt.timedelta):
-            out[i] = v.total_seconds()
-        elif isinstance(v, str):
-            out[i] = _parse_text_number(v, as_type)
-        else:
-            out[i] = float(v)
-    return out
+    return np.array([number(v, as_type) for v in series.tolist()], dtype=float)
+
+
+def number(v: Any, as_type: str) -> float:
+    """One value as a number: epoch seconds of the wall time for dates and datetimes, seconds
+    since midnight for times, NaN for NULL. SQL computes the same (`Dialect.number`)."""
+    if _isnull(v):
+        return np.nan
+    if isinstance(v, dt.datetime):
+        return (v.replace(tzinfo=None) - EPOCH) / _SECOND
+    if isinstance(v, dt.date):
+        return (dt.datetime(v.year, v.month, v.day) - EPOCH) / _SECOND
+    if isinstance(v, dt.time):
+        return dt.timedelta(hours=v.hour, minutes=v.minute, seconds=v.second, microseconds=v.microsecond) / _SECOND
+    if isinstance(v, dt.timedelta):
+        return v / _SECOND
+    if isinstance(v, str):
+        return _parse_text_number(v, as_type)
+    return float(v)
 
 
 def _parse_text_number(v: str, as_type: str) -> float:
-    # SQLite keeps dates as text; parse them so bins mean the same thing on every engine.
-    if as_type in ("date", "datetime"):
-        try:
-            return (dt.datetime.fromisoformat(v).replace(tzinfo=None) - EPOCH).total_seconds()
-        except ValueError:
-            return np.nan
+    # SQLite keeps dates and times as text; parse them so bins mean the same thing on every engine.
     try:
+        if as_type in ("date", "datetime"):
+            return number(dt.datetime.fromisoformat(v), as_type)
+        if as_type == "time":
+            return number(dt.time.fromisoformat(v), as_type)
         return float(v)
     except ValueError:
         return np.nan

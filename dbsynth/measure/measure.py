@@ -1,7 +1,9 @@
-"""The measure stage: bounded private rows in, released domains, noisy degrees and model inputs out.
+"""The measure stage: released domains, noisy degrees and model inputs out, rows left in place.
 
-The budget is split here, once: per table by weight, then inside a table between domain
-discovery, degree histograms and the model. Every release is charged to the ledger.
+Every count over private rows is computed by the source database over the bounded rows
+(`pushdown.py`); only public tables, copied verbatim by design, are read whole. The budget is
+split here, once: per table by weight, then inside a table between domain discovery, degree
+histograms and the model. Every release is charged to the ledger.
 """
 
 from __future__ import annotations
@@ -14,16 +16,16 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from dbsynth.measure.degrees import degree_histogram
-from dbsynth.measure.domains import needs_budget, private_encoder, public_encoder
+from dbsynth.measure.domains import needs_budget, private_encoders, public_encoder
 from dbsynth.measure.encoders import NullIndicator
+from dbsynth.measure.pushdown import Pushdown, SqlMarginalSource
 from dbsynth.measure.read import read_table
 from dbsynth.privacy import mechanisms
 from dbsynth.privacy.ledger import Ledger
-from dbsynth.privacy.units import Units, bound
+from dbsynth.privacy.units import Units
 from dbsynth.schema import Schema
 from dbsynth.spec import Spec
-from dbsynth.tabular import EncodedTable
+from dbsynth.tabular.base import MarginalSource
 
 MODELLED = ("categorical", "numeric", "datetime", "boolean")
 
@@ -38,7 +40,7 @@ class TableMeasurements:
     private: bool
     encoders: dict[str, Any] = field(default_factory=dict)  # modelled column -> released encoder
     null_indicators: dict[str, NullIndicator] = field(default_factory=dict)  # model column -> indicator
-    encoded: EncodedTable | None = None  # bounded private rows, encoded: the model's input
+    encoded: MarginalSource | None = None  # counts of the bounded, encoded rows: the model's input
     rho_model: float = 0.0
     sensitivity: int = 0
     degrees: dict[str, np.ndarray] = field(default_factory=dict)  # fk.key -> noisy degree histogram
@@ -74,27 +76,33 @@ def measure(
     rng: np.random.Generator,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, TableMeasurements]:
-    frames = {}
+    # The run secret orders each parent's children for bounding; it never leaves this process
+    # except as a bound parameter of the source's own queries.
+    pushdown = Pushdown(source, schema, units, secrets.token_bytes(32))
+    out: dict[str, TableMeasurements] = {}
     for name in schema.tables:
         if progress:
             progress(name)
-        frames[name] = read_table(source, schema, name)
-    kept = bound({t: frames[t] for t in units.private}, schema, units, secrets.token_bytes(32))
-    bounded = {t: frames[t][kept[t]].reset_index(drop=True) for t in units.private}
-    out: dict[str, TableMeasurements] = {}
-    for name in schema.tables:
-        ts = spec.tables[name]
-        if not ts.private:
-            out[name] = TableMeasurements(name, False, public_rows=frames[name])
+        if not spec.tables[name].private:
+            out[name] = TableMeasurements(name, False, public_rows=read_table(source, schema, name))
             continue
-        out[name] = _measure_table(name, schema, spec, units, ledger, budget, rho_per_table[name], bounded, frames, rng)
+        out[name] = _measure_table(name, schema, spec, units, ledger, budget, rho_per_table[name], pushdown, rng)
     return out
 
 
-def _measure_table(name, schema, spec, units, ledger, budget, rho_table, bounded, frames, rng) -> TableMeasurements:
+def _measure_table(
+    name: str,
+    schema: Schema,
+    spec: Spec,
+    units: Units,
+    ledger: Ledger,
+    budget: Budget,
+    rho_table: float,
+    pushdown: Pushdown,
+    rng: np.random.Generator,
+) -> TableMeasurements:
     table = schema.tables[name]
     ts = spec.tables[name]
-    rows = bounded[name]
     delta_t = units.sensitivity(name)
     tm = TableMeasurements(name, True, sensitivity=delta_t)
 
@@ -104,31 +112,24 @@ def _measure_table(name, schema, spec, units, ledger, budget, rho_table, bounded
     rho_degree = rho_table * spec.budget.degree_share if degree_edges else 0.0
     tm.rho_model = rho_table - rho_domain - rho_degree
 
-    for col in table.columns:
-        cs = ts.columns[col.name]
-        if cs.kind not in MODELLED:
-            continue
-        enc = public_encoder(col, cs)
-        if enc is None:
-            enc = private_encoder(
-                col, cs, rows[col.name], ledger=ledger, rho=rho_domain / len(paid), delta=budget.partition_delta,
-                sensitivity=delta_t, rng=rng, table=name,
-            )
-        tm.encoders[col.name] = enc
+    encoders = {col.name: public_encoder(col, ts.columns[col.name])
+                for col in table.columns if ts.columns[col.name].kind in MODELLED}
+    dp = [(col, ts.columns[col.name]) for col in table.columns if col.name in encoders and encoders[col.name] is None]
+    if dp:
+        encoders.update(private_encoders(
+            dp, pushdown.counts(name), ledger=ledger, rho=rho_domain / len(paid), delta=budget.partition_delta,
+            sensitivity=delta_t, rng=rng, table=name,
+        ))
+    tm.encoders = encoders
     for fk in table.foreign_keys:
         if any(table.column(c).nullable for c in fk.columns):
             tm.null_indicators[null_column(fk.key)] = NullIndicator(fk.columns)
 
-    codes = {c: enc.encode(rows[c]) for c, enc in tm.encoders.items()}
-    codes.update({c: ind.encode(rows) for c, ind in tm.null_indicators.items()})
-    sizes = {c: enc.size for c, enc in tm.encoders.items()}
-    sizes.update({c: 2 for c in tm.null_indicators})
-    tm.encoded = EncodedTable(name, codes, sizes, rows=len(rows))
+    model = {**tm.encoders, **tm.null_indicators}
+    tm.encoded = SqlMarginalSource(pushdown, name, model, rows=pushdown.row_count(name))
 
     for fk in degree_edges:
-        parent_rows = bounded.get(fk.ref_table, frames[fk.ref_table])
-        cap = units.caps[fk.key]
-        hist = degree_histogram(rows, parent_rows, fk, cap)
+        hist = pushdown.degree_histogram(fk, units.caps[fk.key])
         if fk.ref_table in units.private:
             sens = units.degree_sensitivity(fk)
         else:  # a public parent's rows are fixed: only the children move

@@ -1,7 +1,6 @@
-"""Reading rows from the read-only source. Only the measure stage calls this.
-
-Issue-2 scope: a private table is read into memory once and every statistic is computed on its
-bounded rows here; pushing the counting into the database comes with the AIM work.
+"""Reading whole tables from the read-only source: public tables only, which are copied verbatim
+by design (DESIGN §2). Private tables are never read row by row: `pushdown.py` counts them in
+place. (Tests also read private tables here, to check the pushdown against counting in memory.)
 """
 
 from __future__ import annotations

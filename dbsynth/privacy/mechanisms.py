@@ -6,8 +6,11 @@ sensitivity derived for it (`units.py`); nothing outside this module adds noise.
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from dp_accounting import dp_event
@@ -81,13 +84,37 @@ def quantiles(
     table: str,
     what: str,
 ) -> np.ndarray:
+    """DP quantiles of values in memory: `quantiles_from_counts` on their bucket counts."""
+    buckets = np.searchsorted(candidates, sorted_values, side="right")
+    counts = np.bincount(buckets, minlength=len(candidates) + 1)
+    return quantiles_from_counts(ledger, counts, candidates, qs, sensitivity=sensitivity, rho=rho, rng=rng,
+                                 table=table, what=what)
+
+
+def quantiles_from_counts(
+    ledger: Ledger,
+    bucket_counts: np.ndarray,
+    candidates: np.ndarray,
+    qs: list[float],
+    *,
+    sensitivity: float,
+    rho: float,
+    rng: np.random.Generator,
+    table: str,
+    what: str,
+) -> np.ndarray:
     """DP quantiles: one exponential mechanism per q over a public, sorted candidate grid.
 
-    Utility u(c) = -|(1-q)·#{x<c} - q·#{x≥c}| needs no row count; one row moves it by at most
-    max(q, 1-q) ≤ 1, so a unit that owns `sensitivity` rows moves it by at most that."""
-    below = np.searchsorted(sorted_values, candidates, side="left").astype(float)
-    n = float(len(sorted_values))
-    above = n - below
+    Takes counts, not values: `bucket_counts[b]` = #{x : b candidates are ≤ x}, b = 0..len, so
+    #{x < c_j} is the sum of buckets 0..j, exactly (the grid is strictly increasing), and a
+    database can supply the counts with one GROUP BY. Utility u(c) = -|(1-q)·#{x<c} - q·#{x≥c}|
+    needs no row count; one row moves it by at most max(q, 1-q) ≤ 1, so a unit that owns
+    `sensitivity` rows moves it by at most that."""
+    counts = np.asarray(bucket_counts, dtype=float)
+    if len(counts) != len(candidates) + 1:
+        raise ValueError(f"{what}: {len(counts)} bucket counts for {len(candidates)} candidates")
+    below = np.cumsum(counts)[: len(candidates)]
+    above = counts.sum() - below
     eps_each = epsilon_for_exponential(rho / len(qs))
     out = []
     for q in qs:
@@ -104,9 +131,43 @@ class SelectedPartitions:
     threshold: float
 
 
+class PartitionSelection:
+    """Gaussian partition selection fed (value, count) pairs in chunks, e.g. from a streamed
+    GROUP BY: only the values that clear the threshold are kept, so memory does not grow with
+    the number of distinct values. `release` records the charge and returns the selection.
+
+    One unit owns at most Δ rows, so it can add at most Δ values, each with count ≤ Δ; a value
+    only that unit holds is released with probability ≤ Φ̄((τ-Δ)/σ) — τ makes the union over its
+    Δ values at most δ. The counts are a Gaussian release with L2 sensitivity Δ."""
+
+    def __init__(self, ledger: Ledger, *, sensitivity: float, rho: float, delta: float, rng: np.random.Generator,
+                 table: str, what: str):
+        self.ledger, self.rng, self.table, self.what = ledger, rng, table, what
+        self.sensitivity, self.rho, self.delta = sensitivity, rho, delta
+        self.sigma = sigma_for(rho, sensitivity)
+        self.tau = sensitivity + self.sigma * float(norm.isf(delta / max(sensitivity, 1.0)))
+        self._values: list = []
+        self._noisy: list[float] = []
+
+    def add(self, pairs: Iterable[tuple[Any, float]]) -> None:
+        it = iter(pairs)
+        while chunk := list(itertools.islice(it, _CHUNK)):
+            noisy = np.array([c for _, c in chunk], dtype=float) + self.rng.normal(0.0, self.sigma, size=len(chunk))
+            for i in np.flatnonzero(noisy > self.tau):
+                self._values.append(chunk[i][0])
+                self._noisy.append(float(noisy[i]))
+
+    def release(self) -> SelectedPartitions:
+        order = np.argsort(-np.asarray(self._noisy), kind="stable")
+        self.ledger.record(Charge("partition_selection", self.table, self.what,
+                                  dp_event.GaussianDpEvent(self.sigma / self.sensitivity), self.rho, self.delta,
+                                  self.sensitivity, self.sigma))
+        return SelectedPartitions([self._values[i] for i in order], np.asarray(self._noisy)[order], self.tau)
+
+
 def partition_selection(
     ledger: Ledger,
-    counts: dict,
+    counts: Mapping[Any, float] | Iterable[tuple[Any, float]],
     *,
     sensitivity: float,
     rho: float,
@@ -115,21 +176,11 @@ def partition_selection(
     table: str,
     what: str,
 ) -> SelectedPartitions:
-    """Gaussian partition selection: release the values whose noisy count clears a threshold.
+    """Gaussian partition selection over all counts at once (see `PartitionSelection`)."""
+    selection = PartitionSelection(ledger, sensitivity=sensitivity, rho=rho, delta=delta, rng=rng, table=table,
+                                   what=what)
+    selection.add(counts.items() if isinstance(counts, Mapping) else counts)
+    return selection.release()
 
-    One unit owns at most Δ rows, so it can add at most Δ values, each with count ≤ Δ; a value
-    only that unit holds is released with probability ≤ Φ̄((τ-Δ)/σ) — τ makes the union over its
-    Δ values at most δ. The counts are a Gaussian release with L2 sensitivity Δ."""
-    sigma = sigma_for(rho, sensitivity)
-    tau = sensitivity + sigma * float(norm.isf(delta / max(sensitivity, 1.0)))
-    keys = list(counts)
-    true = np.array([counts[k] for k in keys], dtype=float)
-    noisy = true + rng.normal(0.0, sigma, size=len(true))
-    keep = noisy > tau
-    order = np.argsort(-noisy[keep], kind="stable")
-    values = [keys[i] for i in np.flatnonzero(keep)[order]]
-    ledger.record(
-        Charge("partition_selection", table, what, dp_event.GaussianDpEvent(sigma / sensitivity), rho, delta,
-               sensitivity, sigma)
-    )
-    return SelectedPartitions(values, noisy[keep][order], tau)
+
+_CHUNK = 10_000

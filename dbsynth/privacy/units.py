@@ -14,14 +14,17 @@ sibling with as many again (the "doubling"). Δ(T) is the maximum over j.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
-import hmac
+import re
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from dbsynth.schema import ForeignKey, Schema
+from dbsynth.schema import Column, ForeignKey, Schema, Table
 from dbsynth.spec import Spec
 
 
@@ -93,25 +96,67 @@ class Units:
         return done
 
 
-def row_identity(frame: pd.DataFrame, key: tuple[str, ...]) -> list[str]:
-    """A stable identity per row: its key, or its whole content plus an occurrence number."""
-    cols = list(key) if key else list(frame.columns)
-    ident = pd.Series(_joined(frame, cols), dtype=object)
-    if not key:
-        ident = ident + "\x1e" + ident.groupby(ident).cumcount().astype(str)
+# Row identity text: the same string in Python and in every engine's SQL (dbsynth/dialects), so
+# the in-memory and the pushed-down bounding keep exactly the same rows.
+KEY_SEPARATOR = "\x1f"  # between the parts of a composite key (or a keyless row's columns)
+NULL_TEXT = "\x1e"  # a NULL part (only keyless rows have NULL parts)
+OCCURRENCE_SEPARATOR = "\x1d"  # before a keyless row's occurrence number
+
+_FIXED_CHAR = re.compile(r"^(NATIONAL\s+)?(N?CHAR|CHARACTER|BPCHAR)\s*(\(|$)", re.IGNORECASE)
+
+
+def is_fixed_char(col: Column) -> bool:
+    """CHAR(n): its key text drops trailing pad spaces (PostgreSQL's cast to text does)."""
+    return bool(_FIXED_CHAR.match(col.type.strip()))
+
+
+def key_text(value: Any, fixed_char: bool = False) -> str:
+    """A key value as canonical text. Agreed on every engine for integers, strings, decimals,
+    booleans, dates, datetimes, times, UUIDs and bytes; other types (floats) use the engine's own
+    text, which then only matters for keyless tables."""
+    if value is None or (isinstance(value, float) and value != value):
+        return NULL_TEXT
+    if isinstance(value, (bool, np.bool_)):
+        return "1" if value else "0"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, str):
+        return value.rstrip(" ") if fixed_char else value
+    if isinstance(value, dt.datetime):  # wall time, as the engines' timestamp-to-text sees it
+        return value.replace(tzinfo=None).isoformat(sep=" ")
+    if isinstance(value, dt.time):
+        return value.replace(tzinfo=None).isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    return str(value)
+
+
+def row_identity(frame: pd.DataFrame, table: Table) -> list[str]:
+    """A stable identity per row: its primary key as text, or (keyless) its whole content plus an
+    occurrence number. Identical keyless rows are interchangeable, so numbering them in any
+    order keeps the same multiset of rows."""
+    cols = list(table.primary_key) or list(table.column_names)
+    fixed = [is_fixed_char(table.column(c)) for c in cols]
+    columns = [frame[c].tolist() for c in cols]
+    texts = [KEY_SEPARATOR.join(key_text(v, f) for v, f in zip(vals, fixed)) for vals in zip(*columns)]
+    ident = pd.Series(texts if columns else [""] * len(frame), dtype=object)
+    if not table.primary_key:
+        ident = ident + OCCURRENCE_SEPARATOR + ident.groupby(ident).cumcount().astype(str)
     return ident.tolist()
 
 
-# 52 bits: ranks are taken on float64, which holds them exactly (no ties decided by row order).
-_MASK52 = (1 << 52) - 1
-
-
-def keyed_hash(identities: list[str], secret: bytes) -> np.ndarray:
-    """HMAC of each identity: ranks that depend on nothing but the row itself and a run secret."""
-    out = np.empty(len(identities), dtype=np.uint64)
-    for i, s in enumerate(identities):
-        out[i] = int.from_bytes(hmac.new(secret, s.encode(), hashlib.blake2b).digest()[:8], "little") & _MASK52
-    return out
+def keyed_hash(identities: list[str], secret: bytes) -> list[str]:
+    """md5(secret hex ‖ separator ‖ identity) as hex: ranks that depend on nothing but the row's own
+    key and a run secret. Every engine computes the same digest in SQL; ranking compares the hex
+    strings bytewise. Equal digests need equal identities (a key is unique), so no tie is ever
+    decided by row order. DP does not rest on the secret (any fixed ranking of a row by its own
+    key gives the bound); the secret only keeps which rows are dropped unpredictable."""
+    prefix = secret.hex() + KEY_SEPARATOR
+    return [hashlib.md5((prefix + s).encode("utf-8")).hexdigest() for s in identities]
 
 
 def fk_tuples(frame: pd.DataFrame, cols: tuple[str, ...]) -> pd.Series:
@@ -121,14 +166,9 @@ def fk_tuples(frame: pd.DataFrame, cols: tuple[str, ...]) -> pd.Series:
     return pd.Series(out if columns else [None] * len(frame), index=frame.index, dtype=object)
 
 
-def _joined(frame: pd.DataFrame, cols: list[str]) -> list[str]:
-    # Built by hand: pandas' string dtype keeps NULL as NaN, which str.join refuses.
-    columns = [frame[c].tolist() for c in cols]
-    return ["\x1f".join(map(str, vals)) for vals in zip(*columns)] if columns else [""] * len(frame)
-
-
 def bound(frames: dict[str, pd.DataFrame], schema: Schema, units: Units, secret: bytes) -> dict[str, np.ndarray]:
-    """Kept mask per private table: owner kept and rank under the owner's cap."""
+    """Kept mask per private table: owner kept and rank under the owner's cap (the in-memory twin
+    of `dbsynth.measure.bounding`, which does the same inside the database)."""
     kept: dict[str, np.ndarray] = {}
     for name in units.order():
         frame = frames[name]
@@ -139,8 +179,11 @@ def bound(frames: dict[str, pd.DataFrame], schema: Schema, units: Units, secret:
         parent = frames[fk.ref_table]
         parent_keys = set(fk_tuples(parent[kept[fk.ref_table]], fk.ref_columns).dropna())
         ref = fk_tuples(frame, fk.columns)
-        h = keyed_hash(row_identity(frame, schema.tables[name].primary_key), secret)
-        ranks = pd.Series(h.astype(np.float64)).groupby(ref.fillna("\x00root").values).rank(method="first").to_numpy() - 1
+        # Roots (NULL owner FK) are kept whatever their rank; the sentinel keeps them in a group
+        # of their own, as SQL's PARTITION BY does with NULLs.
+        order = pd.DataFrame({"group": ref.fillna("\x00root").to_numpy(),
+                              "hash": keyed_hash(row_identity(frame, schema.tables[name]), secret)})
+        ranks = order.sort_values(["group", "hash"]).groupby("group", sort=False).cumcount().sort_index().to_numpy()
         is_root = ref.isna().to_numpy()
         parent_ok = ref.map(lambda v: v in parent_keys).to_numpy(dtype=bool)
         kept[name] = is_root | (parent_ok & (ranks < units.caps[fk.key]))

@@ -1,1 +1,1 @@
-"""Keys and links: fresh primary keys, foreign keys assigned to synthetic parents, uniqueness."""
+"""Keys and links: fresh primary keys, foreign keys by a `Linker` (`pgd` or `degree`), uniqueness."""

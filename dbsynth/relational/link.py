@@ -7,7 +7,11 @@ result is acyclic by construction.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+from dbsynth.relational.linker import LinkProblem
 
 
 def degree_distribution(noisy_hist: np.ndarray | None, cap: int) -> np.ndarray:
@@ -68,3 +72,40 @@ def assign_self_parents(
         u = rng.random() * cum[pos - 1]
         out[row] = order[int(np.searchsorted(cum[:pos], u, side="right"))]
     return out
+
+
+def assign_ordered_parents(
+    child_position: np.ndarray,
+    parent_position: np.ndarray,
+    degree_probs: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Parent index per child among parents strictly earlier in the order (-1 where none is);
+    parents weighted by a degree drawn from `degree_probs`, as `assign_self_parents` does."""
+    out = np.full(len(child_position), -1, dtype=np.int64)
+    if len(child_position) == 0 or len(parent_position) == 0:
+        return out
+    by_pos = np.argsort(parent_position, kind="stable")
+    weights = rng.choice(len(degree_probs), size=len(parent_position), p=degree_probs).astype(float) + 1e-3
+    cum = np.cumsum(weights[by_pos])
+    earlier = np.searchsorted(parent_position[by_pos], child_position, side="left")
+    has = earlier > 0
+    u = rng.random(int(has.sum())) * cum[earlier[has] - 1]
+    pick = np.minimum(np.searchsorted(cum, u, side="right"), earlier[has] - 1)
+    out[has] = by_pos[pick]
+    return out
+
+
+@dataclass(frozen=True)
+class DegreeLinker:
+    """The `Linker` named "degree": parents by degree only, attributes ignored."""
+
+    name: str = "degree"
+
+    def link(self, problem: LinkProblem, rng: np.random.Generator) -> np.ndarray:
+        probs = degree_distribution(problem.degree_hist, problem.cap)
+        if problem.ordered:
+            return assign_ordered_parents(problem.child_position, problem.parent_position, probs, rng)
+        if problem.n_children and not problem.n_parents:
+            return np.full(problem.n_children, -1, dtype=np.int64)
+        return assign_parents(problem.n_children, problem.n_parents, probs, rng)

@@ -1,6 +1,6 @@
 """What a per-table method takes and gives: an encoded private table in, a sampleable model out.
 
-A `Method` (mst now; aim, llm later) spends the ρ it is given on one table through the ledger's
+A `Method` (aim, mst; llm later) spends the ρ it is given on one table through the ledger's
 mechanisms; the `TableModel` it returns is pure post-processing and never sees private rows again.
 """
 
@@ -104,7 +104,7 @@ class Method(Protocol):
 
     def fit(
         self,
-        data: EncodedTable,
+        data: MarginalSource,
         *,
         ledger: Ledger,
         rho: float,

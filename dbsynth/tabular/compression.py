@@ -41,3 +41,15 @@ def expand(codes: np.ndarray, mapping: np.ndarray, rng: np.random.Generator) -> 
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     offsets = np.floor(rng.random(codes.size) * counts[codes]).astype(np.int64)
     return order[starts[codes] + offsets]
+
+
+def compress_marginal(counts: np.ndarray, clique: tuple[str, ...], mappings: dict[str, np.ndarray]) -> np.ndarray:
+    """A marginal over original codes (axes in clique order) summed into compressed codes."""
+    out = np.asarray(counts, dtype=float)
+    for axis, col in enumerate(clique):
+        if col in mappings:
+            m = mappings[col]
+            onehot = np.zeros((m.size, int(m.max()) + 1))
+            onehot[np.arange(m.size), m] = 1.0
+            out = np.moveaxis(np.moveaxis(out, axis, -1) @ onehot, -1, axis)
+    return out

@@ -1,6 +1,6 @@
-"""Marginal count vectors in numpy, and the scores that pick which marginals to measure.
+"""Exact marginals from a `MarginalSource`, and the scores that pick which marginals to measure.
 
-Everything here is exact arithmetic on codes; the noise is added by `dbsynth.privacy.mechanisms`.
+Everything here is exact arithmetic on counts; the noise is added by `dbsynth.privacy.mechanisms`.
 Kept out of JAX on purpose: each new clique shape would compile an XLA program.
 """
 
@@ -10,12 +10,30 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from dbsynth.tabular.base import MarginalSource
 
-def marginal(columns: Sequence[np.ndarray], sizes: Sequence[int]) -> np.ndarray:
-    """Counts of every cell of the joint domain of (at least one of) `columns`, flattened in C order."""
-    total = int(np.prod(sizes, dtype=np.int64))
-    index = np.ravel_multi_index(tuple(np.asarray(c, dtype=np.int64) for c in columns), tuple(sizes))
-    return np.bincount(index, minlength=total).astype(float)
+# Cells per `marginals` call. A pushdown source answers one call with one scan (GROUPING SETS),
+# so fewer, larger calls are cheaper for the database; this bounds the dense arrays held at once
+# (2^25 cells = 256 MiB; all 1-, 2- and 3-ways of Adult are 21 M cells, one call).
+BATCH_CELLS = 1 << 25
+
+
+def fetch(data: MarginalSource, cliques: Sequence[tuple[str, ...]], batch_cells: int = BATCH_CELLS,
+          ) -> list[np.ndarray]:
+    """True counts of every clique, asked for in as few `data.marginals` calls as the cell budget allows."""
+    out: list[np.ndarray] = []
+    batch: list[tuple[str, ...]] = []
+    cells = 0
+    for clique in cliques:
+        size = int(np.prod([data.sizes[c] for c in clique], dtype=np.int64))
+        if batch and cells + size > batch_cells:
+            out += data.marginals(batch)
+            batch, cells = [], 0
+        batch.append(tuple(clique))
+        cells += size
+    if batch:
+        out += data.marginals(batch)
+    return [np.asarray(x, dtype=float) for x in out]
 
 
 def distribution(noisy_counts: np.ndarray) -> np.ndarray:
@@ -28,8 +46,8 @@ def distribution(noisy_counts: np.ndarray) -> np.ndarray:
 def independence_l1(
     x: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, total: float
 ) -> float:
-    """L1 distance between a true 2-way count vector and `total` × p_a ⊗ p_b.
+    """L1 distance between a true 2-way count table and `total` × p_a ⊗ p_b.
 
     The estimate depends only on already-released noise, so adding one unit's Δ rows moves this
     score by at most Δ: its sensitivity is the table's Δ."""
-    return float(np.abs(x - total * np.outer(p_a, p_b).ravel()).sum())
+    return float(np.abs(np.ravel(x) - total * np.outer(p_a, p_b).ravel()).sum())

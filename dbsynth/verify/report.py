@@ -1,69 +1,71 @@
-"""What verify found: structured findings, per-table fidelity, and their JSON and text forms.
-
-Like alembic's diffs, findings are data; the CLI, the JSON output and the text summary only
-render them. A report passes when it holds no hard finding.
+"""The verify report as data: every finding and measurement of one run, the `--fail-under` gate,
+and what was read from the real data. Like alembic's diffs, it is a value; the CLI, the JSON, the
+Markdown and the HTML only render it. A report passes when it holds no hard finding and no
+exceeded `--fail-under` limit.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-CHECKS = ("orphan_fk", "duplicate_key", "not_null", "check_constraint", "enum", "schema_diff", "ledger")
+from dbsynth.verify.results import (
+    DegreeFidelity,
+    Finding,
+    JoinFidelity,
+    PrivacySanity,
+    RealDataRead,
+    TableFidelity,
+    TstrResult,
+    WorkloadResult,
+    finite,
+    mean,
+)
 
 READS_REAL_DATA_NOTE = (
     "verify reads real rows from the source to measure fidelity; this report is for the data "
     "owner and is not covered by the differential-privacy guarantee of the synthetic data"
 )
+PRIVACY_SANITY_NOTE = (
+    "privacy sanity checks are heuristics that catch gross copying; they are NOT part of the "
+    "differential-privacy guarantee, which rests on the ledger alone"
+)
+
+# The `--fail-under` keys: every one is a distance or an error, lower is better, and a run fails
+# when the measured value is above the limit given for it.
+METRICS: dict[str, str] = {
+    "tvd1": "mean 1-way TVD within tables (mean over tables of each table's mean)",
+    "tvd2": "mean 2-way TVD within tables",
+    "tvd3": "mean 3-way TVD within tables",
+    "join_tvd1": "mean 1-way TVD over FK joins (parent ⋈ child and grandparent chains)",
+    "join_tvd2": "mean 2-way TVD over FK joins (column pairs spanning tables)",
+    "join_tvd3": "mean 3-way TVD over FK joins (column triples spanning tables)",
+    "degree_tvd": "mean TVD between parent-degree histograms, over FKs",
+    "degree_ks": "mean Kolmogorov-Smirnov distance between parent-degree distributions, over FKs",
+    "row_count_error": "largest |target rows / source rows - 1| over tables",
+    "workload_median": "median relative error of the aggregate-query workload",
+    "workload_p90": "90th-percentile relative error of the aggregate-query workload",
+    "exact_copy": "share of synthetic rows equal to a real row on every compared column (privacy sanity)",
+    "tstr_gap": "real-trained accuracy minus synthetic-trained accuracy on real test rows (needs --tstr)",
+}
 
 
 @dataclass(frozen=True)
-class Finding:
-    """One violated thing: `count` rows (or 1 for a schema difference) broke `check` on `table`."""
+class GateResult:
+    """One `--fail-under KEY=LIMIT`: passes when the metric is at most the limit (or not measured)."""
 
-    check: str
-    table: str | None
-    detail: str
-    count: int
-    hard: bool = True
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class TableFidelity:
-    """How close one target table is to its source table, on bins derived from the source.
-
-    TVD (total variation distance) is in [0, 1]; `None` where it is undefined (no columns)."""
-
-    row_count_source: int
-    row_count_target: int
-    row_count_ratio: float | None  # target / source; None when the source is empty and the target is not
-    tvd_1way: dict[str, float] = field(default_factory=dict)
-    tvd_2way: dict[str, float] = field(default_factory=dict)  # keyed "a|b"
-    sampled: bool = False  # True when either side was read through a row sample
+    key: str
+    limit: float
+    value: float | None
 
     @property
-    def mean_tvd_1way(self) -> float | None:
-        return _mean(self.tvd_1way.values())
-
-    @property
-    def mean_tvd_2way(self) -> float | None:
-        return _mean(self.tvd_2way.values())
+    def passed(self) -> bool:
+        return self.value is None or self.value <= self.limit
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "row_count_source": self.row_count_source,
-            "row_count_target": self.row_count_target,
-            "row_count_ratio": _finite(self.row_count_ratio),
-            "tvd_1way": {k: _finite(v) for k, v in self.tvd_1way.items()},
-            "tvd_2way": {k: _finite(v) for k, v in self.tvd_2way.items()},
-            "mean_tvd_1way": _finite(self.mean_tvd_1way),
-            "mean_tvd_2way": _finite(self.mean_tvd_2way),
-            "sampled": self.sampled,
-        }
+        return {"key": self.key, "limit": self.limit, "value": finite(self.value), "passed": self.passed,
+                "measured": self.value is not None}
 
 
 @dataclass
@@ -72,9 +74,17 @@ class VerifyReport:
     checks_run: int
     fidelity: dict[str, TableFidelity]
     ledger: dict[str, Any] | None
+    ledger_bound: float | None = None  # the epsilon the ledger was held to, when one was known
+    joins: list[JoinFidelity] = field(default_factory=list)
+    degrees: list[DegreeFidelity] = field(default_factory=list)
+    workload: WorkloadResult | None = None
+    tstr: TstrResult | None = None
+    privacy: list[PrivacySanity] = field(default_factory=list)
+    reads: list[RealDataRead] = field(default_factory=list)
+    gate: list[GateResult] = field(default_factory=list)
 
     def passed(self) -> bool:
-        return not self.hard_findings()
+        return not self.hard_findings() and all(g.passed for g in self.gate)
 
     def hard_findings(self) -> list[Finding]:
         return [f for f in self.findings if f.hard]
@@ -85,15 +95,33 @@ class VerifyReport:
             out.setdefault(f.check, []).append(f)
         return out
 
-    def summary(self) -> dict[str, Any]:
-        """Run-level fidelity: means over tables of the per-table means."""
-        one = [t.mean_tvd_1way for t in self.fidelity.values()]
-        two = [t.mean_tvd_2way for t in self.fidelity.values()]
+    def metrics(self) -> dict[str, float | None]:
+        """The run-level numbers `--fail-under` gates on (see METRICS)."""
+        tables = list(self.fidelity.values())
+        ratios = [abs(t.row_count_ratio - 1) for t in tables if t.row_count_ratio is not None]
+        compared = sum(p.synthetic_rows for p in self.privacy)
         return {
-            "tables": len(self.fidelity),
-            "mean_tvd_1way": _finite(_mean(x for x in one if x is not None)),
-            "mean_tvd_2way": _finite(_mean(x for x in two if x is not None)),
+            "tvd1": mean(t.mean_tvd_1way for t in tables),
+            "tvd2": mean(t.mean_tvd_2way for t in tables),
+            "tvd3": mean(t.mean_tvd_3way for t in tables),
+            "join_tvd1": mean(j.mean_tvd_1way for j in self.joins),
+            "join_tvd2": mean(j.mean_tvd_2way for j in self.joins),
+            "join_tvd3": mean(j.mean_tvd_3way for j in self.joins),
+            "degree_tvd": mean(d.tvd for d in self.degrees),
+            "degree_ks": mean(d.ks for d in self.degrees),
+            "row_count_error": max(ratios) if ratios else None,
+            "workload_median": self.workload.median if self.workload else None,
+            "workload_p90": self.workload.p90 if self.workload else None,
+            "exact_copy": sum(p.exact_copies for p in self.privacy) / compared if compared else None,
+            "tstr_gap": self.tstr.gap if self.tstr else None,
         }
+
+    def summary(self) -> dict[str, Any]:
+        """Run-level fidelity: means over tables of the per-table means (and every metric)."""
+        m = self.metrics()
+        return {"tables": len(self.fidelity), "mean_tvd_1way": finite(m["tvd1"]),
+                "mean_tvd_2way": finite(m["tvd2"]), "mean_tvd_3way": finite(m["tvd3"]),
+                "metrics": {k: finite(v) for k, v in m.items()}}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -101,74 +129,33 @@ class VerifyReport:
             "checks_run": self.checks_run,
             "hard_failures": len(self.hard_findings()),
             "findings": [f.to_dict() for f in self.findings],
+            "gate": [g.to_dict() for g in self.gate],
             "fidelity": {name: t.to_dict() for name, t in self.fidelity.items()},
             "fidelity_summary": self.summary(),
-            "ledger": _json_safe(self.ledger),
+            "joins": [j.to_dict() for j in self.joins],
+            "degrees": [d.to_dict() for d in self.degrees],
+            "workload": self.workload.to_dict() if self.workload else None,
+            "tstr": self.tstr.to_dict() if self.tstr else None,
+            "privacy_sanity": {"note": PRIVACY_SANITY_NOTE, "part_of_dp_guarantee": False,
+                               "tables": [p.to_dict() for p in self.privacy]},
+            "ledger": json_safe(self.ledger),
+            "ledger_bound": self.ledger_bound,
             "reads_real_data": True,
+            "real_data_read": [r.to_dict() for r in self.reads],
             "note": READS_REAL_DATA_NOTE,
         }
 
 
-def render_text(report: VerifyReport) -> str:
-    """A plain-text summary for humans: verdict, findings, then fidelity per table."""
-    lines = [
-        f"verify: {'PASSED' if report.passed() else 'FAILED'} "
-        f"({report.checks_run} checks, {len(report.hard_findings())} hard failures)"
-    ]
-    if report.findings:
-        lines.append("")
-        lines.append("findings:")
-        for f in report.findings:
-            where = f" {f.table}:" if f.table else ""
-            tag = "FAIL" if f.hard else "warn"
-            lines.append(f"  [{tag}] {f.check}{where} {f.detail} (count {f.count})")
-    lines.append("")
-    if report.ledger is None:
-        lines.append("privacy ledger: missing")
-    else:
-        eps, delta = report.ledger.get("epsilon"), report.ledger.get("delta")
-        lines.append(f"privacy ledger: epsilon={eps} delta={delta}")
-    if report.fidelity:
-        lines.append("")
-        lines.append("fidelity (source bins; TVD 0 = identical, 1 = disjoint):")
-        width = max(len(n) for n in report.fidelity)
-        lines.append(f"  {'table':<{width}}  {'rows src':>9}  {'rows tgt':>9}  {'ratio':>6}  {'tvd1':>6}  {'tvd2':>6}")
-        for name, t in report.fidelity.items():
-            lines.append(
-                f"  {name:<{width}}  {t.row_count_source:>9}  {t.row_count_target:>9}  "
-                f"{_fmt(t.row_count_ratio):>6}  {_fmt(t.mean_tvd_1way):>6}  {_fmt(t.mean_tvd_2way):>6}"
-                + ("  (sampled)" if t.sampled else "")
-            )
-        s = report.summary()
-        lines.append(f"  mean over tables: tvd1 {_fmt(s['mean_tvd_1way'])}, tvd2 {_fmt(s['mean_tvd_2way'])}")
-    lines.append("")
-    lines.append(f"note: {READS_REAL_DATA_NOTE}.")
-    return "\n".join(lines)
-
-
-def _mean(values) -> float | None:
-    vals = [v for v in values if v is not None]
-    return sum(vals) / len(vals) if vals else None
-
-
-def _finite(x: float | None) -> float | None:
-    return None if x is None or not math.isfinite(x) else round(float(x), 6)
-
-
-def _fmt(x: float | None) -> str:
-    return "-" if x is None else f"{x:.3f}"
-
-
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """Ledger rows come from the database: datetimes, Decimals and bytes become JSON scalars."""
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if hasattr(value, "isoformat"):
         return value.isoformat()
     if isinstance(value, bytes):

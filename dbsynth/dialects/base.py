@@ -1,0 +1,135 @@
+"""The SQL the measure stage pushes into a source database, in standard SQL.
+
+An engine module (postgres.py, mysql.py, sqlite.py) subclasses `Dialect` and overrides what its
+engine spells differently; nothing outside `dbsynth.dialects` knows which engine it talks to.
+Every value that comes from data or from a release is a bound parameter, never pasted text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from dbsynth.privacy.units import NULL_TEXT
+from dbsynth.schema import Column
+
+Counts = list[tuple[tuple[int, ...], int]]  # (group codes, rows) per group
+
+# SQLite allows 500 terms in a compound SELECT (the set index is a UNION ALL).
+_SETS_PER_STATEMENT = 256
+
+
+class Dialect:
+    """Standard SQL; an engine module overrides only what its engine does differently."""
+
+    name = "standard"
+
+    def prepare(self, conn: sa.Connection) -> None:
+        """Per-connection setup before measuring; reads stay read-only."""
+
+    # -- text and keyed hashes (contribution bounding) ---------------------------------------
+
+    def concat(self, *parts: ColumnElement) -> ColumnElement:
+        out = parts[0]
+        for p in parts[1:]:
+            out = out.op("||")(p)
+        return sa.type_coerce(out, sa.String)
+
+    def text(self, expr: ColumnElement) -> ColumnElement:
+        return sa.cast(expr, sa.Text)
+
+    def key_text(self, expr: ColumnElement, col: Column) -> ColumnElement:
+        """`units.key_text` of a column's value, in SQL; NULL becomes `units.NULL_TEXT`."""
+        return sa.func.coalesce(self._key_text(expr, col), sa.literal(NULL_TEXT, sa.String))
+
+    def _key_text(self, expr: ColumnElement, col: Column) -> ColumnElement:
+        return self.text(expr)
+
+    def keyed_hash(self, text: ColumnElement) -> ColumnElement:
+        """md5 of `text` as lowercase hex, ordered bytewise (see `units.keyed_hash`)."""
+        raise NotImplementedError
+
+    # -- values as numbers and codes (discretisation) ----------------------------------------
+
+    def exact(self, expr: ColumnElement, col: Column) -> ColumnElement:
+        """The column in a form that compares and groups exactly as Python's == on the values
+        the driver returns (case- and trailing-space-sensitive)."""
+        return expr
+
+    def number(self, expr: ColumnElement, as_type: str) -> ColumnElement:
+        """`encoders.to_number` in SQL: a float, epoch seconds for dates and datetimes (wall
+        time), seconds since midnight for times, NULL where Python gets NaN."""
+        raise NotImplementedError
+
+    def day_number(self, expr: ColumnElement, as_type: str) -> ColumnElement:
+        """Whole days since 1970-01-01 of a date or datetime (its wall date)."""
+        raise NotImplementedError
+
+    def is_true(self, expr: ColumnElement) -> ColumnElement:
+        return expr != 0
+
+    def searchsorted(self, x: ColumnElement, edges: Sequence[float]) -> ColumnElement:
+        """How many of the sorted `edges` are ≤ x (numpy's searchsorted, side='right'); NULL for
+        NULL: a binary tree of CASEs, so a row costs log2(len(edges)) comparisons."""
+        edges = [float(e) for e in edges]
+
+        def tree(lo: int, hi: int) -> ColumnElement:
+            if lo == hi:
+                return sa.literal_column(str(lo), sa.Integer)
+            mid = (lo + hi) // 2
+            return sa.case((x < sa.literal(edges[mid], sa.Float), tree(lo, mid)), else_=tree(mid + 1, hi))
+
+        return sa.case((x.is_(None), sa.null()), else_=tree(0, len(edges)))
+
+    # -- counting -------------------------------------------------------------------------------
+
+    def stream_groups(self, conn: sa.Connection, rows: sa.Subquery, sets: Sequence[Sequence[str]],
+                      chunk: int = 10_000) -> Iterator[tuple[int, tuple[Any, ...], int]]:
+        """(set index, group key, rows) for every group of each column set of `rows`, streamed:
+        one GROUP BY per set (engines without GROUPING SETS). Keys are the values as the driver
+        returns them; NULL groups included."""
+        for i, cols in enumerate(sets):
+            keys = [rows.c[c] for c in cols]
+            query = sa.select(*keys, sa.func.count()).select_from(rows).group_by(*keys)  # no keys: the row count
+            result = conn.execution_options(yield_per=chunk).execute(query)
+            for part in result.partitions():
+                for row in part:
+                    yield i, tuple(row[:-1]), int(row[-1])
+
+    def group_counts(self, conn: sa.Connection, rows: sa.Subquery, sets: Sequence[Sequence[str]]) -> list[Counts]:
+        """Rows per group of each column set of `rows`, one statement per batch of sets, for
+        engines without GROUPING SETS. Only these counts leave the database.
+
+        Inside the database: count the rows once per combination of all the batch's columns (a
+        derived table, materialised because it aggregates), then sum that joint table per set
+        through a cross join with a small set index. One scan and one evaluation of the codes
+        per row serve the batch, where one GROUP BY per set would repeat both per set."""
+        out: list[Counts] = [[] for _ in sets]
+        for start in range(0, len(sets), _SETS_PER_STATEMENT):
+            batch = [list(s) for s in sets[start:start + _SETS_PER_STATEMENT]]
+            for i, groups in enumerate(self._group_batch(conn, rows, batch)):
+                out[start + i] = groups
+        return out
+
+    def _group_batch(self, conn: sa.Connection, rows: sa.Subquery, sets: list[list[str]]) -> list[Counts]:
+        columns = [c.name for c in rows.c if any(c.name in s for s in sets)]
+        keys = [rows.c[c] for c in columns]
+        joint = sa.select(*keys, sa.func.count().label("dbsynth_n")).group_by(*keys).subquery()
+        index = sa.union_all(*[sa.select(sa.literal_column(str(i), sa.Integer).label("dbsynth_set"))
+                               for i in range(len(sets))]).subquery()
+        which = index.c.dbsynth_set
+        width = max(len(s) for s in sets)
+        # Key k of set i is that set's k-th column; NULL past the end of a shorter set.
+        picked = [sa.case(*[(which == sa.literal_column(str(i)), joint.c[s[k]])
+                            for i, s in enumerate(sets) if len(s) > k], else_=sa.null()).label(f"dbsynth_k{k}")
+                  for k in range(width)]
+        query = (sa.select(which, *picked, sa.func.sum(joint.c.dbsynth_n))
+                 .select_from(joint.join(index, sa.true())).group_by(which, *picked))
+        out: list[Counts] = [[] for _ in sets]
+        for row in conn.execute(query):
+            i = int(row[0])
+            out[i].append((tuple(int(v) for v in row[1:1 + len(sets[i])]), int(row[-1])))
+        return out

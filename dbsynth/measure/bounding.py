@@ -1,0 +1,81 @@
+"""Contribution bounding inside the source database: each table's kept rows as a SELECT.
+
+The SQL twin of `units.bound`: a row of an owned table is kept iff its owner FK is NULL (a
+root), or it ranks below the edge's cap among its parent's children by the keyed hash of its own
+key (ROW_NUMBER() over the parent's partition) and its parent is itself kept (recursively, up
+the owner chain). Key text and hash agree with `units.keyed_hash`, so both keep the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from dbsynth.dialects import Dialect
+from dbsynth.privacy.units import KEY_SEPARATOR, OCCURRENCE_SEPARATOR, Units
+from dbsynth.schema import ForeignKey, Schema
+
+_RANK = "dbsynth_rank"
+_OCCURRENCE = "dbsynth_occurrence"
+
+
+class BoundedRows:
+    """Builds SELECTs of kept rows; runs nothing. The secret travels as a bound parameter."""
+
+    def __init__(self, schema: Schema, units: Units, dialect: Dialect, secret: bytes):
+        if schema.metadata is None:
+            raise ValueError("bounding in SQL needs the reflected schema (Schema.metadata)")
+        self.schema = schema
+        self.units = units
+        self.dialect = dialect
+        self._prefix = sa.bindparam("dbsynth_secret", secret.hex() + KEY_SEPARATOR, type_=sa.String)
+
+    def table(self, name: str) -> sa.Table:
+        return self.schema.metadata.tables[name]
+
+    def rows(self, name: str, columns: Sequence[str]) -> sa.Subquery:
+        """`columns` of the kept rows of `name`; every row of a root or public table."""
+        columns = list(dict.fromkeys(columns))
+        t = self.table(name)
+        fk = self.units.owner.get(name) if name in self.units.private else None
+        if fk is None:
+            return sa.select(*[t.c[c] for c in columns]).subquery()
+        ranked = self._ranked(name, fk, list(dict.fromkeys([*columns, *fk.columns])))
+        parent = self.rows(fk.ref_table, fk.ref_columns)
+        parent_kept = sa.exists().where(
+            sa.and_(*[parent.c[rc] == ranked.c[c] for c, rc in zip(fk.columns, fk.ref_columns)]))
+        root = sa.or_(*[ranked.c[c].is_(None) for c in fk.columns])
+        within_cap = ranked.c[_RANK] <= sa.literal(self.units.caps[fk.key], sa.Integer)
+        return sa.select(*[ranked.c[c] for c in columns]).where(
+            sa.or_(root, sa.and_(within_cap, parent_kept))).subquery()
+
+    def _ranked(self, name: str, fk: ForeignKey, columns: list[str]) -> sa.Subquery:
+        """`columns` plus each row's rank among its parent's children, by keyed hash."""
+        table = self.schema.tables[name]
+        t = self.table(name)
+        if table.primary_key:
+            source, identity = t, self._text(t, table.primary_key, name)
+        else:
+            # Keyless: the whole row's text plus its occurrence number among identical texts.
+            # Rows with equal text are interchangeable, so the numbering order is irrelevant.
+            content = self._text(t, table.column_names, name)
+            occurrence = sa.func.row_number().over(partition_by=content) - 1
+            source = sa.select(t, occurrence.label(_OCCURRENCE)).subquery()
+            identity = self.dialect.concat(self._text(source, table.column_names, name),
+                                           sa.literal(OCCURRENCE_SEPARATOR, sa.String),
+                                           self.dialect.text(source.c[_OCCURRENCE]))
+        order = self.dialect.keyed_hash(self.dialect.concat(self._prefix, identity))
+        rank = sa.func.row_number().over(partition_by=[source.c[c] for c in fk.columns], order_by=order)
+        return sa.select(*[source.c[c] for c in columns], rank.label(_RANK)).subquery()
+
+    def _text(self, source: sa.FromClause, columns: Sequence[str], name: str) -> ColumnElement:
+        """`units.row_identity`'s text of these columns: key texts joined by the separator."""
+        table = self.schema.tables[name]
+        parts: list[ColumnElement] = []
+        for i, c in enumerate(columns):
+            if i:
+                parts.append(sa.literal(KEY_SEPARATOR, sa.String))
+            parts.append(self.dialect.key_text(source.c[c], table.column(c)))
+        return self.dialect.concat(*parts) if len(parts) > 1 else parts[0]

@@ -1,0 +1,201 @@
+"""Counting inside the source database: only aggregates of bounded private rows come back.
+
+`Pushdown` runs GROUP BYs over the kept rows (`bounding.py`) of a source: row counts, value
+counts and histograms for domain discovery, degree histograms, and marginals of the released
+encoders (`discretise.py`), which `SqlMarginalSource` serves to the fitting methods. Results
+are counts per cell, value or bucket, never rows, so memory does not grow with the table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any, Union
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from dbsynth.connect import translate_errors
+from dbsynth.dialects import Counts, Dialect, dialect_for
+from dbsynth.measure.bounding import BoundedRows
+from dbsynth.measure.discretise import Encoder, code_of, null_indicator
+from dbsynth.measure.domains import Bucketing, ValueSink
+from dbsynth.measure.encoders import NullIndicator
+from dbsynth.privacy.units import Units
+from dbsynth.schema import ForeignKey, Schema
+
+ModelColumn = Union[Encoder, NullIndicator]  # a model column: an encoded column or an FK's NULL flag
+
+
+class Pushdown:
+    """Aggregates over one source's bounded rows, computed by the source."""
+
+    def __init__(self, engine: sa.Engine, schema: Schema, units: Units, secret: bytes):
+        self.engine = engine
+        self.schema = schema
+        self.dialect: Dialect = dialect_for(engine)
+        self.bounded = BoundedRows(schema, units, self.dialect, secret)
+        self.row_counts: dict[str, int] = {}
+
+    @contextlib.contextmanager
+    def connect(self, what: str) -> Iterator[sa.Connection]:
+        with self.engine.connect() as conn, translate_errors(self.engine, what):
+            self.dialect.prepare(conn)
+            try:
+                yield conn
+            finally:
+                conn.rollback()
+
+    # -- counts of one table ------------------------------------------------------------------
+
+    def row_count(self, table: str) -> int:
+        """Kept rows of `table` (known already if domain discovery passed over them)."""
+        if table not in self.row_counts:
+            rows = self.bounded.rows(table, [self.schema.tables[table].columns[0].name])
+            with self.connect(f"table {table!r}") as conn:
+                self.row_counts[table] = int(conn.execute(sa.select(sa.func.count()).select_from(rows)).scalar_one())
+        return self.row_counts[table]
+
+    def counts(self, table: str) -> "TableCounts":
+        return TableCounts(self, table)
+
+    def degree_histogram(self, fk: ForeignKey, cap: int) -> np.ndarray:
+        """Kept parents with 0, 1, …, cap kept children (more counted at cap): the SQL twin of
+        `degrees.degree_histogram`."""
+        child = self.bounded.rows(fk.table, fk.columns)
+        keys = [child.c[c] for c in fk.columns]
+        per_parent = (sa.select(*keys, sa.func.count().label("dbsynth_children"))
+                      .where(sa.and_(*[k.is_not(None) for k in keys])).group_by(*keys).subquery())
+        parent = self.bounded.rows(fk.ref_table, fk.ref_columns)
+        on = sa.and_(*[parent.c[rc] == per_parent.c[c] for c, rc in zip(fk.columns, fk.ref_columns)])
+        n = per_parent.c.dbsynth_children
+        degree = sa.case((n.is_(None), 0), (n > cap, cap), else_=n).label("degree")
+        degrees = sa.select(degree).select_from(parent.outerjoin(per_parent, on)).subquery()
+        hist = np.zeros(cap + 1)
+        with self.connect(f"degrees of {fk.key}") as conn:
+            for d, count in conn.execute(sa.select(degrees.c.degree, sa.func.count()).group_by(degrees.c.degree)):
+                hist[int(d)] += int(count)
+        return hist
+
+    def group_counts(self, table: str, model: dict[str, ModelColumn], sets: Sequence[Sequence[str]]) -> list[Counts]:
+        """Rows per cell of each set of model columns, as the dialect's (codes, count) lists."""
+        needed = list(dict.fromkeys(c for s in sets for c in s))
+        raw = [c for m in needed for c in (model[m].columns if isinstance(model[m], NullIndicator) else (m,))]
+        rows = self.bounded.rows(table, raw)
+        label = {m: f"c{i}" for i, m in enumerate(needed)}
+        spec = self.schema.tables[table]
+        exprs = [(null_indicator(model[m], rows) if isinstance(model[m], NullIndicator)
+                  else code_of(model[m], rows.c[m], spec.column(m), self.dialect)).label(label[m]) for m in needed]
+        codes = sa.select(*exprs).subquery()
+        with self.connect(f"table {table!r}") as conn:
+            return self.dialect.group_counts(conn, codes, [[label[m] for m in s] for s in sets])
+
+
+class TableCounts:
+    """`domains.ColumnCounts` of one table's kept rows: each pass is one statement (GROUPING
+    SETS) on PostgreSQL, one GROUP BY per column elsewhere. Also counts the kept rows."""
+
+    def __init__(self, pushdown: Pushdown, table: str):
+        self.pushdown = pushdown
+        self.table = table
+
+    def count(self, values: Sequence[str], buckets: Sequence[Bucketing], on_values: ValueSink | None = None,
+              ) -> list[np.ndarray]:
+        if not values and not buckets:
+            return []
+        push, dialect = self.pushdown, self.pushdown.dialect
+        spec = push.schema.tables[self.table]
+        rows = push.bounded.rows(self.table, [*values, *[c for c, _, _ in buckets]])
+        exprs: list[ColumnElement] = []
+        sets: list[list[str]] = []
+        for i, column in enumerate(values):
+            col = rows.c[column]
+            exprs.append(sa.type_coerce(dialect.exact(col, spec.column(column)), col.type).label(f"v{i}"))
+            sets.append([f"v{i}"])
+        for j, (column, as_type, grid) in enumerate(buckets):
+            keys = []
+            if grid.days:  # a value's place among 70,000 midnights comes from its date
+                exprs.append(dialect.day_number(rows.c[column], as_type).label(f"d{j}"))
+                keys.append(f"d{j}")
+            x = dialect.number(rows.c[column], as_type)
+            exprs.append(dialect.searchsorted(x, grid.explicit).label(f"b{j}"))
+            sets.append([*keys, f"b{j}"])
+        sets.append([])  # the kept row count, in the same pass where the engine allows
+        codes = sa.select(*exprs).subquery()
+        pending: dict[int, list[tuple[Any, int]]] = {i: [] for i in range(len(values))}
+        groups: dict[int, list[tuple[tuple[int, ...], int]]] = {j: [] for j in range(len(buckets))}
+        with push.connect(f"table {self.table!r}") as conn:
+            for i, key, n in dialect.stream_groups(conn, codes, sets):
+                if i == len(sets) - 1:
+                    push.row_counts[self.table] = n
+                elif any(k is None or k != k for k in key):
+                    continue  # NULL (or NaN) values and numbers are never counted, as in memory
+                elif i < len(values):
+                    pending[i].append((key[0], n))
+                    if len(pending[i]) >= _CHUNK and on_values is not None:
+                        on_values(values[i], pending[i])
+                        pending[i] = []
+                else:
+                    groups[i - len(values)].append((tuple(int(k) for k in key), n))
+        if on_values is not None:
+            for i, column in enumerate(values):
+                on_values(column, pending[i])
+        out = []
+        for j, (_, _, grid) in enumerate(buckets):
+            counts = np.zeros(len(grid.candidates) + 1)
+            if groups[j]:
+                keys = np.array([k for k, _ in groups[j]], dtype=np.int64)
+                np.add.at(counts, grid.bucket(keys[:, 0] if grid.days else None, keys[:, -1]),
+                          [n for _, n in groups[j]])
+            out.append(counts)
+        return out
+
+
+_CHUNK = 10_000
+
+
+class SqlMarginalSource:
+    """The `MarginalSource` of one private table in the source database: true counts of the
+    bounded, encoded rows for any cliques, one scan per batch (GROUPING SETS where the engine
+    has them, a joint GROUP BY inside the database elsewhere)."""
+
+    def __init__(self, pushdown: Pushdown, table: str, model: dict[str, ModelColumn], rows: int):
+        self.table = table
+        self.sizes: dict[str, int] = {c: int(m.size) for c, m in model.items()}
+        self.rows: int | None = rows
+        self._pushdown = pushdown
+        self._model = model
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.sizes)
+
+    def marginals(self, cliques: Sequence[tuple[str, ...]]) -> list[np.ndarray]:
+        """Counts per clique (axes in clique order); () gives the row count."""
+        order = {c: i for i, c in enumerate(self.sizes)}
+        canonical = []
+        for clique in cliques:
+            if any(c not in order for c in clique) or len(set(clique)) != len(clique):
+                raise ValueError(f"{self.table}: bad clique {clique!r} (columns: {self.columns})")
+            canonical.append(tuple(sorted(clique, key=order.__getitem__)))
+        # A clique asked twice, or in another column order, is counted once.
+        distinct = list(dict.fromkeys(c for c in canonical if c))
+        counted: dict[tuple[str, ...], np.ndarray] = {}
+        if distinct:
+            for clique, groups in zip(distinct, self._pushdown.group_counts(self.table, self._model, distinct)):
+                counts = np.zeros(tuple(self.sizes[c] for c in clique))
+                for codes, n in groups:
+                    counts[codes] += n
+                counted[clique] = counts
+        out = []
+        handed: set[tuple[str, ...]] = set()
+        for clique, key in zip(cliques, canonical):
+            if not clique:
+                out.append(np.array(float(self.rows)))
+            elif tuple(clique) == key:  # every array handed out is the caller's own
+                out.append(counted[key].copy() if key in handed else counted[key])
+                handed.add(key)
+            else:
+                out.append(np.ascontiguousarray(np.transpose(counted[key], [key.index(c) for c in clique])))
+        return out

@@ -1,0 +1,160 @@
+"""The `pgd` linker (arXiv 2405.18670, made production grade): links that carry cross-table statistics.
+
+Relax "child i has parent j" to a row-stochastic matrix X kept sparse as K candidate parents per
+child (index arrays, never n_parents × n_children), minimise the loss of `objective.py` by
+projected gradient descent with the exact Euclidean projection onto each row's simplex
+(`simplex.py`) and a backtracking step, resample candidates between rounds (keep the best by
+weight, draw fresh ones where targets are unmet), then round without bias and repair degree caps
+(`rounding.py`). Memory is O(rows + n_children·K).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from dbsynth.relational.candidates import CandidateSampler
+from dbsynth.relational.linker import LinkProblem
+from dbsynth.relational.objective import Objective
+from dbsynth.relational.rounding import repair_caps, repair_degrees, round_rows
+from dbsynth.relational.simplex import project_rows
+
+
+@dataclass(frozen=True)
+class Relaxation:
+    candidates: np.ndarray  # (n_children, K) parent indices (entries with mask False are unused)
+    weights: np.ndarray  # (n_children, K), each row on the simplex (all zero: no admissible parent)
+    mask: np.ndarray
+    loss: float
+    objective: Objective
+
+
+@dataclass(frozen=True)
+class PGDLinker:
+    """The `Linker` named "pgd"."""
+
+    name: str = "pgd"
+    candidates: int = 8  # K: candidate parents per child …
+    candidates_large: int = 6  # … and above `large` children: on 1M children K=6 runs 30% faster in
+    large: int = 250_000  # 20% less memory with the same TVD and KS (benchmarks/linker)
+    rounds: int = 5  # candidate sets; each round ends with a resample
+    iterations: int = 8  # gradient steps per round (more lower the loss, not the TVD: measured)
+    fresh: float = 0.5  # share of a child's candidates redrawn between rounds
+    explore: float = 0.25  # share of draws that ignore the targets (any admissible parent)
+    degree_weight: float = 1.0
+    smoothing: float = 0.35  # s0 of the degree surrogate (objective.py)
+    degree_repair: bool = True
+
+    def link(self, problem: LinkProblem, rng: np.random.Generator) -> np.ndarray:
+        n, m = problem.n_children, problem.n_parents
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        if m == 0:
+            return np.full(n, -1, dtype=np.int64)
+        relaxed = self.relax(problem, rng)
+        parent = round_rows(relaxed.weights, relaxed.candidates, rng)
+        if problem.ordered:
+            return parent  # moves would have to respect the order: left as rounded
+        limit = None
+        if problem.limit is not None:
+            # The cap is a promise about bounded data; more children than cap × parents cannot keep it.
+            limit = max(problem.limit, math.ceil(n / m))
+            parent = repair_caps(parent, m, limit, rng, candidates=relaxed.candidates, weights=relaxed.weights,
+                                 group=relaxed.objective.parent_type)
+        if problem.degree_hist is not None and self.degree_repair:
+            target = shrunk_degrees(problem.degree_hist, problem.degree_sigma, parent, m)
+            parent = repair_degrees(parent, relaxed.objective.parent_type, target, rng, limit=limit)
+        return parent
+
+    def relax(self, problem: LinkProblem, rng: np.random.Generator) -> Relaxation:
+        objective = Objective(problem, self.degree_weight, self.smoothing)
+        sampler = CandidateSampler(problem, objective)
+        n = problem.n_children
+        k = max(1, min(self.candidates if n <= self.large else self.candidates_large, problem.n_parents))
+        children = np.arange(n)
+        weights = [mg.target for mg in objective.marginals]
+        candidates = self._draw(sampler, children, k, weights, rng)
+        candidates, mask = _dedupe(candidates)
+        x = project_rows(np.zeros(candidates.shape), mask)  # uniform over each row's candidates
+        step, loss = 0.5, math.inf
+        for r in range(self.rounds):
+            objective.set_candidates(candidates)
+            if r == 1 or self.rounds == 1:  # degrees once the marginals have shaped x (objective.py)
+                objective.anchor_degrees(x)
+            x, loss, step = self._descend(objective, x, mask, step)
+            if r == self.rounds - 1 or k == 1:
+                break
+            # Fresh candidates where the targets are still unmet (plus a little everywhere).
+            unmet = [np.clip(mg.target - induced, 0.0, None) + 0.05 * mg.target
+                     for mg, induced in zip(objective.marginals, objective.marginals_of(x))]
+            keep = k - max(1, int(round(k * self.fresh)))
+            best = np.argsort(-x, axis=1, kind="stable")[:, :keep]
+            new = self._draw(sampler, children, k - keep, unmet, rng)
+            candidates = np.hstack([np.take_along_axis(candidates, best, axis=1), new])
+            kept_mask = np.take_along_axis(mask, best, axis=1)
+            x = np.hstack([np.take_along_axis(x, best, axis=1), np.zeros(new.shape)])
+            candidates, mask = _dedupe(candidates, np.hstack([kept_mask, np.ones(new.shape, dtype=bool)]))
+            x = project_rows(x, mask)
+        return Relaxation(candidates, x, mask, loss, objective)
+
+    def _draw(self, sampler: CandidateSampler, children: np.ndarray, k: int, weights: list[np.ndarray],
+              rng: np.random.Generator) -> np.ndarray:
+        """(len(children), k) parents: a share uniform, the rest targeted."""
+        n_uniform = k if not weights else min(k, int(round(k * self.explore)))
+        cols = [sampler.uniform(children, rng) for _ in range(n_uniform)]
+        cols += [sampler.targeted(children, weights, rng) for _ in range(k - n_uniform)]
+        return np.stack(cols, axis=1) if cols else np.zeros((len(children), 0), dtype=np.int64)
+
+    def _descend(self, objective: Objective, x: np.ndarray, mask: np.ndarray,
+                 step: float) -> tuple[np.ndarray, float, float]:
+        """Projected gradient descent with backtracking: a step is kept only if the loss falls."""
+        loss, grad = objective.evaluate(x)
+        for _ in range(self.iterations):
+            while True:
+                trial = project_rows(x - step * grad, mask)
+                trial_loss, trial_grad = objective.evaluate(trial)
+                if trial_loss <= loss or step < 1e-6:
+                    break
+                step *= 0.5
+            if trial_loss > loss:
+                break  # no descent direction left at this scale
+            converged = loss - trial_loss <= 1e-6 * max(loss, 1.0)
+            x, loss, grad = trial, trial_loss, trial_grad
+            step *= 1.1  # grow slowly: a rejected step costs a whole evaluation
+            if converged:
+                break
+        return x, loss, step
+
+
+def shrunk_degrees(noisy: np.ndarray, sigma: float, parent: np.ndarray, n_parents: int) -> np.ndarray:
+    """The degree histogram to repair towards: the noisy one's shape and the one the rounded links
+    already have, mixed by w = s²/(s² + σ²) with s = parents per bin (a bin's signal-to-noise):
+    a histogram lost in noise moves nothing, a clear one is followed."""
+    h = np.clip(np.asarray(noisy, dtype=float), 0.0, None)
+    bins = len(h)
+    current = np.bincount(np.minimum(np.bincount(parent[parent >= 0], minlength=n_parents), bins - 1), minlength=bins)
+    current = current / max(current.sum(), 1)
+    measured = h / h.sum() if h.sum() > 0 else current
+    signal = n_parents / bins
+    w = signal**2 / (signal**2 + sigma**2) if sigma > 0 else 1.0
+    return (w * measured + (1.0 - w) * current) * n_parents
+
+
+def _dedupe(candidates: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Candidates with -1 and repeats within a row masked out (the first occurrence stays)."""
+    candidates = np.asarray(candidates, dtype=np.int64)
+    mask = np.ones(candidates.shape, dtype=bool) if mask is None else mask.copy()
+    mask &= candidates >= 0
+    n, k = candidates.shape
+    if k > 1 and n:
+        key = np.where(mask, candidates, -1 - np.arange(k)[None, :])  # masked entries never collide
+        order = np.argsort(key, axis=1, kind="stable")
+        ordered = np.take_along_axis(key, order, axis=1)
+        repeat = np.zeros(candidates.shape, dtype=bool)
+        repeat[:, 1:] = ordered[:, 1:] == ordered[:, :-1]
+        dup = np.zeros(candidates.shape, dtype=bool)
+        np.put_along_axis(dup, order, repeat, axis=1)
+        mask &= ~dup
+    return np.where(mask, candidates, 0), mask

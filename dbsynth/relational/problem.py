@@ -1,0 +1,108 @@
+"""One FK edge of the synthetic database as a `LinkProblem`, and the order edges are linked in.
+
+Features come from the rows' sampled codes and, for owner features, from links made earlier:
+tables go parents first and, inside a table, its owner edge first, so a grandparent's columns
+reach a grandchild through the parent's link and a child's other edges see its owner's columns.
+Inside an FK cycle a link may not exist yet: marginals that need it are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dbsynth.measure.crosstable import EdgeMeasurements, Feature
+from dbsynth.privacy.units import Units
+from dbsynth.relational.linker import LinkProblem, TargetMarginal
+from dbsynth.schema import ForeignKey, Schema
+
+
+@dataclass
+class SyntheticState:
+    """The synthetic database while it is being linked."""
+
+    columns: dict[str, dict[str, list[Any]]]  # table -> column -> values
+    codes: dict[str, dict[str, np.ndarray]]  # table -> modelled column -> sampled code per row
+    parents: dict[str, np.ndarray] = field(default_factory=dict)  # fk.key -> parent row per child row, -1 NULL
+
+    def n_rows(self, table: str) -> int:
+        cols = self.columns[table]
+        return len(next(iter(cols.values()))) if cols else 0
+
+
+def link_order(schema: Schema, units: Units) -> list[ForeignKey]:
+    """Every edge once: tables parents first; in a table its owner edge first, self references last."""
+    out: list[ForeignKey] = []
+    for name in schema.topological_order():
+        owner = units.owner.get(name)
+        edges = list(schema.tables[name].foreign_keys)
+        edges.sort(key=lambda fk: (owner is None or fk.key != owner.key, fk.is_self_reference))
+        out.extend(edges)
+    return out
+
+
+def _codes(feature: Feature, rows: np.ndarray, state: SyntheticState, edge: EdgeMeasurements) -> np.ndarray | None:
+    table_codes = state.codes.get(feature.table, {})
+    base = table_codes.get(feature.column)
+    if base is None and feature.table in edge.public_encoders:  # a public table: encode its real rows
+        enc = edge.public_encoders[feature.table].get(feature.column)
+        if enc is None:
+            return None
+        base = np.asarray(enc.encode(pd.Series(state.columns[feature.table][feature.column], dtype=object)))
+        table_codes[feature.column] = base
+        state.codes.setdefault(feature.table, table_codes)
+    if base is None:
+        return None
+    if feature.via is None:
+        return base[rows]
+    up = state.parents.get(feature.via)
+    if up is None:
+        return None  # linked later (an FK cycle)
+    u = up[rows]
+    return np.where(u >= 0, base[np.maximum(u, 0)], feature.none_code)
+
+
+def edge_problem(
+    fk: ForeignKey,
+    edge: EdgeMeasurements | None,
+    degree_hist: np.ndarray | None,
+    units: Units,
+    state: SyntheticState,
+    children: np.ndarray,
+    parents: np.ndarray,
+    rng: np.random.Generator,
+) -> LinkProblem:
+    """The problem of attaching rows `children` of fk.table to rows `parents` of fk.ref_table."""
+    owner = units.owner.get(fk.table)
+    cap = units.caps.get(fk.key, 8)
+    # Only an owner edge's bounded data never exceeds the cap; a reference edge's cap bin means ≥ cap.
+    limit = cap if owner is not None and owner.key == fk.key else None
+    child_position = parent_position = None
+    if fk.is_self_reference:
+        position = rng.permutation(state.n_rows(fk.table))
+        child_position, parent_position = position[children], position[parents]
+    parent_features: dict[str, np.ndarray] = {}
+    child_features: dict[str, np.ndarray] = {}
+    sizes: dict[str, int] = {}
+    marginals: list[TargetMarginal] = []
+    resolved: dict[str, np.ndarray | None] = {}
+    for mg in edge.marginals if edge is not None else []:
+        for f in mg.features:
+            if f not in resolved:
+                feature = edge.features[f]
+                resolved[f] = _codes(feature, parents if feature.side == "parent" else children, state, edge)
+        if any(resolved[f] is None for f in mg.features):
+            continue
+        pf = tuple(f for f in mg.features if edge.features[f].side == "parent")
+        cf = tuple(f for f in mg.features if edge.features[f].side == "child")
+        marginals.append(TargetMarginal(pf, cf, mg.noisy, mg.sigma))
+        parent_features.update({f: resolved[f] for f in pf})
+        child_features.update({f: resolved[f] for f in cf})
+        sizes.update({f: edge.features[f].size for f in mg.features})
+    sigma = edge.degree_sigma if edge is not None and edge.degree_sigma is not None else 0.0
+    return LinkProblem(len(children), len(parents), parent_features, child_features, sizes, marginals,
+                       degree_hist=degree_hist, degree_sigma=sigma, cap=cap, limit=limit,
+                       child_position=child_position, parent_position=parent_position)

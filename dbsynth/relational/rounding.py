@@ -1,0 +1,225 @@
+"""From relaxed links to real ones: unbiased rounding, then degree caps repaired.
+
+Rounding: each child draws one candidate with its relaxed probabilities, independently, so
+P(child i → parent j) equals the relaxed weight exactly (tested). Cap repair moves the fewest
+children needed off parents above the cap, to parents with room, preferring the child's own
+candidates, then parents of the same attribute group, then any parent with room. Degree repair
+moves children between parents of one group (identical features) towards the degree histogram.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def round_rows(weights: np.ndarray, candidates: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One candidate per row, drawn with the row's weights; -1 for a row without weight."""
+    n = len(weights)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    cum = np.cumsum(weights, axis=1)
+    total = cum[:, -1]
+    u = rng.random(n) * total
+    # The first column whose cumulative weight exceeds u; zero-weight columns never qualify.
+    col = np.minimum((cum <= u[:, None]).sum(axis=1), weights.shape[1] - 1)
+    out = candidates[np.arange(n), col].astype(np.int64)
+    out[total <= 0] = -1
+    return out
+
+
+def _accept(proposal: np.ndarray, room: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Which proposals fit: per parent, up to its room, in random order (-1 proposals never fit)."""
+    ok = proposal >= 0
+    accept = np.zeros(len(proposal), dtype=bool)
+    idx = np.flatnonzero(ok)
+    if len(idx) == 0:
+        return accept
+    idx = idx[rng.permutation(len(idx))]
+    p = proposal[idx]
+    order = np.argsort(p, kind="stable")
+    sorted_p = p[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_p)) + 1]
+    rank = np.arange(len(sorted_p)) - np.repeat(starts, np.diff(np.r_[starts, len(sorted_p)]))
+    accept[idx[order]] = rank < room[sorted_p]
+    return accept
+
+
+def repair_caps(
+    parent: np.ndarray,
+    n_parents: int,
+    limit: int,
+    rng: np.random.Generator,
+    *,
+    candidates: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
+    group: np.ndarray | None = None,
+    tries: int = 4,
+) -> np.ndarray:
+    """`parent` with no parent above `limit` children (where the parents have room for all)."""
+    parent = parent.copy()
+    linked = parent >= 0
+    degree = np.bincount(parent[linked], minlength=n_parents)
+    excess = np.maximum(degree - limit, 0)
+    if not excess.any():
+        return parent
+    # Who moves: on each crowded parent, the children that weighted it least (ties at random).
+    kids = np.flatnonzero(linked & (excess[np.maximum(parent, 0)] > 0))
+    own = np.zeros(len(kids))
+    if candidates is not None and weights is not None:
+        own = (weights[kids] * (candidates[kids] == parent[kids, None])).sum(axis=1)
+    order = np.lexsort((rng.random(len(kids)), own, parent[kids]))
+    kids = kids[order]
+    p = parent[kids]
+    starts = np.r_[0, np.flatnonzero(np.diff(p)) + 1]
+    rank = np.arange(len(p)) - np.repeat(starts, np.diff(np.r_[starts, len(p)]))
+    movers = kids[rank < excess[p]]
+    origin = parent[movers].copy()
+    room = np.maximum(limit - (degree - np.bincount(origin, minlength=n_parents)), 0)
+    parent[movers] = -1
+    todo = np.arange(len(movers))
+
+    def settle(proposal: np.ndarray) -> None:
+        nonlocal todo
+        ok = _accept(proposal, room, rng)
+        chosen = proposal[ok]
+        parent[movers[todo[ok]]] = chosen
+        np.subtract.at(room, chosen, 1)
+        todo = todo[~ok]
+
+    if candidates is not None and weights is not None:  # 1. the child's own candidates, best first
+        by_weight = np.argsort(-weights[movers], axis=1, kind="stable")
+        for k in range(by_weight.shape[1]):
+            if not len(todo):
+                break
+            col = by_weight[todo, k]
+            prop = candidates[movers[todo], col]
+            fits = (weights[movers[todo], col] > 0) & (prop != origin[todo])
+            settle(np.where(fits, prop, -1))
+    if group is not None:  # 2. a parent like the one it left
+        for _ in range(tries):
+            if not len(todo):
+                break
+            free = np.flatnonzero(room > 0)
+            g = group[free]
+            order = np.argsort(g, kind="stable")
+            free, g = free[order], g[order]
+            want = group[origin[todo]]
+            lo = np.searchsorted(g, want, side="left")
+            hi = np.searchsorted(g, want, side="right")
+            has = hi > lo
+            pick = lo + (rng.random(len(todo)) * (hi - lo)).astype(np.int64)
+            settle(np.where(has, free[np.minimum(pick, len(free) - 1)] if len(free) else -1, -1))
+    if len(todo):  # 3. any free slot, each slot once
+        slots = np.repeat(np.arange(n_parents), room)
+        take = rng.permutation(len(slots))[: len(todo)]
+        placed = np.full(len(todo), -1, dtype=np.int64)
+        placed[: len(take)] = slots[take]
+        parent[movers[todo]] = np.where(placed >= 0, placed, origin[todo])  # no room anywhere: stays
+    return parent
+
+
+def repair_degrees(
+    parent: np.ndarray,
+    group: np.ndarray,
+    target: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    limit: int | None = None,
+    max_batches: int = 60,
+) -> np.ndarray:
+    """Move children between parents of the same group until the degree histogram (bins 0..cap,
+    the last open) is as close to `target` (scaled to the parents) as such moves get it.
+
+    Parents of one group share every feature the cross-table marginals see, so these moves leave
+    the marginals exactly as they were: they only undo the spread that independent rounding
+    adds to degrees (a sum of Bernoullis is never as concentrated as real degrees can be)."""
+    parent = parent.copy()
+    m = len(group)
+    cap = len(target) - 1
+    goal = np.clip(np.asarray(target, dtype=float), 0.0, None)
+    if m == 0 or cap < 1 or goal.sum() <= 0:
+        return parent
+    goal *= m / goal.sum()
+    top = cap if limit is None else min(cap, limit)
+    linked = np.flatnonzero(parent >= 0)
+    kids = linked[rng.permutation(len(linked))]  # which child of a giver moves: a random one
+    for _ in range(max_batches):
+        degree = np.bincount(parent[linked], minlength=m)
+        excess = np.bincount(np.minimum(degree, cap), minlength=cap + 1) - goal
+        moves = _best_moves(excess, top, exact_top=limit is not None and limit <= cap)
+        done = False
+        for d1, d2, size in moves:
+            pairs = _pairs(degree, group, d1, d2, size, rng)
+            if len(pairs):
+                _move_one_child(parent, kids, pairs)
+                done = len(pairs) >= max(1, m // 5000)  # a trickle of moves is not worth a batch
+                break
+        if not done:
+            break
+    return parent
+
+
+def _best_moves(excess: np.ndarray, top: int, exact_top: bool) -> list[tuple[int, int, int]]:
+    """(d1, d2, batch) moves of one child from a degree-d1 parent to a degree-d2 parent that
+    lower Σ|excess|, best first. Bin `cap` stands for "cap or more": it is left only when a hard
+    limit makes it exact."""
+    cap = len(excess) - 1
+    out = []
+    for d1 in range(1, cap + 1 if exact_top else cap):
+        for d2 in range(0, top):
+            if d2 == d1 - 1:
+                continue  # the two parents swap bins: the histogram does not change
+            change = np.zeros(cap + 1)
+            change[d1] -= 1
+            change[d1 - 1] += 1
+            change[d2] -= 1
+            change[d2 + 1] += 1
+            gain = np.abs(excess + change).sum() - np.abs(excess).sum()
+            if gain < 0:
+                # As many moves at once as the most urgent bin can take without overshooting.
+                touched = np.flatnonzero(change)
+                size = max(1, int(np.min(np.abs(excess[touched])) // 2))
+                out.append((gain, d1, d2, size))
+    out.sort()
+    return [(d1, d2, size) for _, d1, d2, size in out]
+
+
+def _pairs(degree: np.ndarray, group: np.ndarray, d1: int, d2: int, size: int,
+           rng: np.random.Generator) -> np.ndarray:
+    """Up to `size` disjoint (giver, taker) pairs: a degree-d1 and a degree-d2 parent of one group."""
+    givers = np.flatnonzero(degree == d1)
+    takers = np.flatnonzero(degree == d2)
+    if not len(givers) or not len(takers):
+        return np.zeros((0, 2), dtype=np.int64)
+    givers, takers = givers[rng.permutation(len(givers))], takers[rng.permutation(len(takers))]
+    if d1 == d2:  # one set: pair its first half with its second half within each group
+        order = np.argsort(group[givers], kind="stable")
+        g = givers[order]
+        gg = group[g]
+        starts = np.r_[0, np.flatnonzero(np.diff(gg)) + 1]
+        counts = np.diff(np.r_[starts, len(g)])
+        half = counts // 2
+        rank = np.arange(len(g)) - np.repeat(starts, counts)
+        first = rank < np.repeat(half, counts)
+        second = (rank >= np.repeat(half, counts)) & (rank < np.repeat(2 * half, counts))
+        pairs = np.stack([g[first], g[second]], axis=1)
+    else:
+        # after a random shuffle, the k-th giver of a group pairs with the k-th taker of that group
+        givers = givers[np.argsort(group[givers], kind="stable")]
+        takers = takers[np.argsort(group[takers], kind="stable")]
+        gg, tg = group[givers], group[takers]
+        g_rank = np.arange(len(gg)) - np.searchsorted(gg, gg, side="left")
+        t_start = np.searchsorted(tg, gg, side="left")
+        ok = g_rank < np.searchsorted(tg, gg, side="right") - t_start
+        pairs = np.stack([givers[ok], takers[t_start[ok] + g_rank[ok]]], axis=1)
+    if len(pairs) > size:
+        pairs = pairs[rng.permutation(len(pairs))[:size]]
+    return pairs
+
+
+def _move_one_child(parent: np.ndarray, kids: np.ndarray, pairs: np.ndarray) -> None:
+    """For each (giver, taker): one child of the giver now belongs to the taker. Givers are
+    distinct; with `kids` in random order, the last child written per parent is a random one."""
+    last = np.full(int(parent.max()) + 1, -1, dtype=np.int64)
+    last[parent[kids]] = kids
+    parent[last[pairs[:, 0]]] = pairs[:, 1]

@@ -1,0 +1,225 @@
+"""The pgd linker's parts: exact projection, unbiased rounding, repairs, scale, and its problems."""
+
+from __future__ import annotations
+
+import itertools
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from dbsynth.relational.link import DegreeLinker
+from dbsynth.relational.linker import LinkProblem, TargetMarginal, linker_for
+from dbsynth.relational.pgd import PGDLinker
+from dbsynth.relational.rounding import repair_caps, repair_degrees, round_rows
+from dbsynth.relational.simplex import project_rows
+
+
+def brute_force_projection(v: np.ndarray) -> np.ndarray:
+    """The closest point of the simplex, by trying every support: on support S the closest point
+    of that face is v_S − θ with θ = (Σ v_S − 1)/|S|; the projection is the nearest feasible one."""
+    best, best_dist = None, np.inf
+    k = len(v)
+    for size in range(1, k + 1):
+        for support in itertools.combinations(range(k), size):
+            s = list(support)
+            x = np.zeros(k)
+            x[s] = v[s] - (v[s].sum() - 1.0) / size
+            if (x >= -1e-12).all():
+                dist = np.sum((x - v) ** 2)
+                if dist < best_dist:
+                    best, best_dist = np.clip(x, 0, None), dist
+    return best
+
+
+def test_simplex_projection_is_exact_against_brute_force():
+    rng = np.random.default_rng(0)
+    rows = np.vstack([rng.normal(0, s, (200, 6)) for s in (0.05, 0.5, 3.0)])
+    rows[:20, :3] = rows[:20, 3:]  # ties
+    rows[20:40] = 0.2  # a row that is already on the simplex… shifted: all equal
+    out = project_rows(rows)
+    for v, x in zip(rows, out):
+        np.testing.assert_allclose(x, brute_force_projection(v), atol=1e-12)
+    np.testing.assert_allclose(out.sum(axis=1), 1.0)
+
+
+def test_masked_entries_stay_at_zero_and_the_rest_is_projected_exactly():
+    rng = np.random.default_rng(1)
+    v = rng.normal(0, 1, (300, 5))
+    mask = rng.random(v.shape) < 0.7
+    mask[:5] = False  # rows with no admissible entry
+    out = project_rows(v, mask)
+    assert (out[~mask] == 0).all()
+    assert (out[:5] == 0).all()
+    for row, m, x in zip(v[5:], mask[5:], out[5:]):
+        if m.any():
+            np.testing.assert_allclose(x[m], brute_force_projection(row[m]), atol=1e-12)
+
+
+def test_rounding_picks_each_candidate_with_its_relaxed_probability():
+    rng = np.random.default_rng(2)
+    n, k, draws = 40, 5, 4000
+    weights = project_rows(rng.exponential(1.0, (n, k)), rng.random((n, k)) < 0.7)
+    candidates = np.tile(np.arange(k), (n, 1))
+    counts = np.zeros((n, k))
+    for _ in range(draws):
+        counts[np.arange(n), round_rows(weights, candidates, rng)] += 1
+    expected = draws * weights
+    assert (counts[weights == 0] == 0).all()
+    assert (counts[weights == 1] == draws).all()
+    open_ = (weights > 0) & (weights < 1)
+    z = (counts - expected)[open_] / np.sqrt(expected * (1 - weights))[open_]
+    assert np.abs(z).max() < 5.0  # ~150 cells: |z| > 5 has probability ~1e-4
+    chi2 = float(np.sum((counts - expected)[open_] ** 2 / expected[open_]))
+    dof = int(open_.sum()) - int(open_.any(axis=1).sum())  # each row's counts sum to `draws`
+    assert chi2 < dof + 5 * np.sqrt(2 * dof)
+
+
+def test_cap_repair_keeps_every_parent_under_the_cap_and_moves_as_few_as_needed():
+    rng = np.random.default_rng(3)
+    parent = np.r_[np.zeros(30, int), np.ones(3, int), rng.integers(2, 50, 100)]
+    group = np.arange(50) % 5
+    fixed = repair_caps(parent, 50, 8, rng, group=group)
+    degree = np.bincount(fixed, minlength=50)
+    assert degree.max() <= 8
+    over = np.bincount(parent, minlength=50) - 8
+    assert (fixed != parent).sum() == over[over > 0].sum()  # exactly the excess moves
+    moved = fixed != parent
+    assert (group[fixed[moved]] == 0).mean() > 0.5  # preferring parents like the one left
+
+
+def test_degree_repair_moves_children_only_between_parents_of_one_group():
+    rng = np.random.default_rng(4)
+    group = rng.integers(0, 6, 3000)
+    parent = rng.integers(0, 3000, 6000)  # Poisson(2)-like degrees
+    target = np.bincount(np.repeat([0, 2, 4], 1000), minlength=9).astype(float)  # under-dispersed
+    fixed = repair_degrees(parent, group, target, rng)
+    assert (group[fixed] == group[parent]).all()  # every child keeps its parent's features
+    before = np.bincount(np.minimum(np.bincount(parent, minlength=3000), 8), minlength=9)
+    after = np.bincount(np.minimum(np.bincount(fixed, minlength=3000), 8), minlength=9)
+    assert np.abs(after - target).sum() < 0.5 * np.abs(before - target).sum()
+
+
+def dependent_problem(m: int, rng: np.random.Generator, noise: float = 0.0, **extra) -> tuple[LinkProblem, dict]:
+    """Parents (segment, region) and children (category, channel); a segment fixes the category and
+    the number of children, a region the channel. Returns the problem (fresh draws as the
+    'synthetic' rows) and the real world's codes to compare with."""
+
+    def world(r):
+        seg, reg = r.choice(3, m, p=[0.5, 0.3, 0.2]), r.integers(0, 4, m)
+        degree = r.integers(np.array([0, 2, 5])[seg], np.array([2, 5, 8])[seg] + 1)
+        link = np.repeat(np.arange(m), degree)
+        cat = np.where(r.random(len(link)) < 0.85, seg[link], r.integers(0, 4, len(link)))
+        chan = np.where(r.random(len(link)) < 0.85, reg[link] % 3, r.integers(0, 3, len(link)))
+        return {"seg": seg, "reg": reg}, {"cat": cat, "chan": chan}, link
+
+    real = world(rng)
+    synth = world(np.random.default_rng(rng.integers(1 << 30)))
+    sizes = {"parent.seg": 3, "parent.reg": 4, "child.cat": 4, "child.chan": 3}
+    p, c, link = real
+    margs = []
+    for pf, cf in [(("seg", "reg"), ("cat",)), (("seg",), ("cat", "chan")), (("seg", "reg"), ("chan",)),
+                   (("reg",), ("cat", "chan"))]:
+        cols = [p[f][link] for f in pf] + [c[f] for f in cf]
+        shape = tuple(sizes[f"parent.{f}"] for f in pf) + tuple(sizes[f"child.{f}"] for f in cf)
+        counts = np.bincount(np.ravel_multi_index(cols, shape), minlength=int(np.prod(shape))).reshape(shape)
+        margs.append(TargetMarginal(tuple(f"parent.{f}" for f in pf), tuple(f"child.{f}" for f in cf),
+                                    counts + rng.normal(0, noise, shape), noise))
+    hist = np.bincount(np.bincount(link, minlength=m), minlength=9).astype(float)
+    sp, sc, _ = synth
+    problem = LinkProblem(len(sc["cat"]), m, {f"parent.{k}": v for k, v in sp.items()},
+                          {f"child.{k}": v for k, v in sc.items()}, sizes, margs, degree_hist=hist, cap=8, **extra)
+    return problem, {"real": real, "synth": synth}
+
+
+def cross_tvd3(worlds: dict, chosen: np.ndarray) -> float:
+    (p, c, link), (sp, sc, _) = worlds["real"], worlds["synth"]
+
+    def dist(pp, cc, ll):
+        cols = [pp["seg"][ll], pp["reg"][ll], cc["cat"], cc["chan"]]
+        out = []
+        for idx in itertools.combinations(range(4), 3):
+            flat = np.ravel_multi_index([cols[i] for i in idx], [(3, 4, 4, 3)[i] for i in idx])
+            out.append(np.bincount(flat, minlength=int(np.prod([(3, 4, 4, 3)[i] for i in idx]))) / len(ll))
+        return out
+
+    return float(np.mean([0.5 * np.abs(a - b).sum() for a, b in zip(dist(p, c, link), dist(sp, sc, chosen))]))
+
+
+def test_pgd_links_carry_the_cross_table_dependence_that_degree_links_lose():
+    problem, worlds = dependent_problem(1500, np.random.default_rng(5), noise=5.0, limit=8)
+    rng = np.random.default_rng(6)
+    pgd = PGDLinker().link(problem, rng)
+    deg = DegreeLinker().link(problem, rng)
+    assert pgd.min() >= 0 and pgd.max() < problem.n_parents
+    assert cross_tvd3(worlds, pgd) <= 0.4 * cross_tvd3(worlds, deg)
+    assert np.bincount(pgd, minlength=problem.n_parents).max() <= 8  # the owner edge's cap
+
+
+def test_self_reference_links_point_only_to_earlier_rows():
+    rng = np.random.default_rng(7)
+    problem, _ = dependent_problem(400, rng)
+    n = problem.n_parents  # a self reference: the children are the parents' own rows
+    rows = np.flatnonzero(rng.random(n) < 0.8)
+    position = rng.permutation(n)
+    codes = problem.parent_features
+    margs = [TargetMarginal(("parent.seg",), ("child.seg",), np.eye(3) * 50 + 5)]
+    selfref = LinkProblem(len(rows), n, {"parent.seg": codes["parent.seg"]}, {"child.seg": codes["parent.seg"][rows]},
+                          {"parent.seg": 3, "child.seg": 3}, margs, degree_hist=np.array([50, 200, 100, 50, 0.0]),
+                          cap=4, child_position=position[rows], parent_position=position)
+    for linker in (PGDLinker(), DegreeLinker()):
+        chosen = linker.link(selfref, rng)
+        has = chosen >= 0
+        assert (position[chosen[has]] < position[rows[has]]).all()
+        assert (~has).sum() <= 1  # only the first row of the order can lack an earlier parent
+
+
+def test_linking_a_large_edge_never_builds_a_dense_matrix():
+    """200k children over 70k parents: a dense matrix would be 1.4·10^10 cells; ours is O(n·K)."""
+    problem, _ = dependent_problem(70_000, np.random.default_rng(8), noise=50.0, limit=8)
+    tracemalloc.start()
+    chosen = PGDLinker(rounds=2, iterations=3).link(problem, np.random.default_rng(9))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(chosen) == problem.n_children > 180_000
+    assert peak < 400 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+
+
+def test_linkers_are_chosen_by_name():
+    assert linker_for("pgd").name == "pgd"
+    assert linker_for("degree").name == "degree"
+    from dbsynth.errors import UsageError
+
+    with pytest.raises(UsageError, match="did you mean 'pgd'"):
+        linker_for("pdg")
+
+
+def test_budget_spec_splits_the_link_share_and_reads_the_old_name():
+    from dbsynth.errors import SpecError
+    from dbsynth.spec import BudgetSpec, Spec
+
+    budget = BudgetSpec()
+    assert budget.degree_share + budget.cross_share == pytest.approx(budget.link_share)
+    old = BudgetSpec.model_validate({"degree_share": 0.2})
+    assert old.link_share == 0.2
+    with pytest.raises(SpecError, match="domain_share"):
+        Spec.from_yaml("dialect: sqlite\nbudget: {domain_share: 0.6, link_share: 0.5}\ntables: {}\n")
+    assert Spec.from_yaml("dialect: sqlite\ntables: {}\n").budget.cross_fraction == 0.5
+
+
+def test_the_gradient_is_the_derivative_of_the_loss():
+    from dbsynth.relational.objective import Objective
+
+    problem, _ = dependent_problem(300, np.random.default_rng(10), noise=3.0, limit=8)
+    objective = Objective(problem)
+    rng = np.random.default_rng(11)
+    candidates = rng.integers(0, problem.n_parents, (problem.n_children, 5))
+    objective.set_candidates(candidates)
+    objective.anchor_degrees(project_rows(rng.random(candidates.shape)))
+    objective.degree_target = 0.7 * objective.degree_target + 3.0  # away from where x is
+    x = project_rows(rng.random(candidates.shape))
+    _, grad = objective.evaluate(x)
+    for _ in range(3):
+        d = rng.normal(size=x.shape) * 1e-4
+        numeric = (objective.evaluate(x + d)[0] - objective.evaluate(x - d)[0]) / 2
+        assert numeric == pytest.approx(float((grad * d).sum()), rel=1e-3)
