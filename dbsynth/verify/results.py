@@ -42,20 +42,12 @@ class Marginal:
                 "target": [finite(x) for x in self.target], "tvd": finite(self.tvd)}
 
 
-@dataclass
-class TableFidelity:
-    """How close one target table is to its source table, on bins derived from the source.
+class KWayTVD:
+    """Means and JSON of the 1-, 2- and 3-way TVDs a fidelity result holds (`tvd_1way` … `tvd_3way`)."""
 
-    TVD (total variation distance) is in [0, 1]; `None` where it is undefined (no columns)."""
-
-    row_count_source: int
-    row_count_target: int
-    row_count_ratio: float | None  # target / source; None when the source is empty and the target is not
-    tvd_1way: dict[str, float] = field(default_factory=dict)
-    tvd_2way: dict[str, float] = field(default_factory=dict)  # keyed "a|b"
-    tvd_3way: dict[str, float] = field(default_factory=dict)  # keyed "a|b|c"
-    sampled: bool = False  # True when either side was read through a row sample
-    marginals: dict[str, Marginal] = field(default_factory=dict)  # 1-way, for plots
+    tvd_1way: dict[str, float]
+    tvd_2way: dict[str, float]
+    tvd_3way: dict[str, float]
 
     @property
     def mean_tvd_1way(self) -> float | None:
@@ -69,24 +61,45 @@ class TableFidelity:
     def mean_tvd_3way(self) -> float | None:
         return mean(self.tvd_3way.values())
 
-    def to_dict(self) -> dict[str, Any]:
+    def tvd_dict(self) -> dict[str, Any]:
         return {
-            "row_count_source": self.row_count_source,
-            "row_count_target": self.row_count_target,
-            "row_count_ratio": finite(self.row_count_ratio),
             "tvd_1way": finite_map(self.tvd_1way),
             "tvd_2way": finite_map(self.tvd_2way),
             "tvd_3way": finite_map(self.tvd_3way),
             "mean_tvd_1way": finite(self.mean_tvd_1way),
             "mean_tvd_2way": finite(self.mean_tvd_2way),
             "mean_tvd_3way": finite(self.mean_tvd_3way),
+        }
+
+
+@dataclass
+class TableFidelity(KWayTVD):
+    """How close one target table is to its source table, on bins derived from the source.
+
+    TVD (total variation distance) is in [0, 1]; `None` where it is undefined (no columns)."""
+
+    row_count_source: int
+    row_count_target: int
+    row_count_ratio: float | None  # target / source; None when the source is empty and the target is not
+    tvd_1way: dict[str, float] = field(default_factory=dict)
+    tvd_2way: dict[str, float] = field(default_factory=dict)  # keyed "a|b"
+    tvd_3way: dict[str, float] = field(default_factory=dict)  # keyed "a|b|c"
+    sampled: bool = False  # True when either side was read through a row sample
+    marginals: dict[str, Marginal] = field(default_factory=dict)  # 1-way, for plots
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "row_count_source": self.row_count_source,
+            "row_count_target": self.row_count_target,
+            "row_count_ratio": finite(self.row_count_ratio),
+            **self.tvd_dict(),
             "sampled": self.sampled,
             "marginals": {k: m.to_dict() for k, m in self.marginals.items()},
         }
 
 
 @dataclass
-class JoinFidelity:
+class JoinFidelity(KWayTVD):
     """k-way TVDs over rows of an FK join path, child first: (child, parent) or (child, parent, grandparent)."""
 
     path: tuple[str, ...]
@@ -102,27 +115,11 @@ class JoinFidelity:
     def label(self) -> str:
         return " → ".join(self.path)
 
-    @property
-    def mean_tvd_1way(self) -> float | None:
-        return mean(self.tvd_1way.values())
-
-    @property
-    def mean_tvd_2way(self) -> float | None:
-        return mean(self.tvd_2way.values())
-
-    @property
-    def mean_tvd_3way(self) -> float | None:
-        return mean(self.tvd_3way.values())
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "path": list(self.path), "foreign_keys": list(self.foreign_keys),
             "rows_source": self.rows_source, "rows_target": self.rows_target, "sampled": self.sampled,
-            "tvd_1way": finite_map(self.tvd_1way), "tvd_2way": finite_map(self.tvd_2way),
-            "tvd_3way": finite_map(self.tvd_3way),
-            "mean_tvd_1way": finite(self.mean_tvd_1way),
-            "mean_tvd_2way": finite(self.mean_tvd_2way),
-            "mean_tvd_3way": finite(self.mean_tvd_3way),
+            **self.tvd_dict(),
         }
 
 
