@@ -29,7 +29,7 @@ from dbsynth.measure.pushdown import Pushdown, SqlMarginalSource
 from dbsynth.measure.read import read_table
 from dbsynth.plan import make_spec
 from dbsynth.privacy.ledger import Ledger
-from dbsynth.privacy.units import Units, bound, key_text, row_identity
+from dbsynth.privacy.units import Units, bound, is_fixed_char, key_text, row_identity
 from dbsynth.schema.introspect import introspect
 from dbsynth.tabular.base import EncodedTable, MarginalSource
 
@@ -273,3 +273,46 @@ def test_measure_stage_reads_no_private_table_whole(chinook_sqlite, monkeypatch)
     assert isinstance(out[line].encoded, SqlMarginalSource)
     (one_way,) = out[line].encoded.marginals([(next(iter(out[line].encoded.sizes)),)])
     assert one_way.sum() == out[line].encoded.rows <= 59 * 3 * 3
+
+
+KEY_TYPES = {  # column -> type per engine
+    "i": ("BIGINT", "BIGINT", "INTEGER"),
+    "s": ("VARCHAR(20)", "VARCHAR(20)", "VARCHAR(20)"),
+    "c": ("CHAR(6)", "CHAR(6)", "CHAR(6)"),
+    "d": ("NUMERIC(10,3)", "DECIMAL(10,3)", "NUMERIC(10,3)"),
+    "day": ("DATE", "DATE", "DATE"),
+    "ts": ("TIMESTAMP", "DATETIME(6)", "DATETIME"),
+    "flag": ("BOOLEAN", "BOOLEAN", "BOOLEAN"),
+    "raw": ("BYTEA", "VARBINARY(8)", "BLOB"),
+}
+KEY_ROWS = [
+    {"i": -7, "s": "Zoë ", "c": "ab", "d": Decimal("-1.500"), "day": dt.date(1969, 7, 20),
+     "ts": dt.datetime(2020, 2, 29, 23, 59, 59, 999999), "flag": True, "raw": b"\x00\xff"},
+    {"i": 2**40, "s": "", "c": "abcdef", "d": Decimal("0.001"), "day": dt.date(2000, 1, 1),
+     "ts": dt.datetime(1999, 12, 31), "flag": False, "raw": b""},
+]
+
+
+@pytest.mark.parametrize("engine_name", ["pg", "maria", "sqlite"])
+def test_every_engine_writes_the_key_text_python_writes(engine_name, new_pg_db, new_maria_db, new_sqlite_path):
+    """The bounding's ranks agree only if the database spells each key as `units.key_text` does."""
+    dsn = {"pg": new_pg_db, "maria": new_maria_db, "sqlite": new_sqlite_path}[engine_name]()
+    which = {"pg": 0, "maria": 1, "sqlite": 2}[engine_name]
+    writer = sa.create_engine(dsn)
+    with writer.begin() as conn:
+        cols = ", ".join(f"{c} {types[which]}" for c, types in KEY_TYPES.items())
+        conn.exec_driver_sql(f"CREATE TABLE k (n INTEGER NOT NULL PRIMARY KEY, {cols})")
+        md = sa.MetaData()
+        md.reflect(conn)
+        conn.execute(md.tables["k"].insert(), [{"n": i, **r} for i, r in enumerate(KEY_ROWS)])
+    engine, schema, spec, units = setup(dsn, 2)
+    push = Pushdown(engine, schema, units, SECRET)
+    table, t = schema.tables["k"], push.bounded.table("k")
+    frame = read_table(engine, schema, "k").sort_values("n").reset_index(drop=True)
+    query = sa.select(*[push.dialect.key_text(t.c[c], table.column(c)).label(c) for c in KEY_TYPES]).order_by(t.c.n)
+    with push.connect("test") as conn:
+        got = [dict(r._mapping) for r in conn.execute(query)]
+    for i, row in enumerate(got):
+        for c in KEY_TYPES:
+            want = key_text(frame[c][i], is_fixed_char(table.column(c)))
+            assert row[c] == want, (engine_name, c, row[c], want)

@@ -174,3 +174,68 @@ def test_bad_inputs_are_refused():
         EncodedTable("t", {}, {})
     with pytest.raises(UsageError):
         fit(small_table(), 0.0)
+
+
+def _random_model(seed: int = 0):
+    """A small mbi model fitted to noisy marginals of random data, with some cliques out of model."""
+    from mbi import Dataset, Domain, LinearMeasurement, estimation
+
+    rng = np.random.default_rng(seed)
+    domain = Domain(["a", "b", "c", "d", "e"], [3, 4, 2, 5, 3])
+    cols = {"a": rng.integers(0, 3, 500)}
+    cols["b"] = (cols["a"] + rng.integers(0, 2, 500)) % 4
+    cols["c"] = (cols["b"] > 1).astype(int)
+    cols["d"] = (cols["c"] * 2 + rng.integers(0, 3, 500)) % 5
+    cols["e"] = rng.integers(0, 3, 500)
+    data = Dataset(cols, domain)
+    cliques = [("a",), ("e",), ("a", "b"), ("b", "c", "d"), ("d", "e")]
+    ms = [LinearMeasurement(data.project(cl).datavector() + rng.normal(0, 3, domain.size(cl)), cl, stddev=3.0)
+          for cl in cliques]
+    return domain, ms, estimation.MirrorDescent().estimate(domain, ms, known_total=500.0, iters=500)
+
+
+def test_numpy_tree_marginals_equal_mbi_marginals_in_and_out_of_model():
+    from dbsynth.tabular.inference import JunctionTree, TreeMarginals
+
+    domain, _, mrf = _random_model()
+    potentials = {tuple(c): np.asarray(mrf.potentials[c].values) for c in mrf.cliques}
+    tree = JunctionTree(domain, list(potentials))
+    marginals = TreeMarginals(tree, tree.calibrate(potentials), float(mrf.total))
+    for clique in [("b", "c"), ("d", "b"), ("a", "d"), ("a", "e", "c"), ("e",)]:
+        expected = np.asarray(mrf.project(clique).datavector(flatten=False))
+        assert marginals.counts([clique])[0] == pytest.approx(expected, rel=1e-8, abs=1e-8), clique
+
+
+def test_tree_cells_is_mbi_hypothetical_model_size():
+    from mbi import Domain, junction_tree
+
+    from dbsynth.tabular.inference import tree_cells
+
+    rng = np.random.default_rng(0)
+    sizes = {f"x{i}": int(k) for i, k in enumerate(rng.integers(2, 30, 10))}
+    domain = Domain(list(sizes), list(sizes.values()))
+    for _ in range(20):
+        cliques = [tuple(rng.choice(list(sizes), int(k), replace=False)) for k in rng.integers(1, 4, 8)]
+        assert tree_cells(sizes, cliques) * 8 / 2**20 == pytest.approx(junction_tree.hypothetical_model_size(domain, cliques))
+
+
+def test_numpy_mirror_descent_reaches_the_loss_mbi_reaches():
+    from mbi import marginal_loss
+
+    from dbsynth.tabular.descent import mirror_descent
+
+    domain, ms, mrf = _random_model()
+    ours = mirror_descent(domain, ms, 500.0, iters=500)
+    theirs = float(marginal_loss.from_linear_measurements(ms, domain)(mrf.marginals))
+    assert ours.loss == pytest.approx(theirs, rel=0.02)
+
+
+def test_sampler_matches_the_model_one_ways_up_to_rounding():
+    from dbsynth.tabular.model import GraphicalModel
+
+    domain, _, mrf = _random_model()
+    model = GraphicalModel.from_mrf(domain.attributes, dict(zip(domain.attributes, domain.shape)), mrf, {}, 500.0)
+    sample = model.sample(10_000, np.random.default_rng(0))
+    for col in domain.attributes:
+        expected = 10_000 * np.asarray(mrf.project((col,)).datavector()) / float(mrf.total)
+        assert np.bincount(sample[col], minlength=expected.size) == pytest.approx(expected, abs=60), col

@@ -22,13 +22,12 @@ class PostgresDialect(Dialect):
     name = "postgresql"
 
     def prepare(self, conn: sa.Connection) -> None:
-        # Both for this transaction only. The planner hashes a grouping set only if its (badly
-        # over-)estimated group count fits in work_mem; marginals have a few thousand cells, so
-        # the real hash tables stay small and one scan serves every set; the bounding's sort
-        # spills less. Incremental sort: an index on the owner FK gives the window its partition
-        # order, and the planner, trusting a warm cache, walks a 10M-row table in index order:
-        # measured 2-3x slower than a sequential scan and one sort when the FK order does not
-        # follow the table's physical order.
+        # Both for this transaction only. work_mem: the planner hashes a grouping set only if its
+        # (badly over-)estimated group count fits, and the bounding's window sort spills less;
+        # the real hash tables hold a few thousand cells. Incremental sort: with an index on the
+        # owner FK the planner walks a 10M-row table in FK order to feed the window, trusting a
+        # warm cache: measured 2-3x slower than a sequential scan and one sort when the FK order
+        # does not follow the table's physical order.
         conn.execute(sa.text("SET LOCAL work_mem = '256MB'"))
         conn.execute(sa.text("SET LOCAL enable_incremental_sort = off"))
 
@@ -40,19 +39,19 @@ class PostgresDialect(Dialect):
             return sa.func.to_char(expr, "YYYY-MM-DD")
         if kind == "datetime":
             ts = sa.cast(expr, pg.TIMESTAMP)  # timestamptz: the session's wall time, as psycopg's
-            return self.concat(sa.func.to_char(ts, "YYYY-MM-DD HH24:MI:SS"), self._micros(ts, ts))
+            return self.concat(sa.func.to_char(ts, "YYYY-MM-DD HH24:MI:SS"), self._micros(ts))
         if kind == "time":
             t = sa.cast(sa.cast(expr, pg.TIME), pg.INTERVAL)
-            return self.concat(sa.func.to_char(t, "HH24:MI:SS"), self._micros(t, t))
+            return self.concat(sa.func.to_char(t, "HH24:MI:SS"), self._micros(t))
         if kind == "bytes":
             return sa.func.encode(expr, "hex")
         return self.text(expr)  # a CHAR(n)'s cast to text drops its pad, as units.key_text does
 
     @staticmethod
-    def _micros(value: ColumnElement, formatted: ColumnElement) -> ColumnElement:
+    def _micros(value: ColumnElement) -> ColumnElement:
         # Python's isoformat writes ".ffffff" only when there are microseconds.
         micros = sa.cast(sa.extract("microseconds", value), sa.BigInteger) % 1_000_000
-        return sa.case((micros == 0, ""), else_=sa.func.to_char(formatted, ".US"))
+        return sa.case((micros == 0, ""), else_=sa.func.to_char(value, ".US"))
 
     def keyed_hash(self, text: ColumnElement) -> ColumnElement:
         # md5 of the UTF-8 bytes whatever the database encoding; "C": bytewise order of the hex.

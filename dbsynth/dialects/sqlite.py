@@ -8,6 +8,7 @@ SQLite's own evaluation, so memory does not grow with the table.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import math
 
@@ -17,7 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from dbsynth.dialects.base import Dialect
 from dbsynth.dialects.kinds import value_kind
 from dbsynth.measure.encoders import number
-from dbsynth.privacy.units import is_fixed_char
+from dbsynth.privacy.units import is_fixed_char, key_text
 from dbsynth.schema import Column
 
 
@@ -28,6 +29,18 @@ def _md5(text: str | None) -> str | None:
 def _number(value: object, as_type: str) -> float | None:
     x = number(value, as_type)
     return None if math.isnan(x) else x
+
+
+def _temporal_key(value: object, kind: str) -> str | None:
+    # Stored as text in whatever format wrote it ('... 00:00:00' or '... 00:00:00.000000'); the
+    # driver hands Python a datetime, whose key text is its isoformat: parse, then format alike.
+    if not isinstance(value, str):
+        return None if value is None else str(value)
+    try:
+        parsed = {"date": dt.date, "datetime": dt.datetime, "time": dt.time}[kind].fromisoformat(value)
+    except ValueError:
+        return value
+    return key_text(parsed)
 
 
 def _day(value: object, as_type: str) -> int | None:
@@ -43,6 +56,7 @@ class SQLiteDialect(Dialect):
         raw.create_function("dbsynth_md5", 1, _md5, deterministic=True)
         raw.create_function("dbsynth_number", 2, _number, deterministic=True)
         raw.create_function("dbsynth_day", 2, _day, deterministic=True)
+        raw.create_function("dbsynth_temporal_key", 2, _temporal_key, deterministic=True)
 
     def _key_text(self, expr: ColumnElement, col: Column) -> ColumnElement:
         kind = value_kind(col)
@@ -50,7 +64,13 @@ class SQLiteDialect(Dialect):
             return sa.func.lower(sa.func.hex(expr))
         if kind == "string" and is_fixed_char(col):  # SQLite keeps what was inserted, pad and all
             return sa.func.rtrim(self.text(expr), " ")
-        return self.text(expr)  # dates are stored as ISO text already
+        if kind in ("date", "datetime", "time"):
+            return sa.func.dbsynth_temporal_key(expr, kind, type_=sa.String)
+        if col.generic == "Numeric":
+            # Stored as a float; the driver hands Python a Decimal at the column's scale (10 when
+            # unset), whose key text has exactly that many decimals.
+            return sa.func.printf(f"%.{10 if col.scale is None else col.scale}f", expr)
+        return self.text(expr)
 
     def keyed_hash(self, text: ColumnElement) -> ColumnElement:
         return sa.func.dbsynth_md5(text, type_=sa.String)

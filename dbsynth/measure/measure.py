@@ -76,8 +76,8 @@ def measure(
     rng: np.random.Generator,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, TableMeasurements]:
-    # The run secret orders each parent's children for bounding; it never leaves this process
-    # except as a bound parameter of the source's own queries.
+    # The run secret orders each parent's children for bounding. It reaches the source as a bound
+    # parameter, so a server's statement log may show it: DP does not rest on it (units.keyed_hash).
     pushdown = Pushdown(source, schema, units, secrets.token_bytes(32))
     out: dict[str, TableMeasurements] = {}
     for name in schema.tables:
