@@ -110,21 +110,27 @@ def run(source: str = typer.Argument(..., help="source database URL (read only)"
         seed: Optional[int] = typer.Option(None, "--seed"),
         replace: bool = typer.Option(False, "--replace", help="overwrite a non-empty target"),
         ledger: Optional[str] = typer.Option(None, "--ledger", help="also save the ledger JSON here"),
+        spec_out: Optional[str] = typer.Option(
+            None, "--spec-out", metavar="FILE",
+            help="write the spec with the domains this run released (values, bin edges) to FILE; "
+                 "a later run with --spec FILE reuses them at no privacy cost"),
         link: Optional[str] = typer.Option(None, "--link", metavar="pgd|degree",
                                            help="linker for every FK edge (default: the spec's, pgd)"),
         method: Optional[str] = typer.Option(None, "--method", metavar="aim|mst",
                                              help="model for every private table (default: the spec's, aim)"),
         json_out: bool = typer.Option(False, "--json")) -> None:
     """Learn the source under DP and write a shadow database into the target."""
-    _guard(_run)(source, target, epsilon, delta, spec, seed, replace, ledger, json_out, link, method)
+    _guard(_run)(source, target, epsilon, delta, spec, seed, replace, ledger, json_out, link, method, spec_out)
 
 
-def _run(source, target, epsilon, delta, spec, seed, replace, ledger, json_out, link=None, method=None) -> None:
+def _run(source, target, epsilon, delta, spec, seed, replace, ledger, json_out, link=None, method=None,
+         spec_out=None) -> None:
     from dbsynth.pipeline import RunOptions
     from dbsynth.pipeline import run as do
     from dbsynth.render import StageProgress, render_ledger
 
-    opts = RunOptions(source, target, epsilon, delta, spec, seed, replace, ledger, link, method=method)
+    opts = RunOptions(source, target, epsilon, delta, spec, seed, replace, ledger, link, method=method,
+                      spec_out=spec_out)
     with StageProgress(err, enabled=not json_out) as progress:
         result = do(opts, progress=progress.update)
     if json_out:

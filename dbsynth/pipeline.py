@@ -19,6 +19,7 @@ from dbsynth.connect import redact, source_engine, target_engine
 from dbsynth.errors import SpecError
 from dbsynth.measure.crosstable import check_link_spec, measure_links
 from dbsynth.measure.measure import measure, plan_budget
+from dbsynth.measure.released import released_spec
 from dbsynth.measure.read import check_select_privileges
 from dbsynth.plan import make_spec
 from dbsynth.privacy.ledger import Ledger, calibrate_rho
@@ -43,6 +44,7 @@ class RunOptions:
     ledger_path: str | None = None
     link: str | None = None  # "pgd" | "degree": the linker of every FK edge, whatever the spec says
     method: str | None = None  # "aim" | "mst": the model of every private table, whatever the spec says
+    spec_out: str | None = None  # write the spec with the released domains here (`domain: released`)
 
 
 @dataclass
@@ -125,6 +127,8 @@ def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
                        progress=lambda t: say("measure", t))
     links = measure_links(src, schema, spec, units, ledger, measured, per_table, rng,
                           progress=lambda t: say("measure", f"cross-table {t}"))
+    if opts.spec_out:
+        released_spec(spec, {n: tm.encoders for n, tm in measured.items()}).save(opts.spec_out)
     lap("measure")
 
     models = {}

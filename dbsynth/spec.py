@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from dbsynth.errors import SpecError
 
 Kind = Literal["key", "categorical", "numeric", "datetime", "boolean", "pii", "text", "unsupported"]
-DomainSource = Literal["schema", "spec", "dp", "public", "generated", "none"]
+# released: values or bin edges an earlier run paid for with DP (`dbsynth run --spec-out`); reusing
+# them is post-processing, so it costs nothing, and values outside them still count as "other".
+DomainSource = Literal["schema", "spec", "dp", "released", "public", "generated", "none"]
 LinkerName = Literal["pgd", "degree"]
 
 SPEC_VERSION = 1
@@ -32,9 +34,27 @@ class ColumnSpec(_Strict):
     values: list[Any] | None = None  # categorical domain given by the schema or the spec
     bounds: tuple[float | None, float | None] | None = None  # numeric bounds from the schema or spec; None = open
     bins: int | None = Field(default=None, ge=1, le=256)
+    edges: list[float] | None = None  # numeric/datetime bin edges (datetimes: seconds since 1970-01-01)
     faker: str | None = None  # semantic type for pii/text
     fallback: Literal["set_null", "default_value"] | None = None  # for unsupported columns
     note: str | None = None
+
+    @field_validator("edges")
+    @classmethod
+    def _increasing(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and (len(v) < 2 or any(b <= a for a, b in zip(v, v[1:]))):
+            raise ValueError("edges must be at least two strictly increasing numbers")
+        return v
+
+    @model_validator(mode="after")
+    def _edges_are_bins(self) -> "ColumnSpec":
+        if self.edges is not None and self.kind not in ("numeric", "datetime"):
+            raise ValueError(f"edges are bin edges of numeric and datetime columns, not of {self.kind}")
+        if self.edges is not None and self.domain == "dp":
+            raise ValueError("edges given with domain dp: say domain spec (yours) or released (an earlier run's)")
+        if self.domain == "released" and self.values is None and self.edges is None:
+            raise ValueError("a released domain needs its values (categorical) or edges (numeric, datetime)")
+        return self
 
 
 class ForeignKeySpec(_Strict):
@@ -174,7 +194,8 @@ class Spec(_Strict):
 _HEADER = """\
 # dbsynth spec: review before `dbsynth run --spec`. Every table is private unless marked public.
 # kind: key | categorical | numeric | datetime | boolean | pii | text | unsupported
-# domain: where a column's values/bins come from: schema, spec (yours, public), dp (paid for), generated (faker)
+# domain: where a column's values/bins come from: schema, spec (yours, public), dp (paid for),
+#   released (paid for by an earlier run, from --spec-out: free to reuse), generated (faker)
 # owner: the FK whose parent owns this table's rows; a unit = a row and everything it owns (DESIGN §2)
 """
 

@@ -126,7 +126,11 @@ def public_encoder(col: Column, cs: ColumnSpec):
     if cs.kind == "boolean":
         return BooleanEncoder(col.nullable)
     if cs.kind == "categorical" and cs.values is not None:
-        return CategoricalEncoder(list(cs.values), col.nullable, other=False)
+        # Released values came from partition selection: values it did not release are "other".
+        return CategoricalEncoder(list(cs.values), col.nullable, other=cs.domain == "released")
+    if cs.kind in ("numeric", "datetime") and cs.edges is not None:
+        lo, hi = _public_range(col, cs)
+        return BinEncoder(list(map(float, cs.edges)), col.nullable, as_type(col), col.scale, lower=lo, upper=hi)
     if cs.kind in ("numeric", "datetime") and cs.bounds is not None and None not in cs.bounds:
         lo, hi = float(cs.bounds[0]), float(cs.bounds[1])
         t = as_type(col)
