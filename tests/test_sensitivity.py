@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from dbsynth.connect import source_engine
-from dbsynth.measure.crosstable import default_marginals, edge_features, encode_tables, join_marginals, join_sensitivity
+from dbsynth.measure.crossmemory import encode_tables, join_marginals
+from dbsynth.measure.crossplan import default_marginals, edge_features, join_sensitivity
 from dbsynth.measure.degrees import degree_histogram
 from dbsynth.measure.domains import public_encoder, sorted_numbers, value_counts, candidate_grid
 from dbsynth.measure.encoders import CategoricalEncoder
