@@ -123,7 +123,8 @@ def statistics(frames, schema, spec, units, encoders, secret) -> dict[str, tuple
             hist = degree_histogram(r, rows[fk.ref_table], fk, cap)
             stats[f"degree:{fk.key}"] = (hist, units.degree_sensitivity(fk), "l1")
     # Cross-table marginals over each FK join (pgd linker): the default selection plus every
-    # parent × child 2-way, owner features (grandparents, the child's owner) included.
+    # parent × child 2-way, owner features (grandparents, the child's owner) included. Counted by
+    # the in-memory reference, which test_crosstable_pushdown holds equal to the SQL the stage runs.
     codes = encode_tables(frames, encoders)
     for fk in schema.edges():
         features = edge_features(fk, schema, units, encoders)
