@@ -17,8 +17,9 @@ import numpy as np
 
 from dbsynth.connect import redact, source_engine, target_engine
 from dbsynth.errors import SpecError
-from dbsynth.measure.crosstable import check_link_spec, measure_links
-from dbsynth.measure.measure import measure, plan_budget
+from dbsynth.measure.crossplan import check_link_spec
+from dbsynth.measure.crosstable import measure_links
+from dbsynth.measure.measure import measure, new_pushdown, plan_budget
 from dbsynth.measure.released import released_spec
 from dbsynth.measure.read import check_select_privileges
 from dbsynth.plan import make_spec
@@ -123,9 +124,11 @@ def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
     rdp_delta = opts.delta * (1 - spec.budget.partition_delta_share) if has_ps else opts.delta
     rho_total = calibrate_rho(opts.epsilon, rdp_delta)
     budget, per_table = plan_budget(spec, schema, rho_total, opts.delta)
+    # One pushdown, one secret: the cross-table joins count the rows the per-table measurement kept.
+    pushdown = new_pushdown(src, schema, units)
     measured = measure(src, schema, spec, units, ledger, budget, per_table, rng,
-                       progress=lambda t: say("measure", t))
-    links = measure_links(src, schema, spec, units, ledger, measured, per_table, rng,
+                       progress=lambda t: say("measure", t), pushdown=pushdown)
+    links = measure_links(pushdown, schema, spec, units, ledger, measured, per_table, rng,
                           progress=lambda t: say("measure", f"cross-table {t}"))
     if opts.spec_out:
         released_spec(spec, {n: tm.encoders for n, tm in measured.items()}).save(opts.spec_out)

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from dbsynth.connect import source_engine
-from dbsynth.measure.crosstable import default_marginals, edge_features, encode_tables, join_marginals, join_sensitivity
+from dbsynth.measure.crossmemory import encode_tables, join_marginals
+from dbsynth.measure.crossplan import default_marginals, edge_features, join_sensitivity
 from dbsynth.measure.degrees import degree_histogram
 from dbsynth.measure.domains import public_encoder, sorted_numbers, value_counts, candidate_grid
 from dbsynth.measure.encoders import CategoricalEncoder
@@ -122,7 +123,8 @@ def statistics(frames, schema, spec, units, encoders, secret) -> dict[str, tuple
             hist = degree_histogram(r, rows[fk.ref_table], fk, cap)
             stats[f"degree:{fk.key}"] = (hist, units.degree_sensitivity(fk), "l1")
     # Cross-table marginals over each FK join (pgd linker): the default selection plus every
-    # parent × child 2-way, owner features (grandparents, the child's owner) included.
+    # parent × child 2-way, owner features (grandparents, the child's owner) included. Counted by
+    # the in-memory reference, which test_crosstable_pushdown holds equal to the SQL the stage runs.
     codes = encode_tables(frames, encoders)
     for fk in schema.edges():
         features = edge_features(fk, schema, units, encoders)

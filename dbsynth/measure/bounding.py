@@ -18,6 +18,7 @@ from dbsynth.privacy.units import KEY_SEPARATOR, OCCURRENCE_SEPARATOR, Units
 from dbsynth.schema import ForeignKey, Schema
 
 _RANK = "dbsynth_rank"
+HASH = "dbsynth_hash"  # a row's keyed hash, when asked for
 _OCCURRENCE = "dbsynth_occurrence"
 
 
@@ -35,24 +36,36 @@ class BoundedRows:
     def table(self, name: str) -> sa.Table:
         return self.schema.metadata.tables[name]
 
-    def rows(self, name: str, columns: Sequence[str]) -> sa.Subquery:
-        """`columns` of the kept rows of `name`; every row of a root or public table."""
+    def rows(self, name: str, columns: Sequence[str], hashed: bool = False) -> sa.Subquery:
+        """`columns` of the kept rows of `name`; every row of a root or public table. `hashed`:
+        also each row's keyed hash (column `HASH`), the order the bounding ranks siblings by."""
         columns = list(dict.fromkeys(columns))
         t = self.table(name)
         fk = self.units.owner.get(name) if name in self.units.private else None
         if fk is None:
+            if hashed:
+                source, order = self._hashed(name)
+                return sa.select(*[source.c[c] for c in columns], order.label(HASH)).subquery()
             return sa.select(*[t.c[c] for c in columns]).subquery()
-        ranked = self._ranked(name, fk, list(dict.fromkeys([*columns, *fk.columns])))
+        ranked = self._ranked(name, fk, list(dict.fromkeys([*columns, *fk.columns])), hashed)
         parent = self.rows(fk.ref_table, fk.ref_columns)
         parent_kept = sa.exists().where(
             sa.and_(*[parent.c[rc] == ranked.c[c] for c, rc in zip(fk.columns, fk.ref_columns)]))
         root = sa.or_(*[ranked.c[c].is_(None) for c in fk.columns])
         within_cap = ranked.c[_RANK] <= sa.literal(self.units.caps[fk.key], sa.Integer)
-        return sa.select(*[ranked.c[c] for c in columns]).where(
+        return sa.select(*[ranked.c[c] for c in columns], *([ranked.c[HASH]] if hashed else [])).where(
             sa.or_(root, sa.and_(within_cap, parent_kept))).subquery()
 
-    def _ranked(self, name: str, fk: ForeignKey, columns: list[str]) -> sa.Subquery:
-        """`columns` plus each row's rank among its parent's children, by keyed hash."""
+    def _ranked(self, name: str, fk: ForeignKey, columns: list[str], hashed: bool) -> sa.Subquery:
+        """`columns` plus each row's rank among its parent's children by keyed hash (and the hash)."""
+        source, order = self._hashed(name)
+        rank = sa.func.row_number().over(partition_by=[source.c[c] for c in fk.columns], order_by=order)
+        return sa.select(*[source.c[c] for c in columns], *([order.label(HASH)] if hashed else []),
+                         rank.label(_RANK)).subquery()
+
+    def _hashed(self, name: str) -> tuple[sa.FromClause, ColumnElement]:
+        """The rows of `name` (a keyless table: with occurrence numbers) and the keyed hash of
+        each row's identity (`units.row_identity`) over them."""
         table = self.schema.tables[name]
         t = self.table(name)
         if table.primary_key:
@@ -66,9 +79,7 @@ class BoundedRows:
             identity = self.dialect.concat(self._text(source, table.column_names, name),
                                            sa.literal(OCCURRENCE_SEPARATOR, sa.String),
                                            self.dialect.text(source.c[_OCCURRENCE]))
-        order = self.dialect.keyed_hash(self.dialect.concat(self._prefix, identity))
-        rank = sa.func.row_number().over(partition_by=[source.c[c] for c in fk.columns], order_by=order)
-        return sa.select(*[source.c[c] for c in columns], rank.label(_RANK)).subquery()
+        return source, self.dialect.keyed_hash(self.dialect.concat(self._prefix, identity))
 
     def _text(self, source: sa.FromClause, columns: Sequence[str], name: str) -> ColumnElement:
         """`units.row_identity`'s text of these columns: key texts joined by the separator."""

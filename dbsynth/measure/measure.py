@@ -65,6 +65,13 @@ def plan_budget(spec: Spec, schema: Schema, rho_total: float, delta: float) -> t
     return Budget(rho_total, ps_delta), per_table
 
 
+def new_pushdown(source: sa.Engine, schema: Schema, units: Units) -> Pushdown:
+    """Counting in `source` with a fresh run secret. The secret orders each parent's children for
+    bounding; it reaches the source as a bound parameter, so a server's statement log may show
+    it: DP does not rest on it (units.keyed_hash)."""
+    return Pushdown(source, schema, units, secrets.token_bytes(32))
+
+
 def measure(
     source: sa.Engine,
     schema: Schema,
@@ -75,10 +82,11 @@ def measure(
     rho_per_table: dict[str, float],
     rng: np.random.Generator,
     progress: Callable[[str], None] | None = None,
+    pushdown: Pushdown | None = None,
 ) -> dict[str, TableMeasurements]:
-    # The run secret orders each parent's children for bounding. It reaches the source as a bound
-    # parameter, so a server's statement log may show it: DP does not rest on it (units.keyed_hash).
-    pushdown = Pushdown(source, schema, units, secrets.token_bytes(32))
+    """`pushdown`: the source's counting, shared with the cross-table measurement so both bound
+    with one secret (the same kept rows); a fresh one when None."""
+    pushdown = pushdown or new_pushdown(source, schema, units)
     out: dict[str, TableMeasurements] = {}
     for name in schema.tables:
         if progress:

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dbsynth.measure.crosstable import EdgeMeasurements, fk_spec
+from dbsynth.measure.crossplan import fk_spec
+from dbsynth.measure.crosstable import EdgeMeasurements
 from dbsynth.measure.measure import TableMeasurements, null_column
 from dbsynth.privacy.units import Units
 from dbsynth.relational.keys import fresh_keys, make_unique_rows, unique_sets_with_fks, unique_sets_without_fks

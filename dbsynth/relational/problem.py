@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dbsynth.measure.crosstable import EdgeMeasurements, Feature
+from dbsynth.measure.crossplan import Feature
+from dbsynth.measure.crosstable import EdgeMeasurements
 from dbsynth.privacy.units import Units
 from dbsynth.relational.linker import LinkProblem, TargetMarginal
 from dbsynth.schema import ForeignKey, Schema
