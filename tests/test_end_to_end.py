@@ -58,8 +58,11 @@ def test_chinook_shadow_passes_verify(engine, chinook_pg, chinook_maria, chinook
             node = rows[node]
 
 
-def test_northwind_pg_shadow_passes_verify(northwind_pg, new_pg_db, tmp_path):
-    run_and_verify(northwind_pg, new_pg_db(), tmp_path)
+@pytest.mark.parametrize("engine", ["pg", "maria", "sqlite"])
+def test_northwind_shadow_passes_verify(engine, northwind_pg, new_pg_db, new_maria_db, new_sqlite_path, tmp_path):
+    """Northwind ships as a PostgreSQL script only: its shadow is written into each engine."""
+    target = {"pg": new_pg_db, "maria": new_maria_db, "sqlite": new_sqlite_path}[engine]()
+    run_and_verify(northwind_pg, target, tmp_path)
 
 
 def test_postgres_to_sqlite_works_for_common_types(chinook_pg, new_sqlite_path, tmp_path):
