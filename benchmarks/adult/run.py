@@ -17,6 +17,7 @@ section of BENCHMARKS.md.
 
     python benchmarks/adult/run.py                                   # SQLite, aim+mst, 4 ε, 3 seeds
     python benchmarks/adult/run.py --pg postgresql+psycopg://u:pw@127.0.0.1:5432/db
+    python benchmarks/adult/run.py --start-pg           # SQLite and a throwaway PostgreSQL: the full table
     python benchmarks/adult/run.py --methods aim --epsilons 1 --seeds 0   # one quick row
     python benchmarks/adult/run.py --report-only       # rewrite the section from results.json
 """
@@ -226,6 +227,7 @@ def update_benchmarks_md(section: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pg", help="also run with the source in this PostgreSQL database (SQLAlchemy URL)")
+    ap.add_argument("--start-pg", action="store_true", help="also run against a throwaway PostgreSQL (tests/servers.py)")
     ap.add_argument("--no-sqlite", action="store_true", help="skip the SQLite source")
     ap.add_argument("--methods", default="aim,mst")
     ap.add_argument("--epsilons", default="0.5,1,2,4")
@@ -245,8 +247,23 @@ def main() -> None:
     columns, values, sizes = load_adult()
     work = Path(tempfile.mkdtemp(prefix="dbsynth-adult-"))
     sources = {} if args.no_sqlite else {"sqlite": f"sqlite:///{work / 'adult.sqlite'}"}
+    server = None
+    if args.start_pg:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from servers import PostgresServer
+
+        server = PostgresServer().start()
+        args.pg = server.create_database("adult")
     if args.pg:
         sources["postgresql"] = args.pg
+    try:
+        _run_grid(args, sources, methods, epsilons, seeds, columns, values, sizes, work)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _run_grid(args, sources, methods, epsilons, seeds, columns, values, sizes, work) -> None:
     results = json.loads(args.results.read_text()) if args.results.exists() and not args.fresh else []
     if args.report_only:
         args.results = Path(tempfile.mkdtemp()) / "results.json"  # leave the source file untouched
@@ -279,7 +296,8 @@ def main() -> None:
     for flag, value, default in (("--methods", args.methods, "aim,mst"), ("--epsilons", args.epsilons, "0.5,1,2,4"),
                                  ("--seeds", args.seeds, "0,1,2")):
         command += f" {flag} {value}" if value != default else ""
-    command += (" --no-sqlite" if args.no_sqlite else "") + (" --pg DSN" if args.pg else "")
+    command += (" --no-sqlite" if args.no_sqlite else "") + (" --start-pg" if args.start_pg else
+                                                             " --pg DSN" if args.pg else "")
     update_benchmarks_md(markdown(results, command))
     print(f"wrote {args.results} and BENCHMARKS.md", flush=True)
 
