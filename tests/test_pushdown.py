@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+import dbsynth.dialects.base as dialects_base
 from dbsynth.connect import source_engine
 from dbsynth.measure import measure as measure_module
 from dbsynth.measure.degrees import degree_histogram
@@ -165,18 +166,27 @@ def check_chinook(dsn: str, cap: int) -> None:
     assert kept[line] <= kept[invoice] * cap < 2240
 
 
-@pytest.mark.parametrize("cap", [2, 3])
-def test_pushdown_equals_memory_on_chinook_postgres(chinook_pg, cap):
+def sum_where(sums: str, monkeypatch) -> None:
+    """Marginals summed from the joint cells in numpy (small joints), or in SQL (any size)."""
+    if sums == "sql":
+        monkeypatch.setattr(dialects_base, "JOINT_CELLS_IN_MEMORY", 0)
+
+
+@pytest.mark.parametrize("cap, sums", [(2, "numpy"), (3, "sql")])
+def test_pushdown_equals_memory_on_chinook_postgres(chinook_pg, cap, sums, monkeypatch):
+    sum_where(sums, monkeypatch)
     check_chinook(chinook_pg, cap)
 
 
-@pytest.mark.parametrize("cap", [2, 3])
-def test_pushdown_equals_memory_on_chinook_mariadb(chinook_maria, cap):
+@pytest.mark.parametrize("cap, sums", [(2, "numpy"), (3, "sql")])
+def test_pushdown_equals_memory_on_chinook_mariadb(chinook_maria, cap, sums, monkeypatch):
+    sum_where(sums, monkeypatch)
     check_chinook(chinook_maria, cap)
 
 
-@pytest.mark.parametrize("cap", [2, 3])
-def test_pushdown_equals_memory_on_chinook_sqlite(chinook_sqlite, cap):
+@pytest.mark.parametrize("cap, sums", [(2, "numpy"), (3, "sql")])
+def test_pushdown_equals_memory_on_chinook_sqlite(chinook_sqlite, cap, sums, monkeypatch):
+    sum_where(sums, monkeypatch)
     check_chinook(chinook_sqlite, cap)
 
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.sql.elements import ColumnElement
 
-from dbsynth.dialects.base import Counts, Dialect
+from dbsynth.dialects.base import Counts, Dialect, sum_sets
 from dbsynth.dialects.kinds import value_kind
 from dbsynth.schema import Column
 
@@ -118,6 +118,9 @@ class PostgresDialect(Dialect):
         all the batch's codes (at most a few hundred thousand), and the sets are summed from those.
         Straight over the rows, the planner, unable to tell how few values a CASE has, would sort
         every row once per rollup (measured 250 s instead of 70 s on 7M kept rows)."""
+        cells = self.joint_counts(conn, rows, sets)
+        if cells is not None:
+            return sum_sets(*cells, sets)
         columns = [c.name for c in rows.c if any(c.name in s for s in sets)]
         keys = [rows.c[c] for c in columns]
         joint = sa.select(*keys, sa.func.count().label("dbsynth_n")).group_by(*keys).subquery()
