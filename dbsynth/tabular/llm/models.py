@@ -28,7 +28,12 @@ class LlmExtraMissing(UsageError):
 
 def require_llm_extra() -> None:
     """One clear line instead of an ImportError deep inside training."""
-    missing = [name for name in _EXTRA if importlib.util.find_spec(name) is None]
+    missing = []
+    for name in _EXTRA:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
     if missing:
         raise LlmExtraMissing(
             f"method llm needs the llm extra ({', '.join(missing)} not installed): pip install 'dbsynth[llm]'")
