@@ -145,8 +145,9 @@ def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
         if tm.llm is not None:
             method = llm_method(spec.tables[name].llm, progress=lambda msg, t=name: say("fit", f"{t}: {msg}"))
             models[name] = method.fit(tm.llm, ledger=ledger, rng=rng)
-        else:
-            method = method_for(spec.tables[name].method, workload=spec.tables[name].workload)
+        else:  # an llm table with no modelled column only has a row count: mst's count-only path
+            chosen = spec.tables[name].method
+            method = method_for("mst" if chosen == "llm" else chosen, workload=spec.tables[name].workload)
             models[name] = method.fit(tm.encoded, ledger=ledger, rho=tm.rho_model, sensitivity=tm.sensitivity,
                                       rng=rng)
         tm.encoded = tm.llm = None  # the private rows are no longer needed past this point

@@ -129,7 +129,7 @@ def _measure_table(
 
     model = {**tm.encoders, **tm.null_indicators}
     tm.encoded = SqlMarginalSource(pushdown, name, model, rows=pushdown.row_count(name))
-    if ts.method == "llm":
+    if ts.method == "llm" and model:  # with no column to model, a noisy row count is all (see pipeline)
         tm.llm = _llm_input(name, ts.llm or LlmSpec(), model, tm, units, ledger, pushdown, rng)
 
     for fk in degree_edges:

@@ -8,6 +8,7 @@ No torch here: the plan is fixed before any training starts.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
@@ -63,7 +64,21 @@ def calibrate(plans: list[DpSgdPlan], rho_other: float, epsilon: float, delta: f
     def make(z: float) -> dp_event.DpEvent:
         return dp_event.ComposedDpEvent([dp_event.ZCDpEvent(rho_other), *[p.event(z) for p in plans]])
 
-    # Below this much noise DP-SGD learns nothing useful anyway; a budget that allows less uses it.
+    # The accountant logs a warning for every order it cannot evaluate at small noise; those
+    # orders are excluded from ε (which stays valid), so the warnings only clutter the terminal.
+    absl = logging.getLogger("absl")
+    level = absl.level
+    absl.setLevel(logging.ERROR)
+    try:
+        z = _smallest_noise(make, epsilon, delta, plans)
+    finally:
+        absl.setLevel(level)
+    return [DpSgdPlan(p.table, p.sample_rate, p.steps, p.replace_factor, float(z)) for p in plans]
+
+
+def _smallest_noise(make, epsilon: float, delta: float, plans: list[DpSgdPlan]) -> float:
+    # A floor on the noise multiplier: below it the accountant's subsampled-Gaussian series stop
+    # converging (orders get dropped); a budget that would allow less noise gets this much.
     floor = 0.5
     try:
         acc = RdpAccountant()
@@ -81,4 +96,4 @@ def calibrate(plans: list[DpSgdPlan], rho_other: float, epsilon: float, delta: f
             f"no DP-SGD noise fits epsilon={epsilon}, delta={delta} for llm table(s) {tables} "
             f"({type(exc).__name__}); raise epsilon, lower the llm epochs, or give the table a larger budget_weight"
         ) from None
-    return [DpSgdPlan(p.table, p.sample_rate, p.steps, p.replace_factor, float(z)) for p in plans]
+    return float(z)

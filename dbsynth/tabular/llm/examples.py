@@ -10,6 +10,7 @@ No torch here.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,8 +73,8 @@ def _bin_text(encoder: BinEncoder, lo: float, hi: float) -> str:
     """A bin written as the value at its middle, in the column's own format (a number or a
     date), so the text reads like the data the model was pre-trained on."""
     x = (lo + hi) / 2.0
-    if encoder.as_type == "int":
-        return str(int(round(x)))
+    if encoder.as_type == "int":  # [i, i+1) is the integer i; wider bins their middle, rounded down
+        return str(int(math.ceil(lo))) if hi - lo <= 1 else str(int(math.floor(x)))
     if encoder.as_type == "date":
         return (EPOCH + dt.timedelta(seconds=x)).date().isoformat()
     if encoder.as_type == "datetime":

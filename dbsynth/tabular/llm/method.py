@@ -10,6 +10,7 @@ model that samples valid rows by constrained decoding.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
@@ -62,6 +63,11 @@ class LLM:
             rng: np.random.Generator) -> "LlmModel":
         """`rho` and `sensitivity` are the marginal methods' currency: this method spends
         `data.plan` instead (its noise already calibrated so the run meets its target)."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning)  # transformers/peft deprecations
+            return self._fit(data, ledger, rng)
+
+    def _fit(self, data: LlmTable, ledger: Ledger, rng: np.random.Generator) -> "LlmModel":
         from dbsynth.tabular.llm.head import TableHead
         from dbsynth.tabular.llm.models import load_model
         from dbsynth.tabular.llm.serialise import RowFormat

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import warnings
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,8 +52,10 @@ def pick_device() -> str:
 
     if torch.cuda.is_available():
         return "cuda"
-    warnings.warn("dbsynth: no GPU found, the llm method trains on the CPU: expect minutes per DP-SGD step "
-                  "with a real model (a tiny one is fast)", stacklevel=2)
+    # One line on stderr (logging's last-resort handler), not a warning with a source line.
+    logging.getLogger("dbsynth").warning(
+        "dbsynth: no GPU found, the llm method trains on the CPU: expect minutes per DP-SGD step with a "
+        "full-size model (SmolLM2-135M); a tiny test model takes seconds")
     return "cpu"
 
 
@@ -64,7 +66,10 @@ def load_model(name: str | None, device: str | None = None) -> LoadedModel:
     require_llm_extra()
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.set_verbosity_error()  # dbsynth reports its own progress; no per-shard bars
+    hf_logging.disable_progress_bar()
     device = device or pick_device()
     folder, gguf = _locate(name)
     kwargs = {"gguf_file": gguf} if gguf else {}

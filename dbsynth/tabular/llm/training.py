@@ -11,6 +11,7 @@ the rate. The loss per unit is the weighted mean token loss, value tokens weighi
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -105,6 +106,20 @@ def train_dp(model, head: TableHead, fmt: RowFormat, units: list[list[list[int]]
 
     if plan.noise_multiplier is None:
         raise ValueError(f"{plan.table}: DP-SGD plan is not calibrated")
+    with warnings.catch_warnings():
+        # Opacus' hooks on frozen base layers (LoRA leaves their inputs without gradients) and
+        # transformers' deprecation notices: expected here, and noise in the user's terminal.
+        warnings.filterwarnings("ignore", message="Full backward hook is firing")
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        return _train_dp(model, head, fmt, units, plan, settings, rng, device, progress)
+
+
+def _train_dp(model, head: TableHead, fmt: RowFormat, units: list[list[list[int]]], plan: DpSgdPlan,
+              settings: TrainSettings, rng: np.random.Generator, device: str, progress: Progress | None):
+    import torch
+    from opacus import GradSampleModule
+    from opacus.optimizers import DPOptimizer
+
     gsm = GradSampleModule(model, batch_first=True, loss_reduction="mean")
     params = [p for p in gsm.parameters() if p.requires_grad]
     gen = torch.Generator(device=device).manual_seed(int(rng.integers(2**63 - 1)))
