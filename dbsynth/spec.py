@@ -67,6 +67,7 @@ class LlmSpec(_Strict):
     format_steps: int = Field(default=30, ge=0)  # stage 1 steps on fake rows from the public domain
     max_tokens: int = Field(default=512, ge=16)  # per training example; whole rows beyond it are dropped
     count_share: float = Field(default=0.1, gt=0, lt=1)  # of the model budget: noisy row and unit counts
+    sample_batch: int = Field(default=64, ge=1)  # units generated side by side (memory vs speed)
 
 
 class TableSpec(_Strict):

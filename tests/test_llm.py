@@ -54,7 +54,12 @@ def tiny_model(tmp_path_factory) -> str:
                          num_key_value_heads=4, vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
                          eos_token_id=tokenizer.eos_token_id, max_position_embeddings=2048)
     out = tmp_path_factory.mktemp("tiny_llama")
-    LlamaForCausalLM(config).save_pretrained(out)
+    model = LlamaForCausalLM(config)
+    # Random init bounds every logit to about ±1 (final RMSNorm gain 1, tied 0.02-scale embeddings),
+    # so no fine-tuning could make a distribution peaked; gain 20 gives a trained model's range.
+    with torch.no_grad():
+        model.model.norm.weight.fill_(20.0)
+    model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return str(out)
 

@@ -134,4 +134,5 @@ def llm_method(spec_llm, progress: Callable[[str], None] | None = None) -> LLM:
     settings = TrainSettings(value_weight=s.value_weight, learning_rate=s.learning_rate,
                              physical_batch=s.physical_batch, expected_batch=s.batch_size, clip=s.clip,
                              max_tokens=s.max_tokens, lora_rank=s.lora_rank, format_steps=s.format_steps)
-    return replace(LLM(), model=s.model, settings=settings, epochs=s.epochs, progress=progress)
+    return replace(LLM(), model=s.model, settings=settings, epochs=s.epochs, sample_batch=s.sample_batch,
+                   progress=progress)
