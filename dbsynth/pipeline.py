@@ -23,12 +23,14 @@ from dbsynth.measure.measure import measure, new_pushdown, plan_budget
 from dbsynth.measure.released import released_spec
 from dbsynth.measure.read import check_select_privileges
 from dbsynth.plan import make_spec
+from dbsynth.privacy.dpsgd import calibrate
 from dbsynth.privacy.ledger import Ledger, calibrate_rho
 from dbsynth.privacy.units import Units
 from dbsynth.relational.assemble import assemble
 from dbsynth.schema.introspect import introspect
 from dbsynth.spec import Spec, check_against_schema, check_linker, check_method
 from dbsynth.tabular import method_for
+from dbsynth.tabular.llm import llm_method
 
 Stage = Callable[[str, str], None]  # (stage, detail) progress callback
 
@@ -44,7 +46,8 @@ class RunOptions:
     replace: bool = False
     ledger_path: str | None = None
     link: str | None = None  # "pgd" | "degree": the linker of every FK edge, whatever the spec says
-    method: str | None = None  # "aim" | "mst": the model of every private table, whatever the spec says
+    method: str | None = None  # "aim" | "mst" | "llm": the model of every private table, whatever the spec says
+    llm_model: str | None = None  # the language model of every llm table (name or path), whatever the spec says
     spec_out: str | None = None  # write the spec with the released domains here (`domain: released`)
 
 
@@ -114,6 +117,12 @@ def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
         spec = spec.with_linker(opts.link)
     if opts.method is not None:
         spec = spec.with_method(opts.method)
+    if opts.llm_model is not None:
+        spec = spec.with_llm_model(opts.llm_model)
+    if any(ts.private and ts.method == "llm" for ts in spec.tables.values()):
+        from dbsynth.tabular.llm.models import require_llm_extra
+
+        require_llm_extra()  # before any private row is read
     _refuse_nonempty_early(tgt, opts.replace)
     check_select_privileges(src, schema)
     lap("introspect")
@@ -130,6 +139,7 @@ def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
                        progress=lambda t: say("measure", t), pushdown=pushdown)
     links = measure_links(pushdown, schema, spec, units, ledger, measured, per_table, rng,
                           progress=lambda t: say("measure", f"cross-table {t}"))
+    _calibrate_dp_sgd(spec, measured, rho_total, opts.epsilon, rdp_delta)
     if opts.spec_out:
         released_spec(spec, {n: tm.encoders for n, tm in measured.items()}).save(opts.spec_out)
     lap("measure")
@@ -139,9 +149,15 @@ def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
         if not tm.private:
             continue
         say("fit", name)
-        method = method_for(spec.tables[name].method, workload=spec.tables[name].workload)
-        models[name] = method.fit(tm.encoded, ledger=ledger, rho=tm.rho_model, sensitivity=tm.sensitivity, rng=rng)
-        tm.encoded = None  # the private rows are no longer needed past this point
+        if tm.llm is not None:
+            method = llm_method(spec.tables[name].llm, progress=lambda msg, t=name: say("fit", f"{t}: {msg}"))
+            models[name] = method.fit(tm.llm, ledger=ledger, rng=rng)
+        else:  # an llm table with no modelled column only has a row count: mst's count-only path
+            chosen = spec.tables[name].method
+            method = method_for("mst" if chosen == "llm" else chosen, workload=spec.tables[name].workload)
+            models[name] = method.fit(tm.encoded, ledger=ledger, rho=tm.rho_model, sensitivity=tm.sensitivity,
+                                      rng=rng)
+        tm.encoded = tm.llm = None  # the private rows are no longer needed past this point
     lap("fit")
 
     say("sample", "keys, links, constraints")
@@ -160,6 +176,23 @@ def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
     lap("write")
     return RunResult(redact(opts.source), redact(opts.target),
                      {n: t.n_rows for n, t in data.tables.items()}, ledger_dict, timings)
+
+
+def _calibrate_dp_sgd(spec: Spec, measured: dict, rho_total: float, epsilon: float, delta: float) -> None:
+    """Give every llm table its DP-SGD plan: the noise multiplier with which the whole run
+    (the zCDP of every other release, ρ_total less the llm tables' model shares, composed with
+    all DP-SGD runs) meets (ε, δ). Rate and steps come from each table's noisy unit count."""
+    llm = {name: tm for name, tm in measured.items() if tm.private and tm.llm is not None}
+    if not llm:
+        return
+    plans = []
+    for name, tm in llm.items():
+        method = llm_method(spec.tables[name].llm)
+        plans.append(tm.llm.dp_sgd_plan(method.settings, method.epochs))
+    rho_other = rho_total - sum(tm.rho_model for tm in llm.values())
+    for plan in calibrate(plans, rho_other, epsilon, delta):
+        llm[plan.table].llm.plan = plan
+        llm[plan.table].rho_model = 0.0  # spent as DP-SGD, not as zCDP
 
 
 def _refuse_nonempty_early(tgt, replace: bool) -> None:

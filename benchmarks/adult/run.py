@@ -208,12 +208,12 @@ def markdown(results: list[dict], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_benchmarks_md(section: str) -> None:
-    """Replace this benchmark's section of BENCHMARKS.md (or append it), leaving the others alone."""
+def update_benchmarks_md(section: str, heading: str = HEADING) -> None:
+    """Replace a benchmark's section of BENCHMARKS.md (or append it), leaving the others alone."""
     path = ROOT / "BENCHMARKS.md"
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     lines = text.splitlines(keepends=True)
-    starts = [i for i, line in enumerate(lines) if line.rstrip() == HEADING]
+    starts = [i for i, line in enumerate(lines) if line.rstrip() == heading]
     if starts:
         i = starts[0]
         j = next((k for k in range(i + 1, len(lines)) if lines[k].startswith("## ")), len(lines))

@@ -24,8 +24,9 @@ from dbsynth.privacy import mechanisms
 from dbsynth.privacy.ledger import Ledger
 from dbsynth.privacy.units import Units
 from dbsynth.schema import Schema
-from dbsynth.spec import Spec
+from dbsynth.spec import LlmSpec, Spec
 from dbsynth.tabular.base import MarginalSource
+from dbsynth.tabular.llm import LlmTable, UnitRows, vocabulary
 
 MODELLED = ("categorical", "numeric", "datetime", "boolean")
 
@@ -45,6 +46,7 @@ class TableMeasurements:
     sensitivity: int = 0
     degrees: dict[str, np.ndarray] = field(default_factory=dict)  # fk.key -> noisy degree histogram
     public_rows: pd.DataFrame | None = None  # public tables only: copied verbatim
+    llm: LlmTable | None = None  # llm tables only: rows by unit, for DP-SGD
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,8 @@ def _measure_table(
 
     model = {**tm.encoders, **tm.null_indicators}
     tm.encoded = SqlMarginalSource(pushdown, name, model, rows=pushdown.row_count(name))
+    if ts.method == "llm" and model:  # with no column to model, a noisy row count is all (see pipeline)
+        tm.llm = _llm_input(name, ts.llm or LlmSpec(), model, tm, units, ledger, pushdown, rng)
 
     for fk in degree_edges:
         hist = pushdown.degree_histogram(fk, units.caps[fk.key])
@@ -148,3 +152,24 @@ def _measure_table(
         )
         tm.degrees[fk.key] = noisy
     return tm
+
+
+def _llm_input(name: str, settings: LlmSpec, model: dict[str, Any], tm: TableMeasurements, units: Units,
+               ledger: Ledger, pushdown: Pushdown, rng: np.random.Generator) -> LlmTable:
+    """An llm table's rows by unit, and its noisy unit and row counts (`count_share` of the
+    model's ρ). What is left of the model's ρ is the DP-SGD share: the pipeline turns it into
+    a noise multiplier calibrated over the whole run, so it is not spent here."""
+    codes, unit = pushdown.unit_rows(name, model)
+    rho = tm.rho_model * settings.count_share
+    n_units = int(unit.max()) + 1 if len(unit) else 0
+    # Removing a unit adds or removes at most one example (an inner unit only changes one).
+    (noisy_units,), _ = mechanisms.gaussian(ledger, np.array([float(n_units)]), sensitivity=1.0, rho=rho / 2,
+                                            rng=rng, table=name, what="unit count (llm examples)")
+    (noisy_rows,), _ = mechanisms.gaussian(ledger, np.array([float(len(unit))]), sensitivity=tm.sensitivity,
+                                           rho=rho / 2, rng=rng, table=name, what="row count")
+    tm.rho_model -= rho
+    chain = units.chain(name)
+    max_rows = int(np.prod([units.caps[fk.key] for fk in chain])) if chain else 1
+    columns = tuple(vocabulary(key, enc) for key, enc in model.items())
+    return LlmTable(name, UnitRows(name, codes, unit), columns, max_rows, 2 if chain else 1,
+                    float(noisy_rows), float(noisy_units))

@@ -78,6 +78,50 @@ class Pushdown:
                 hist[int(d)] += int(count)
         return hist
 
+    def unit_rows(self, table: str, model: dict[str, ModelColumn]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The codes of every kept row of `table`, and the unit each row belongs to (0..k-1: the
+        top of its owner chain; a row with a NULL owner is a unit of its own).
+
+        The one place where bounded private rows leave the database, as codes: the llm method
+        trains on rows, not on counts, and DP-SGD (per-unit clipping) is what protects them."""
+        spec = self.schema.tables[table]
+        chain = self.bounded.units.chain(table)
+        names = list(model)
+        raw = [c for m in names for c in (model[m].columns if isinstance(model[m], NullIndicator) else (m,))]
+        own = list(chain[0].columns) if chain else []
+        rows = self.bounded.rows(table, [*raw, *own])
+        exprs = [(null_indicator(model[m], rows) if isinstance(model[m], NullIndicator)
+                  else code_of(model[m], rows.c[m], spec.column(m), self.dialect)).label(f"c{i}")
+                 for i, m in enumerate(names)]
+        exprs += [rows.c[c].label(f"k{j}") for j, c in enumerate(own)]
+        with self.connect(f"table {table!r}") as conn:
+            fetched = conn.execute(sa.select(*exprs)).fetchall()
+        codes = {m: np.array([r[i] for r in fetched], dtype=np.int64) for i, m in enumerate(names)}
+        keys: list[tuple | None] = [tuple(r[len(names):]) for r in fetched] if chain else [None] * len(fetched)
+        # Walk up the owner chain: each level maps a kept parent's key to its own owner's key.
+        units: list[Any] = [None] * len(keys)
+        level_keys = [None if k is None or any(v is None for v in k) else k for k in keys]
+        for i, k in enumerate(level_keys):
+            if k is None:
+                units[i] = ("row", i)  # a root of its own (no owner, or a NULL owner FK)
+        for depth, fk in enumerate(chain):
+            nxt = chain[depth + 1] if depth + 1 < len(chain) else None
+            parent = self.bounded.rows(fk.ref_table, [*fk.ref_columns, *(nxt.columns if nxt else ())])
+            with self.connect(f"table {fk.ref_table!r}") as conn:
+                up = {tuple(r[: len(fk.ref_columns)]): tuple(r[len(fk.ref_columns):])
+                      for r in conn.execute(sa.select(*parent.c)).fetchall()}
+            for i, k in enumerate(level_keys):
+                if k is None:
+                    continue
+                above = up.get(k)
+                if nxt is None or above is None or any(v is None for v in above):
+                    units[i], level_keys[i] = (depth, k), None  # k's row is the top of this unit
+                else:
+                    level_keys[i] = above
+        index: dict[Any, int] = {}
+        unit = np.array([index.setdefault(u, len(index)) for u in units], dtype=np.int64)
+        return codes, unit
+
     def group_counts(self, table: str, model: dict[str, ModelColumn], sets: Sequence[Sequence[str]]) -> list[Counts]:
         """Rows per cell of each set of model columns, as the dialect's (codes, count) lists."""
         needed = list(dict.fromkeys(c for s in sets for c in s))

@@ -28,6 +28,7 @@ class Charge:
     delta: float = 0.0  # additive δ outside the RDP composition (partition selection thresholds)
     sensitivity: float | None = None
     sigma: float | None = None
+    details: dict | None = None  # mechanism-specific figures (DP-SGD: rate, steps, noise multiplier)
 
 
 @dataclass
@@ -74,7 +75,7 @@ class Ledger:
             "delta": self.target_delta,
             "target_epsilon": self.target_epsilon,
             "within_target": eps <= self.target_epsilon + 1e-9,
-            "accountant": "RDP (dp_accounting), zCDP and Gaussian events composed",
+            "accountant": "RDP (dp_accounting): zCDP, Gaussian and DP-SGD (Poisson-subsampled Gaussian) events composed",
             "rho_spent": self.rho_spent,
             "delta_outside_rdp": self.delta_outside,
             "neighbouring": "add/remove one private row with every row it owns (DESIGN §2)",
@@ -87,6 +88,7 @@ class Ledger:
                     "delta": c.delta,
                     "sensitivity": c.sensitivity,
                     "sigma": c.sigma,
+                    **({"details": c.details} if c.details else {}),
                 }
                 for c in self.charges
             ],

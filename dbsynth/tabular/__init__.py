@@ -17,9 +17,10 @@ jax.config.update("jax_enable_compilation_cache", False)
 from dbsynth.errors import UsageError  # noqa: E402
 from dbsynth.tabular.aim import AIM  # noqa: E402
 from dbsynth.tabular.base import EncodedTable, MarginalSource, Method, TableModel  # noqa: E402
+from dbsynth.tabular.llm import LLM  # noqa: E402
 from dbsynth.tabular.mst import MST  # noqa: E402
 
-METHODS: dict[str, type] = {"aim": AIM, "mst": MST}
+METHODS: dict[str, type] = {"aim": AIM, "mst": MST, "llm": LLM}
 
 
 def method_for(name: str, *, workload: Sequence[Sequence[str]] | None = None) -> Method:
@@ -38,4 +39,4 @@ def method_for(name: str, *, workload: Sequence[Sequence[str]] | None = None) ->
     return cls()
 
 
-__all__ = ["EncodedTable", "MarginalSource", "Method", "TableModel", "AIM", "MST", "METHODS", "method_for"]
+__all__ = ["EncodedTable", "MarginalSource", "Method", "TableModel", "AIM", "MST", "LLM", "METHODS", "method_for"]

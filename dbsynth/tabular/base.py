@@ -1,6 +1,6 @@
 """What a per-table method takes and gives: an encoded private table in, a sampleable model out.
 
-A `Method` (aim, mst; llm later) spends the ρ it is given on one table through the ledger's
+A `Method` (aim, mst; llm spends a DP-SGD plan instead, `tabular/llm`) spends the ρ it is given on one table through the ledger's
 mechanisms; the `TableModel` it returns is pure post-processing and never sees private rows again.
 """
 
