@@ -290,3 +290,25 @@ def test_default_smollm2_loads_offline_and_generates_one_constrained_row(monkeyp
     (unit,) = generate_units(loaded.model, fmt, 1, batch=1, rng=np.random.default_rng(0))
     (row,) = unit
     assert 0 <= row[0] < 3 and 0 <= row[1] < 3
+
+
+def test_every_chinook_table_as_llm_passes_verify(tiny_model, chinook_sqlite, new_sqlite_path, tmp_path):
+    """Self reference, junction table, nullable FKs, text and dates, all through the llm path
+    (short training: this is about validity and the ledger, not fidelity)."""
+    spec_path = tmp_path / "spec.yaml"
+    assert dbsynth("plan", chinook_sqlite, "-o", str(spec_path)).returncode == 0
+    spec = yaml.safe_load(spec_path.read_text())
+    for ts in spec["tables"].values():
+        if ts.get("private", True):
+            ts.pop("workload", None)
+            ts.update(method="llm", llm={"epochs": 0.5, "format_steps": 5, "physical_batch": 32, "sample_batch": 256})
+    spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    target = new_sqlite_path()
+    res = dbsynth("run", chinook_sqlite, target, "--epsilon", "4", "--seed", "1", "--spec", str(spec_path),
+                  "--llm-model", tiny_model, "--json")
+    assert res.returncode == 0, res.stderr[-3000:]
+    ledger = json.loads(res.stdout)["ledger"]
+    assert ledger["epsilon"] <= 4.0
+    assert len([c for c in ledger["charges"] if c["mechanism"] == "dp_sgd"]) >= 8
+    ver = dbsynth("verify", chinook_sqlite, target, "--json", "--hard-only")
+    assert ver.returncode == 0, json.loads(ver.stdout)["findings"]

@@ -8,6 +8,7 @@ about time. torch and transformers are imported here, lazily, so dbsynth works w
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import logging
@@ -47,6 +48,7 @@ class LoadedModel:
     name: str
 
 
+@functools.cache  # one warning per run, not one per llm table
 def pick_device() -> str:
     import torch
 
