@@ -35,6 +35,7 @@ class ColumnSpec(_Strict):
     bounds: tuple[float | None, float | None] | None = None  # numeric bounds from the schema or spec; None = open
     bins: int | None = Field(default=None, ge=1, le=256)
     edges: list[float] | None = None  # numeric/datetime bin edges (datetimes: seconds since 1970-01-01)
+    ordered: bool = False  # categorical: `values` are listed in their order (an ordinal scale)
     faker: str | None = None  # semantic type for pii/text
     fallback: Literal["set_null", "default_value"] | None = None  # for unsupported columns
     note: str | None = None
@@ -52,6 +53,9 @@ class ColumnSpec(_Strict):
             raise ValueError(f"edges are bin edges of numeric and datetime columns, not of {self.kind}")
         if self.edges is not None and self.domain == "dp":
             raise ValueError("edges given with domain dp: say domain spec (yours) or released (an earlier run's)")
+        if self.ordered and not (self.kind == "categorical" and self.domain == "spec" and self.values is not None):
+            raise ValueError("ordered is for a categorical column whose values you list in order (domain: spec, "
+                             "values: [...]); numeric and datetime columns are ordered already")
         if self.domain == "released" and self.values is None and self.edges is None:
             raise ValueError("a released domain needs its values (categorical) or edges (numeric, datetime)")
         return self

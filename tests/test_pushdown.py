@@ -283,6 +283,13 @@ def test_measure_stage_reads_no_private_table_whole(chinook_sqlite, monkeypatch)
     assert isinstance(out[line].encoded, SqlMarginalSource)
     (one_way,) = out[line].encoded.marginals([(next(iter(out[line].encoded.sizes)),)])
     assert one_way.sum() == out[line].encoded.rows <= 59 * 3 * 3
+    # Numeric and datetime bins are ordered (NULL outside the order); categories are not.
+    for name, data in out.items():
+        if not isinstance(data.encoded, SqlMarginalSource):
+            continue
+        kinds = {c: cs.kind for c, cs in spec.tables[name].columns.items()}
+        for col in data.encoded.sizes:
+            assert (col in data.encoded.ordered) == (kinds.get(col) in ("numeric", "datetime")), (name, col)
 
 
 KEY_TYPES = {  # column -> type per engine

@@ -25,6 +25,7 @@ class CategoricalEncoder:
     values: list[Any]
     nullable: bool
     other: bool
+    ordered: bool = False  # the values are listed in their order (an ordinal scale, from the spec)
 
     @property
     def size(self) -> int:
@@ -193,3 +194,13 @@ def from_number(x: float, as_type: str, scale: int | None) -> Any:
         s = int(x) % 86400
         return dt.time(s // 3600, (s % 3600) // 60, s % 60)
     return float(x)
+
+
+def codes_outside_order(encoder: Any) -> tuple[int, ...] | None:
+    """None for an unordered column; for an ordered one (numeric and datetime bins, ordinal
+    categories) the codes that stand outside its order: NULL, and "other"."""
+    if isinstance(encoder, BinEncoder):
+        return (0,) if encoder.nullable else ()
+    if isinstance(encoder, CategoricalEncoder) and encoder.ordered:
+        return ((0,) if encoder.nullable else ()) + ((encoder.size - 1,) if encoder.other else ())
+    return None

@@ -21,7 +21,7 @@ from dbsynth.dialects import Counts, Dialect, dialect_for
 from dbsynth.measure.bounding import BoundedRows
 from dbsynth.measure.discretise import Encoder, code_of, null_indicator
 from dbsynth.measure.domains import Bucketing, ValueSink
-from dbsynth.measure.encoders import NullIndicator
+from dbsynth.measure.encoders import NullIndicator, codes_outside_order
 from dbsynth.privacy.units import Units
 from dbsynth.schema import ForeignKey, Schema
 
@@ -207,6 +207,8 @@ class SqlMarginalSource:
     def __init__(self, pushdown: Pushdown, table: str, model: dict[str, ModelColumn], rows: int):
         self.table = table
         self.sizes: dict[str, int] = {c: int(m.size) for c, m in model.items()}
+        self.ordered: dict[str, tuple[int, ...]] = {
+            c: codes for c, m in model.items() if (codes := codes_outside_order(m)) is not None}
         self.rows: int | None = rows
         self._pushdown = pushdown
         self._model = model

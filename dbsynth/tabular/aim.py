@@ -11,8 +11,10 @@ measure it with the Gaussian mechanism and re-fit the model warm-started. All in
   `max_model_mb` × (fraction of ρ spent), so the model grows as the budget is spent;
 - the round that can no longer afford two more spends exactly what remains.
 
-One departure from the paper, measured on Adult: the 1-ways get a larger share of ρ, split by
-domain size (`one_way_share`). Every true count comes from `data.marginals` (one batched call for
+Two departures from the paper, measured on Adult: the 1-ways get a larger share of ρ, split by
+domain size (`one_way_share`); and large ordered columns get coarse twins (`coarse`), so a
+candidate may put `age~` (16 contiguous groups of ages) in place of `age` and AIM can afford the
+relations of age and hours-per-week that it could never measure at 85 × 99 cells. Every true count comes from `data.marginals` (one batched call for
 all candidates, up front: counting is free, only releases cost budget). Estimation, scoring and
 sampling are numpy (`descent`, `inference`, `sampling`): no XLA compilation per round.
 """
@@ -25,15 +27,16 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from mbi import LinearMeasurement
+from mbi import Domain, LinearMeasurement
 
 from dbsynth.privacy.ledger import Ledger
 from dbsynth.privacy.mechanisms import epsilon_for_exponential, exponential, gaussian
 from dbsynth.tabular import marginals
 from dbsynth.tabular.base import MarginalSource
-from dbsynth.tabular.compression import compress_marginal
+from dbsynth.tabular.coarse import Twins, make_twins
+from dbsynth.tabular.compression import compress_counts, compress_marginal
 from dbsynth.tabular.descent import Estimate, mirror_descent
-from dbsynth.tabular.inference import tree_cells
+from dbsynth.tabular.inference import project, tree_cells
 from dbsynth.tabular.model import GraphicalModel
 from dbsynth.tabular.releases import check_budget, measure_one_ways, modelled_columns, row_count_only
 from dbsynth.tabular.workload import Clique, candidates, resolve_workload
@@ -53,19 +56,26 @@ class AIM:
     rounds: int | None = None  # nominal rounds T for the budget schedule; None: 16·d (the paper)
     # The initial 1-ways' share of ρ. The paper measures them like any round (d·0.9/T = 5.6% of ρ);
     # on Adult (ε = 0.5 and 1, 4 seeds each) 3× that, split by domain size, with rare_sigmas = 2,
-    # lowered the 2-way TVD by 9-13% and the 3-way by 5-7%; MST's rare_sigmas (3) did worse.
-    one_way_share: float = 0.17
+    # lowered the 2-way TVD by 9-13% and the 3-way by 5-7%; MST's rare_sigmas (3) did worse. With
+    # coarse twins the 1-ways also spread each group over its codes: 0.25 did as well or better
+    # than 0.17 and 0.35 (Adult, ε = 1, 2 seeds each); rare_sigmas = 1 grew the tree 10-fold.
+    one_way_share: float = 0.25
     rare_sigmas: float = 2.0  # values with noisy 1-way count below this many σ are merged
     # Mirror descent per round, warm started, stopping early once the loss settles (`tol`). On
     # Adult 300 and 1000 iterations per round give the same TVD; more final ones change nothing.
     iters: int = 300
     final_iters: int = 2500
     tol: float = 1e-4
+    # Ordered columns (numeric and datetime bins, ordinal categories) with more than twice this
+    # many codes get a coarse twin of about this many contiguous groups (`coarse`); AIM may then
+    # measure a clique with twins in place of the columns. 0: no twins.
+    coarse_groups: int = 16
     # Caps in cell updates (iterations × junction-tree cells). At ε = 4 the tree reaches millions of
     # cells and an iteration takes ~0.2 s on 2 cores (mbi's JAX estimator measured the same): the
-    # uncapped fit took 13 minutes. About 6 s a round and a minute for the final fit.
-    round_work: float = 1e8
-    final_work: float = 1e9
+    # uncapped fit took 13 minutes. About 2 s a round and 12 s for the final fit: on Adult at ε = 1
+    # (with twins, ~260k cells) 3.3× these caps gave the same TVD and took twice as long.
+    round_work: float = 3e7
+    final_work: float = 2e8
 
     def fit(
         self,
@@ -84,9 +94,13 @@ class AIM:
         # A workload of constants only leaves nothing to select: the 1-ways are all there is.
         weights = candidates(workload or [(c,) for c in modelled], modelled)
         # A candidate bigger than the model may ever grow can never be chosen: do not count it.
+        fine_weights = weights
         weights = {r: w for r, w in weights.items() if len(r) == 1 or _cells(data.sizes, r) * _MB <= self.max_model_mb}
         ones_cl = [(c,) for c in modelled]
-        wanted = ones_cl + [r for r in weights if r not in ones_cl]
+        # A clique too big for the model may still have a coarse version that fits: count it too.
+        ordered = [c for c in modelled if c in data.ordered] if self.coarse_groups else []
+        wanted = ones_cl + [r for r in fine_weights
+                            if r not in ones_cl and (r in weights or any(c in ordered for c in r))]
         # Counting is free: only releases cost budget. One call, so a database scans the table once.
         true_full = dict(zip(wanted, marginals.fetch(data, wanted)))
 
@@ -101,18 +115,31 @@ class AIM:
                                 rho={c: rho_ones * share[c] / sum(share.values()) for c in modelled},
                                 sensitivity=sensitivity, rng=rng, rare_sigmas=self.rare_sigmas)
         budget.spent = rho_ones
-        domain = ones.domain
-        truth = {r: compress_marginal(x, r, ones.mappings) for r, x in true_full.items() if r in weights}
+        twins = make_twins({c: compress_counts(ones.noisy[c], ones.mappings.get(c)) for c in ordered},
+                           {c: _outside_order(c, data.ordered[c], ones.mappings) for c in ordered},
+                           self.coarse_groups, modelled)
+        sizes = {**ones.sizes, **twins.sizes}
+        domain = Domain(list(sizes), list(sizes.values()))
+        fixed = twins.fixed_potentials()
+        truth = {r: compress_marginal(x, r, ones.mappings) for r, x in true_full.items()}
         del true_full
+        # A coarse variant covers the workload its fine clique covers: the same weight.
+        for r in list(fine_weights):
+            for v in twins.variants(r):
+                if _cells(sizes, v) * _MB <= self.max_model_mb:
+                    weights[v] = fine_weights[r]
+                    truth[v] = twins.aggregate(truth[r], v)
+        truth = {r: x for r, x in truth.items() if r in weights}
         measurements = list(ones.measurements)
         totals = [(ones.total_estimate(), _one_way_total_variance(ones))]
         model = mirror_descent(domain, measurements, max(1.0, _total(totals)), iters=self.iters, tol=self.tol,
-                               work=self.round_work)
+                               work=self.round_work, fixed=fixed)
         if d == 1:
-            return self._finish(data, ones, measurements, totals, model)
+            return self._finish(data, ones, domain, fixed, measurements, totals, model)
 
         max_weight = max(weights.values())
-        measured: list[Clique] = [(c,) for c in modelled]
+        cover = _covers(list(weights), twins)
+        measured: list[Clique] = [(c,) for c in modelled] + list(fixed)
         step, last = 0, False
         while not last:
             step += 1
@@ -120,7 +147,7 @@ class AIM:
             rho_select, rho_measure, last = budget.next_round()
             sigma = sensitivity / math.sqrt(2 * rho_measure)  # the coming measurement's σ, in counts
             open_ = _within_size(model, measured, list(weights), self.max_model_mb * budget.spent / rho)
-            estimates = model.marginals().counts(open_)
+            estimates = _model_counts(model, open_, cover, twins)
             scores = np.array([weights[r] * (np.abs(truth[r] - est).sum() - _BIAS * sigma * truth[r].size)
                                for r, est in zip(open_, estimates)])
             pick = exponential(ledger, scores, sensitivity=sensitivity * max_weight,
@@ -134,7 +161,7 @@ class AIM:
             if r not in measured:
                 measured.append(r)
             model = mirror_descent(domain, measurements, max(1.0, _total(totals)), iters=self.iters,
-                                   warm_start=model.potentials, tol=self.tol, work=self.round_work)
+                                   warm_start=model.potentials, tol=self.tol, work=self.round_work, fixed=fixed)
             log.info("%s: AIM round %d measured %s (%d of %d candidates open), sigma %.1f, %.0f%% of rho, %.1f s",
                      data.table, step, r, len(open_), len(weights), sigma, 100 * budget.spent / rho,
                      time.perf_counter() - start)
@@ -142,12 +169,13 @@ class AIM:
             # longer teaches it anything, so measure more precisely from now on (AIM's annealing).
             if not last and np.abs(model.marginals().counts([r])[0] - before).sum() <= _BIAS * sigma * before.size:
                 budget.anneal()
-        return self._finish(data, ones, measurements, totals, model)
+        return self._finish(data, ones, domain, fixed, measurements, totals, model)
 
-    def _finish(self, data: MarginalSource, ones, measurements, totals, model: Estimate) -> GraphicalModel:
+    def _finish(self, data: MarginalSource, ones, domain: Domain, fixed, measurements, totals,
+                model: Estimate) -> GraphicalModel:
         rows = max(0.0, _total(totals))
-        model = mirror_descent(ones.domain, measurements, max(1.0, rows), iters=self.final_iters,
-                               warm_start=model.potentials, tol=self.tol / 100, work=self.final_work)
+        model = mirror_descent(domain, measurements, max(1.0, rows), iters=self.final_iters,
+                               warm_start=model.potentials, tol=self.tol / 100, work=self.final_work, fixed=fixed)
         return GraphicalModel(tuple(data.sizes), dict(data.sizes), model.tree, model.beliefs, ones.mappings, rows)
 
 
@@ -182,6 +210,38 @@ class _Schedule:
 
 def _cells(sizes: dict[str, int], clique: Clique) -> int:
     return int(np.prod([sizes[c] for c in clique], dtype=np.int64))
+
+
+def _covers(cands: list[Clique], twins: Twins) -> dict[Clique, Clique]:
+    """Each candidate -> the first of the largest fine cliques that holds it: scoring computes the
+    model's marginal on those only and derives the rest (a projection, a sum into groups)."""
+    fine = sorted({twins.fine(r) for r in cands}, key=len, reverse=True)
+    tops: list[Clique] = []
+    for f in fine:
+        if not any(set(f) <= set(t) for t in tops):
+            tops.append(f)
+    return {r: next(t for t in tops if set(twins.fine(r)) <= set(t)) for r in cands}
+
+
+def _model_counts(model: Estimate, cands: list[Clique], cover: dict[Clique, Clique], twins: Twins) -> list[np.ndarray]:
+    """The model's counts on each candidate, from one marginal per covering fine clique. A twin's
+    marginal is its column's summed into groups: exact, the model puts no mass off the groups."""
+    tops = list(dict.fromkeys(cover[r] for r in cands))
+    counts = dict(zip(tops, model.marginals().counts(tops)))
+    out = []
+    for r in cands:
+        top, fine = cover[r], twins.fine(r)
+        out.append(twins.aggregate(project(top, counts[top], fine), r))
+    return out
+
+
+def _outside_order(col: str, codes: tuple[int, ...], mappings: dict[str, np.ndarray]) -> set[int]:
+    """The compressed codes of `col` that are not in its order: NULL, "other", merged rare values."""
+    if col not in mappings:
+        return set(codes)
+    m = mappings[col]
+    merged = int(m.max())  # rare values share the last code, whatever their place in the order
+    return {int(m[c]) for c in codes} | ({merged} if np.sum(m == merged) > 1 else set())
 
 
 def _one_way_total_variance(ones) -> float:

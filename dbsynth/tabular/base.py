@@ -6,7 +6,7 @@ mechanisms; the `TableModel` it returns is pure post-processing and never sees p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
@@ -27,6 +27,8 @@ class EncodedTable:
     codes: dict[str, np.ndarray]
     sizes: dict[str, int]
     rows: int | None = None
+    # Ordered columns (bins, ordinal categories) -> their codes outside the order (NULL, "other").
+    ordered: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if set(self.codes) != set(self.sizes):
@@ -76,6 +78,7 @@ class MarginalSource(Protocol):
     table: str
     sizes: dict[str, int]
     rows: int | None
+    ordered: dict[str, tuple[int, ...]]  # ordered columns -> their codes outside the order
 
     def marginals(self, cliques: Sequence[tuple[str, ...]]) -> list[np.ndarray]:
         """Counts per clique (one array per clique, axes in clique order); () gives the row count."""

@@ -1,0 +1,113 @@
+"""Coarse twins of ordered columns: grouping, aggregation, the structural zeros in the fitted
+model, and that AIM with twins learns the joint of two large ordered columns it cannot afford
+at full resolution."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from mbi import Domain, LinearMeasurement
+
+from dbsynth.measure.encoders import BinEncoder, CategoricalEncoder, codes_outside_order
+from dbsynth.privacy.ledger import Ledger, calibrate_rho
+from dbsynth.spec import ColumnSpec
+from dbsynth.tabular import AIM, EncodedTable
+from dbsynth.tabular.coarse import make_twins
+from dbsynth.tabular.descent import mirror_descent
+
+
+def test_groups_are_contiguous_runs_of_about_equal_mass_with_outside_codes_alone():
+    counts = np.array([500.0, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 900])
+    twins = make_twins({"x": counts, "small": np.ones(6)}, {"x": {0}}, groups=4, taken=["x", "x~", "small"])
+    assert set(twins.groups) == {"x"}  # 6 codes is not more than 2 x 4: no twin
+    assert twins.names["x"] == "x~~"  # "x~" is taken
+    g = twins.groups["x"]
+    inside = g[1:]
+    assert np.all(np.diff(inside) >= 0)  # contiguous runs in the column's order
+    assert g[0] == inside.max() + 1  # the code outside the order (NULL) is a group of its own
+    assert g[-1] != g[-2]  # the heavy last code holds most of the mass: a group to itself
+    assert twins.sizes == {"x~~": int(g.max()) + 1}
+
+
+def test_aggregate_equals_counting_the_grouped_codes_and_variants_replace_subsets():
+    rng = np.random.default_rng(0)
+    x, y, z = rng.integers(0, 40, 5000), rng.integers(0, 3, 5000), rng.integers(0, 50, 5000)
+    twins = make_twins({"x": np.bincount(x, minlength=40), "z": np.bincount(z, minlength=50)}, {}, 5, ["x", "y", "z"])
+    fine = np.zeros((40, 3, 50))
+    np.add.at(fine, (x, y, z), 1)
+    coarse = twins.aggregate(fine, ("x~", "y", "z"))
+    direct = np.zeros((twins.sizes["x~"], 3, 50))
+    np.add.at(direct, (twins.groups["x"][x], y, z), 1)
+    assert np.array_equal(coarse, direct)
+    assert twins.fine(("x~", "y", "z~")) == ("x", "y", "z")
+    assert sorted(twins.variants(("x", "y", "z"))) == sorted([("x~", "y", "z"), ("x", "y", "z~"), ("x~", "y", "z~")])
+    assert twins.variants(("y",)) == []
+
+
+def test_fixed_potentials_are_structural_zeros_in_the_fitted_model():
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 30, 3000)
+    twins = make_twins({"x": np.bincount(x, minlength=30)}, {}, 4, ["x", "y"])
+    y = (x > 15).astype(np.int64)
+    domain = Domain(["x", "y", "x~"], [30, 2, twins.sizes["x~"]])
+    counts = np.zeros((twins.sizes["x~"], 2))
+    np.add.at(counts, (twins.groups["x"][x], y), 1)
+    ms = [LinearMeasurement(np.bincount(x, minlength=30).astype(float), ("x",), stddev=1.0),
+          LinearMeasurement(counts.ravel(), ("x~", "y"), stddev=1.0)]
+    est = mirror_descent(domain, ms, 3000.0, iters=500, fixed=twins.fixed_potentials())
+    joint = est.marginals().probabilities(("x", "x~"))
+    off = np.ones_like(joint, dtype=bool)
+    off[np.arange(30), twins.groups["x"]] = False
+    assert joint[off].max() == 0.0  # never a code outside its group
+    # The coarse marginal the model gives is the fine one summed into groups, and fits the data.
+    fine = est.marginals().probabilities(("x", "y"))
+    assert np.allclose(twins.aggregate(fine, ("x~", "y")), est.marginals().probabilities(("x~", "y")))
+    assert np.abs(est.marginals().counts([("x~", "y")])[0] - counts).sum() < 0.02 * 3000
+
+
+def test_encoders_say_which_columns_are_ordered():
+    assert codes_outside_order(CategoricalEncoder(["a", "b"], nullable=True, other=True)) is None
+    assert codes_outside_order(CategoricalEncoder(["lo", "mid", "hi"], True, True, ordered=True)) == (0, 4)
+    assert codes_outside_order(BinEncoder([0.0, 1.0, 2.0], nullable=False, as_type="float")) == ()
+    assert codes_outside_order(BinEncoder([0.0, 1.0, 2.0], nullable=True, as_type="float")) == (0,)
+    ColumnSpec(kind="categorical", domain="spec", values=["S", "M", "L"], ordered=True)
+    with pytest.raises(ValueError, match="ordered is for a categorical column"):
+        ColumnSpec(kind="categorical", domain="dp", ordered=True)
+    with pytest.raises(ValueError, match="ordered is for a categorical column"):
+        ColumnSpec(kind="numeric", domain="spec", edges=[0, 1], ordered=True)
+
+
+def _diagonal(rows: int, seed: int) -> tuple[EncodedTable, EncodedTable]:
+    """Two 80-value ordered columns, y close to x, and a flag: as a plain and an ordered table."""
+    rng = np.random.default_rng(seed)
+    x = np.clip(rng.normal(40, 15, rows), 0, 79).astype(np.int64)
+    y = np.clip(x + rng.normal(0, 4, rows), 0, 79).astype(np.int64)
+    flag = (rng.random(rows) < 0.2 + 0.6 * (x > 40)).astype(np.int64)
+    codes, sizes = {"x": x, "y": y, "flag": flag}, {"x": 80, "y": 80, "flag": 2}
+    return (EncodedTable("t", codes, sizes),
+            EncodedTable("t", codes, sizes, ordered={"x": (), "y": ()}))
+
+
+def _tvd(real: EncodedTable, sample: dict, clique) -> float:
+    shape = [real.sizes[c] for c in clique]
+    def dist(codes):
+        counts = np.bincount(np.ravel_multi_index([codes[c] for c in clique], shape), minlength=int(np.prod(shape)))
+        return counts / counts.sum()
+    return 0.5 * float(np.abs(dist(real.codes) - dist(sample)).sum())
+
+
+def test_aim_with_twins_learns_what_it_cannot_afford_at_full_resolution():
+    plain, ordered = _diagonal(20000, 0)
+    rho = calibrate_rho(0.5, 1e-9)
+    errors = {}
+    for name, data in (("plain", plain), ("ordered", ordered)):
+        ledger = Ledger(0.5, 1e-9)
+        model = AIM().fit(data, ledger=ledger, rho=rho, sensitivity=1.0, rng=np.random.default_rng(0))
+        assert ledger.rho_spent == pytest.approx(rho, rel=1e-9)
+        sample = model.sample(data.rows, np.random.default_rng(1))
+        assert list(sample) == ["x", "y", "flag"]  # twins are the model's, never the table's
+        errors[name] = _tvd(data, sample, ("x", "y"))
+        whats = " ".join(c.what for c in ledger.charges)
+        assert ("x~" in whats) == (name == "ordered")
+    # The plain model cannot afford 80 x 80 cells and keeps x and y nearly independent.
+    assert errors["ordered"] < 0.75 * errors["plain"], errors
