@@ -106,16 +106,21 @@ class Dialect:
                     yield i, tuple(row[:-1]), int(row[-1])
 
     def group_counts(self, conn: sa.Connection, rows: sa.Subquery, sets: Sequence[Sequence[str]]) -> list[Counts]:
-        """Rows per group of each column set of `rows`, one statement per batch of sets, for
-        engines without GROUPING SETS. Only these counts leave the database.
+        """Rows per group of each column set of `rows`. Only these counts leave the database.
 
-        Inside the database: count the rows once per combination of all the batch's columns (a
-        derived table, materialised because it aggregates), then sum that joint table per set
-        through a cross join with a small set index. One scan and one evaluation of the codes
-        per row serve the batch, where one GROUP BY per set would repeat both per set."""
+        First the joint cells of every column the batch names (one scan, one evaluation of the
+        codes per row); when there are at most `JOINT_CELLS_IN_MEMORY` of them they come back and
+        each set is summed in numpy. Above that the sets are summed inside the database
+        (`sum_in_database`), which scans the rows a second time."""
         joint = self.joint_counts(conn, rows, sets)
         if joint is not None:
             return sum_sets(*joint, sets)
+        return self.sum_in_database(conn, rows, sets)
+
+    def sum_in_database(self, conn: sa.Connection, rows: sa.Subquery, sets: Sequence[Sequence[str]]) -> list[Counts]:
+        """Each set's groups summed in SQL, for engines without GROUPING SETS: the joint counts
+        (a derived table, materialised because it aggregates) cross joined with a small set index
+        and grouped by set, one statement per batch of sets."""
         out: list[Counts] = [[] for _ in sets]
         for start in range(0, len(sets), _SETS_PER_STATEMENT):
             batch = [list(s) for s in sets[start:start + _SETS_PER_STATEMENT]]
