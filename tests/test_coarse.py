@@ -18,51 +18,65 @@ from dbsynth.tabular.descent import mirror_descent
 
 def test_groups_are_contiguous_runs_of_about_equal_mass_with_outside_codes_alone():
     counts = np.array([500.0, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 900])
-    twins = make_twins({"x": counts, "small": np.ones(6)}, {"x": {0}}, groups=4, taken=["x", "x~", "small"])
-    assert set(twins.groups) == {"x"}  # 6 codes is not more than 2 x 4: no twin
-    assert twins.names["x"] == "x~~"  # "x~" is taken
-    g = twins.groups["x"]
+    twins = make_twins({"x": counts, "small": np.ones(6)}, {"x": {0}}, [4], taken=["x", "x~4", "small"])
+    assert set(twins.names) == {"x"}  # 6 codes is not more than 2 x 4: no twin
+    assert twins.names["x"] == ["x~4~"]  # "x~4" is taken
+    g = twins.groups["x~4~"]
     inside = g[1:]
     assert np.all(np.diff(inside) >= 0)  # contiguous runs in the column's order
     assert g[0] == inside.max() + 1  # the code outside the order (NULL) is a group of its own
     assert g[-1] != g[-2]  # the heavy last code holds most of the mass: a group to itself
-    assert twins.sizes == {"x~~": int(g.max()) + 1}
+    assert twins.sizes == {"x~4~": int(g.max()) + 1}
 
 
 def test_aggregate_equals_counting_the_grouped_codes_and_variants_replace_subsets():
     rng = np.random.default_rng(0)
     x, y, z = rng.integers(0, 40, 5000), rng.integers(0, 3, 5000), rng.integers(0, 50, 5000)
-    twins = make_twins({"x": np.bincount(x, minlength=40), "z": np.bincount(z, minlength=50)}, {}, 5, ["x", "y", "z"])
+    twins = make_twins({"x": np.bincount(x, minlength=40), "z": np.bincount(z, minlength=50)}, {}, [5], ["x", "y", "z"])
     fine = np.zeros((40, 3, 50))
     np.add.at(fine, (x, y, z), 1)
-    coarse = twins.aggregate(fine, ("x~", "y", "z"))
-    direct = np.zeros((twins.sizes["x~"], 3, 50))
-    np.add.at(direct, (twins.groups["x"][x], y, z), 1)
+    coarse = twins.aggregate(fine, ("x~5", "y", "z"))
+    direct = np.zeros((twins.sizes["x~5"], 3, 50))
+    np.add.at(direct, (twins.groups["x~5"][x], y, z), 1)
     assert np.array_equal(coarse, direct)
-    assert twins.fine(("x~", "y", "z~")) == ("x", "y", "z")
-    assert sorted(twins.variants(("x", "y", "z"))) == sorted([("x~", "y", "z"), ("x", "y", "z~"), ("x~", "y", "z~")])
+    assert twins.fine(("x~5", "y", "z~5")) == ("x", "y", "z")
+    assert sorted(twins.variants(("x", "y", "z"))) == sorted([("x~5", "y", "z"), ("x", "y", "z~5"), ("x~5", "y", "z~5")])
     assert twins.variants(("y",)) == []
+
+
+def test_levels_nest_and_their_potentials_chain():
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 60, 4000)
+    twins = make_twins({"x": np.bincount(x, minlength=60)}, {"x": {59}}, [12, 3], ["x"])
+    fine, coarse = twins.names["x"]
+    # Every group of the coarser level is a union of groups of the finer one.
+    for g in range(twins.sizes[fine]):
+        assert len(set(twins.groups[coarse][twins.groups[fine] == g])) == 1
+    assert twins.groups[coarse][59] not in twins.groups[coarse][:59]  # outside the order: alone
+    pots = twins.fixed_potentials()
+    assert set(pots) == {("x", fine), (fine, coarse)}
+    assert (pots[(fine, coarse)] == 0).sum() == twins.sizes[fine]  # one coarse group per finer group
 
 
 def test_fixed_potentials_are_structural_zeros_in_the_fitted_model():
     rng = np.random.default_rng(1)
     x = rng.integers(0, 30, 3000)
-    twins = make_twins({"x": np.bincount(x, minlength=30)}, {}, 4, ["x", "y"])
+    twins = make_twins({"x": np.bincount(x, minlength=30)}, {}, [4], ["x", "y"])
     y = (x > 15).astype(np.int64)
-    domain = Domain(["x", "y", "x~"], [30, 2, twins.sizes["x~"]])
-    counts = np.zeros((twins.sizes["x~"], 2))
-    np.add.at(counts, (twins.groups["x"][x], y), 1)
+    domain = Domain(["x", "y", "x~4"], [30, 2, twins.sizes["x~4"]])
+    counts = np.zeros((twins.sizes["x~4"], 2))
+    np.add.at(counts, (twins.groups["x~4"][x], y), 1)
     ms = [LinearMeasurement(np.bincount(x, minlength=30).astype(float), ("x",), stddev=1.0),
-          LinearMeasurement(counts.ravel(), ("x~", "y"), stddev=1.0)]
+          LinearMeasurement(counts.ravel(), ("x~4", "y"), stddev=1.0)]
     est = mirror_descent(domain, ms, 3000.0, iters=500, fixed=twins.fixed_potentials())
-    joint = est.marginals().probabilities(("x", "x~"))
+    joint = est.marginals().probabilities(("x", "x~4"))
     off = np.ones_like(joint, dtype=bool)
-    off[np.arange(30), twins.groups["x"]] = False
+    off[np.arange(30), twins.groups["x~4"]] = False
     assert joint[off].max() == 0.0  # never a code outside its group
     # The coarse marginal the model gives is the fine one summed into groups, and fits the data.
     fine = est.marginals().probabilities(("x", "y"))
-    assert np.allclose(twins.aggregate(fine, ("x~", "y")), est.marginals().probabilities(("x~", "y")))
-    assert np.abs(est.marginals().counts([("x~", "y")])[0] - counts).sum() < 0.02 * 3000
+    assert np.allclose(twins.aggregate(fine, ("x~4", "y")), est.marginals().probabilities(("x~4", "y")))
+    assert np.abs(est.marginals().counts([("x~4", "y")])[0] - counts).sum() < 0.02 * 3000
 
 
 def test_encoders_say_which_columns_are_ordered():

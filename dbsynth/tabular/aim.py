@@ -13,7 +13,7 @@ measure it with the Gaussian mechanism and re-fit the model warm-started. All in
 
 Two departures from the paper, measured on Adult: the 1-ways get a larger share of ρ, split by
 domain size (`one_way_share`); and large ordered columns get coarse twins (`coarse`), so a
-candidate may put `age~` (16 contiguous groups of ages) in place of `age` and AIM can afford the
+candidate may put `age~16` (16 contiguous groups of ages) in place of `age` and AIM can afford the
 relations of age and hours-per-week that it could never measure at 85 × 99 cells. Every true count comes from `data.marginals` (one batched call for
 all candidates, up front: counting is free, only releases cost budget). Estimation, scoring and
 sampling are numpy (`descent`, `inference`, `sampling`): no XLA compilation per round.
@@ -66,10 +66,12 @@ class AIM:
     iters: int = 300
     final_iters: int = 2500
     tol: float = 1e-4
-    # Ordered columns (numeric and datetime bins, ordinal categories) with more than twice this
-    # many codes get a coarse twin of about this many contiguous groups (`coarse`); AIM may then
-    # measure a clique with twins in place of the columns. 0: no twins.
-    coarse_groups: int = 16
+    # Ordered columns (numeric and datetime bins, ordinal categories) with more than twice
+    # `coarse_levels[0]` codes get a coarse twin per level, of about that many contiguous groups
+    # (`coarse`); AIM may then measure a clique with twins in place of the columns. (): no twins.
+    # On Adult at ε = 1 one level of 16 did best; 8 and 24 did worse, and (16, 4) let the junction
+    # tree grow until a round took 20-40 s.
+    coarse_levels: tuple[int, ...] = (16,)
     # Caps in cell updates (iterations × junction-tree cells). At ε = 4 the tree reaches millions of
     # cells and an iteration takes ~0.2 s on 2 cores (mbi's JAX estimator measured the same): the
     # uncapped fit took 13 minutes. About 2 s a round and 12 s for the final fit: on Adult at ε = 1
@@ -98,7 +100,7 @@ class AIM:
         weights = {r: w for r, w in weights.items() if len(r) == 1 or _cells(data.sizes, r) * _MB <= self.max_model_mb}
         ones_cl = [(c,) for c in modelled]
         # A clique too big for the model may still have a coarse version that fits: count it too.
-        ordered = [c for c in modelled if c in data.ordered] if self.coarse_groups else []
+        ordered = [c for c in modelled if c in data.ordered] if self.coarse_levels else []
         wanted = ones_cl + [r for r in fine_weights
                             if r not in ones_cl and (r in weights or any(c in ordered for c in r))]
         # Counting is free: only releases cost budget. One call, so a database scans the table once.
@@ -117,7 +119,7 @@ class AIM:
         budget.spent = rho_ones
         twins = make_twins({c: compress_counts(ones.noisy[c], ones.mappings.get(c)) for c in ordered},
                            {c: _outside_order(c, data.ordered[c], ones.mappings) for c in ordered},
-                           self.coarse_groups, modelled)
+                           self.coarse_levels, modelled)
         sizes = {**ones.sizes, **twins.sizes}
         domain = Domain(list(sizes), list(sizes.values()))
         fixed = twins.fixed_potentials()

@@ -2,19 +2,21 @@
 
 At ε = 1 a 2-way of age × hours-per-week (85 × 99 cells) carries noise of σ in every cell: far
 more than the 48k rows it describes, so AIM never measures it and the model keeps them
-independent. A twin `age~` that groups age's codes into a few contiguous runs (`age~` = g(age),
-a function fixed before any measurement) lets AIM measure (age~, hours~, income) at 16 × 16 × 2
-cells instead. The twin is an attribute of the graphical model with a fixed potential on
-(age, age~) that is 0 where age~ = g(age) and effectively -∞ elsewhere (a structural zero), so the
-model's fine marginals stay exact where measured and are spread by the 1-ways inside each group.
+independent. A twin `age~16` that groups age's codes into 16 contiguous runs (a function g fixed
+before any measurement) lets AIM measure (age~16, hours-per-week~16, income) at 16 × 16 × 2 cells
+instead. The twin is an attribute of the graphical model with a fixed potential on (age, age~16)
+that is 0 where age~16 = g(age) and effectively -∞ elsewhere (a structural zero), so the model's
+fine marginals stay exact where measured and are spread by the 1-ways inside each group. Coarser
+levels, if asked for, are twins of the finer twin (a chain), each group a union of finer ones.
 
 The groups come from the noisy 1-way counts (post-processing, no budget): contiguous runs of
-about equal noisy mass, the compressed rare-value code (not contiguous) a group of its own.
+about equal noisy mass; codes outside the order (NULL, "other", the merged rare values) are each
+a group of their own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,47 +27,52 @@ _ZERO = -1e4  # log-potential of a structural zero: exp(-1e4) underflows to exac
 
 @dataclass(frozen=True)
 class Twins:
-    """The coarse twin of each large ordered column: its name and the group of each code."""
+    """The coarse twins of the large ordered columns, finest first: each twin is a function of the
+    attribute before it (the column, or the next finer twin), so the model holds them as a chain."""
 
-    groups: dict[str, np.ndarray]  # column -> group of each (compressed) code
-    names: dict[str, str]  # column -> twin attribute
+    names: dict[str, list[str]]  # column -> its twins, finest first
+    groups: dict[str, np.ndarray]  # twin -> its group of each (compressed) code of the column
 
     @property
     def sizes(self) -> dict[str, int]:
-        return {self.names[c]: int(g.max()) + 1 for c, g in self.groups.items()}
+        return {t: int(g.max()) + 1 for t, g in self.groups.items()}
 
     @property
-    def attributes(self) -> set[str]:
-        return set(self.names.values())
+    def column(self) -> dict[str, str]:
+        return {t: c for c, twins in self.names.items() for t in twins}
 
     def fixed_potentials(self) -> dict[Clique, np.ndarray]:
-        """(column, twin) -> 0 where the twin is the code's group, a structural zero elsewhere."""
+        """(finer, twin) -> 0 where the twin is the finer code's group, a structural zero elsewhere."""
         out = {}
-        for col, group in self.groups.items():
-            pot = np.full((group.size, int(group.max()) + 1), _ZERO)
-            pot[np.arange(group.size), group] = 0.0
-            out[(col, self.names[col])] = pot
+        for col, twins in self.names.items():
+            finer, finer_codes = col, np.arange(self.groups[twins[0]].size)
+            for twin in twins:
+                step = np.zeros(int(finer_codes.max()) + 1, dtype=np.int64)
+                step[finer_codes] = self.groups[twin]  # a finer code's group (one per code: nested)
+                pot = np.full((step.size, int(step.max()) + 1), _ZERO)
+                pot[np.arange(step.size), step] = 0.0
+                out[(finer, twin)] = pot
+                finer, finer_codes = twin, self.groups[twin]
         return out
 
     def variants(self, clique: Clique) -> list[Clique]:
-        """`clique` with every non-empty subset of its twinned columns replaced by their twins."""
+        """`clique` with its twinned columns replaced by any of their twins, in every combination."""
         out = [()]
         for col in clique:
-            out = [v + (col,) for v in out] + ([v + (self.names[col],) for v in out] if col in self.names else [])
+            out = [v + (a,) for v in out for a in [col, *self.names.get(col, [])]]
         return [v for v in out if v != clique]
 
     def fine(self, clique: Clique) -> Clique:
         """The clique over real columns that a (possibly coarse) clique aggregates."""
-        back = {t: c for c, t in self.names.items()}
-        return tuple(back.get(a, a) for a in clique)
+        column = self.column
+        return tuple(column.get(a, a) for a in clique)
 
     def aggregate(self, counts: np.ndarray, clique: Clique) -> np.ndarray:
         """Counts over `self.fine(clique)` summed into the groups where `clique` has a twin."""
         out = np.asarray(counts, dtype=float)
-        back = {t: c for c, t in self.names.items()}
         for axis, attr in enumerate(clique):
-            if attr in back:
-                group = self.groups[back[attr]]
+            if attr in self.groups:
+                group = self.groups[attr]
                 onehot = np.zeros((group.size, int(group.max()) + 1))
                 onehot[np.arange(group.size), group] = 1.0
                 out = np.moveaxis(np.moveaxis(out, axis, -1) @ onehot, -1, axis)
@@ -75,31 +82,49 @@ class Twins:
 def make_twins(
     noisy: Mapping[str, np.ndarray],
     apart: Mapping[str, set[int]],
-    groups: int,
+    levels: Sequence[int],
     taken: Iterable[str],
 ) -> Twins:
     """Twins of the ordered columns in `noisy` (their compressed noisy 1-way counts) that have more
-    than 2·`groups` codes. `apart[col]` are codes outside the order (NULL, "other", merged rare
-    values): each is a group of its own. `taken` are names a twin must not collide with."""
+    than 2·`levels[0]` codes: one per level, of about that many groups, each level's groups unions
+    of the finer level's. `apart[col]` are codes outside the order (NULL, "other", merged rare
+    values): each stays a group of its own. `taken` are names a twin must not collide with."""
     used = set(taken)
-    out_groups, names = {}, {}
+    names: dict[str, list[str]] = {}
+    groups: dict[str, np.ndarray] = {}
     for col, counts in noisy.items():
         counts = np.clip(np.asarray(counts, dtype=float), 0.0, None)
-        if counts.size <= 2 * groups:
+        if not levels or counts.size <= 2 * levels[0]:
             continue
         outside = sorted(apart.get(col, ()))
         inside = np.array([i for i in range(counts.size) if i not in outside])
-        mass = counts[inside]
-        # Each code goes to the group holding the middle of its mass: contiguous, about equal mass.
-        mid = (np.cumsum(mass) - mass / 2) / mass.sum() if mass.sum() > 0 else (np.arange(mass.size) + 0.5) / mass.size
-        raw = np.minimum((mid * groups).astype(np.int64), groups - 1)
-        group = np.empty(counts.size, dtype=np.int64)
-        group[inside] = np.unique(raw, return_inverse=True)[1]
-        for i, code in enumerate(outside):
-            group[code] = int(group[inside].max()) + 1 + i
-        name = f"{col}~"
-        while name in used:
-            name += "~"
-        used.add(name)
-        out_groups[col], names[col] = group, name
-    return Twins(out_groups, names)
+        # Codes in order (inside) run together; every outside code stays alone at every level.
+        unit = np.empty(counts.size, dtype=np.int64)  # the finest grouping: each code its own
+        unit[inside] = np.arange(inside.size)
+        unit[outside] = inside.size + np.arange(len(outside))
+        names[col] = []
+        for k in levels:
+            ordered_units = np.unique(unit[inside])
+            mass = np.bincount(unit[inside], weights=counts[inside], minlength=int(unit.max()) + 1)[ordered_units]
+            if ordered_units.size <= k:
+                break
+            # Each unit goes to the group holding the middle of its mass: contiguous, about equal mass.
+            total = mass.sum()
+            mid = (np.cumsum(mass) - mass / 2) / total if total > 0 else (np.arange(mass.size) + 0.5) / mass.size
+            raw = np.minimum((mid * k).astype(np.int64), k - 1)
+            merged = np.unique(raw, return_inverse=True)[1]
+            of_unit = np.empty(int(unit.max()) + 1, dtype=np.int64)
+            of_unit[ordered_units] = merged
+            group = of_unit[unit]
+            for i, code in enumerate(outside):
+                group[code] = int(merged.max()) + 1 + i
+            name = f"{col}~{k}"
+            while name in used:
+                name += "~"
+            used.add(name)
+            names[col].append(name)
+            groups[name] = group
+            unit = group
+        if not names[col]:
+            del names[col]
+    return Twins(names, groups)
