@@ -35,7 +35,7 @@ class ColumnSpec(_Strict):
     bounds: tuple[float | None, float | None] | None = None  # numeric bounds from the schema or spec; None = open
     bins: int | None = Field(default=None, ge=1, le=256)
     edges: list[float] | None = None  # numeric/datetime bin edges (datetimes: seconds since 1970-01-01)
-    ordered: bool = False  # categorical: `values` are listed in their order (an ordinal scale)
+    ordered: bool | None = None  # categorical: true when `values` are listed in their order (ordinal)
     faker: str | None = None  # semantic type for pii/text
     fallback: Literal["set_null", "default_value"] | None = None  # for unsupported columns
     note: str | None = None
@@ -233,6 +233,8 @@ _HEADER = """\
 # kind: key | categorical | numeric | datetime | boolean | pii | text | unsupported
 # domain: where a column's values/bins come from: schema, spec (yours, public), dp (paid for),
 #   released (paid for by an earlier run, from --spec-out: free to reuse), generated (faker)
+# ordered: true on a categorical column whose values you list in order (an ordinal scale: S, M, L);
+#   numeric and datetime bins are ordered already. AIM gives large ordered columns coarse twins.
 # owner: the FK whose parent owns this table's rows; a unit = a row and everything it owns (DESIGN §2)
 """
 

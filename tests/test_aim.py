@@ -4,7 +4,6 @@ workload from the spec, and the edge cases (constant and binary columns, tiny ρ
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import re
 import time
@@ -17,10 +16,11 @@ from dbsynth.errors import SpecError, UsageError
 from dbsynth.pipeline import RunOptions, run
 from dbsynth.privacy.ledger import Ledger, calibrate_rho
 from dbsynth.spec import Spec
-from dbsynth.tabular import AIM, MST, EncodedTable, TableModel, method_for
+from dbsynth.tabular import AIM, MST, EncodedTable, method_for
 from dbsynth.tabular.workload import candidates, resolve_workload
+from tests.tabular_helpers import DELTA, EPSILON, adult_table, assert_valid_sample, mean_tvd, small_table
+from tests.tabular_helpers import fit as fit_with
 
-EPSILON, DELTA = 1.0, 1e-9
 
 
 class CountingSource:
@@ -36,31 +36,8 @@ class CountingSource:
         return self._data.marginals(cliques)
 
 
-def small_table(rows: int = 600, seed: int = 0) -> EncodedTable:
-    """Three correlated columns, a binary flag and a constant (public domain of size 1)."""
-    rng = np.random.default_rng(seed)
-    a = rng.integers(0, 4, rows)
-    b = np.where(rng.random(rows) < 0.8, a, rng.integers(0, 5, rows))
-    c = (a + b) % 3
-    flag = (rng.random(rows) < 0.3 + 0.1 * a).astype(np.int64)
-    codes = {"a": a, "b": b, "c": c, "flag": flag, "k": np.zeros(rows, dtype=np.int64)}
-    return EncodedTable("t", codes, {"a": 4, "b": 5, "c": 3, "flag": 2, "k": 1})
-
-
 def fit(data, rho: float, *, method=None, sensitivity: float = 1.0, seed: int = 0):
-    ledger = Ledger(EPSILON, DELTA)
-    model = (method or AIM()).fit(data, ledger=ledger, rho=rho, sensitivity=sensitivity,
-                                  rng=np.random.default_rng(seed))
-    assert isinstance(model, TableModel)
-    assert ledger.rho_spent == pytest.approx(rho, rel=1e-9)
-    return model, ledger
-
-
-def assert_valid_sample(sample: dict, sizes: dict, n: int) -> None:
-    assert list(sample) == list(sizes)
-    for col, codes in sample.items():
-        assert codes.shape == (n,) and np.issubdtype(codes.dtype, np.integer)
-        assert n == 0 or (codes.min() >= 0 and codes.max() < sizes[col]), col
+    return fit_with(data, rho, method or AIM(), sensitivity=sensitivity, seed=seed)
 
 
 def measured_cliques(ledger: Ledger) -> list[tuple[str, ...]]:
@@ -73,25 +50,9 @@ def measured_cliques(ledger: Ledger) -> list[tuple[str, ...]]:
     return out
 
 
-def mean_tvd(real: dict, synth: dict, sizes: dict, cliques) -> float:
-    def dist(codes, cl):
-        shape = [sizes[c] for c in cl]
-        counts = np.bincount(np.ravel_multi_index([codes[c] for c in cl], shape), minlength=int(np.prod(shape)))
-        return counts / counts.sum()
-
-    return float(np.mean([0.5 * np.abs(dist(real, cl) - dist(synth, cl)).sum() for cl in cliques]))
-
-
 @pytest.fixture(scope="module")
 def adult(datasets_dir):
-    folder = datasets_dir / "adult"
-    header = (folder / "adult.csv").read_text().split("\n", 1)[0].strip().split(",")
-    values = np.loadtxt(folder / "adult.csv", delimiter=",", skiprows=1, dtype=np.int64)
-    domain = json.loads((folder / "adult-domain.json").read_text())
-    # The six columns that are bins of a number are ordered (their codes follow the bins).
-    ordered = {c: () for c in ("age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week")}
-    data = EncodedTable("adult", {c: values[:, i] for i, c in enumerate(header)}, {c: domain[c] for c in header},
-                        ordered=ordered)
+    data = adult_table(datasets_dir)
     source = CountingSource(data)
     ledger = Ledger(EPSILON, DELTA)
     start = time.perf_counter()

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 from mbi import Domain, LinearMeasurement
 
+from dbsynth.measure.domains import public_encoder
 from dbsynth.measure.encoders import BinEncoder, CategoricalEncoder, codes_outside_order
 from dbsynth.privacy.ledger import Ledger, calibrate_rho
+from dbsynth.schema import Column
 from dbsynth.spec import ColumnSpec
 from dbsynth.tabular import AIM, EncodedTable
 from dbsynth.tabular.coarse import make_twins
@@ -84,7 +86,13 @@ def test_encoders_say_which_columns_are_ordered():
     assert codes_outside_order(CategoricalEncoder(["lo", "mid", "hi"], True, True, ordered=True)) == (0, 4)
     assert codes_outside_order(BinEncoder([0.0, 1.0, 2.0], nullable=False, as_type="float")) == ()
     assert codes_outside_order(BinEncoder([0.0, 1.0, 2.0], nullable=True, as_type="float")) == (0,)
-    ColumnSpec(kind="categorical", domain="spec", values=["S", "M", "L"], ordered=True)
+    # A spec's ordinal category reaches its encoder; an unmarked one stays nominal.
+    size = Column("size", "VARCHAR(2)", "String", nullable=True)
+    sizes = ["S", "M", "L"]
+    ordinal = public_encoder(size, ColumnSpec(kind="categorical", domain="spec", values=sizes, ordered=True))
+    assert codes_outside_order(ordinal) == (0,)  # NULL is code 0, S M L follow in order
+    nominal = public_encoder(size, ColumnSpec(kind="categorical", domain="spec", values=sizes))
+    assert codes_outside_order(nominal) is None
     with pytest.raises(ValueError, match="ordered is for a categorical column"):
         ColumnSpec(kind="categorical", domain="dp", ordered=True)
     with pytest.raises(ValueError, match="ordered is for a categorical column"):

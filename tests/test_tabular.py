@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import time
 
@@ -12,9 +11,10 @@ import pytest
 
 from dbsynth.errors import UsageError
 from dbsynth.privacy.ledger import Ledger, calibrate_rho
-from dbsynth.tabular import MST, EncodedTable, TableModel, method_for
+from dbsynth.tabular import MST, EncodedTable, method_for
+from tests import tabular_helpers as helpers
+from tests.tabular_helpers import DELTA, EPSILON
 
-EPSILON, DELTA = 1.0, 1e-9
 
 
 def two_way_tvd(real: dict, synth: dict, sizes: dict, a: str, b: str) -> float:
@@ -25,50 +25,30 @@ def two_way_tvd(real: dict, synth: dict, sizes: dict, a: str, b: str) -> float:
     return 0.5 * float(np.abs(dist(real) - dist(synth)).sum())
 
 
-def assert_valid_sample(sample: dict, data: EncodedTable, n: int) -> None:
-    assert list(sample) == data.columns
-    for col, codes in sample.items():
-        assert codes.shape == (n,) and np.issubdtype(codes.dtype, np.integer)
-        assert n == 0 or (codes.min() >= 0 and codes.max() < data.sizes[col]), col
-
-
-def small_table(rows: int = 400, seed: int = 0) -> EncodedTable:
+def small_table(rows: int = 400, seed: int = 0):
     """Three correlated columns and a constant one (public domain of size 1)."""
-    rng = np.random.default_rng(seed)
-    a = rng.integers(0, 4, rows)
-    b = np.where(rng.random(rows) < 0.8, a, rng.integers(0, 5, rows))
-    c = (a + b) % 3
-    codes = {"a": a, "b": b, "c": c, "k": np.zeros(rows, dtype=np.int64)}
-    return EncodedTable("t", codes, {"a": 4, "b": 5, "c": 3, "k": 1})
+    return helpers.small_table(rows, seed, flag=False)
 
 
-def fit(data: EncodedTable, rho: float, *, sensitivity: float = 1.0, seed: int = 0):
-    ledger = Ledger(EPSILON, DELTA)
-    model = MST().fit(data, ledger=ledger, rho=rho, sensitivity=sensitivity, rng=np.random.default_rng(seed))
-    assert isinstance(model, TableModel)
-    assert ledger.rho_spent == pytest.approx(rho, rel=1e-9)
-    return model, ledger
+def fit(data, rho: float, *, sensitivity: float = 1.0, seed: int = 0):
+    return helpers.fit(data, rho, MST(), sensitivity=sensitivity, seed=seed)
 
 
 @pytest.fixture(scope="module")
 def adult(datasets_dir):
-    folder = datasets_dir / "adult"
-    header = (folder / "adult.csv").read_text().split("\n", 1)[0].strip().split(",")
-    values = np.loadtxt(folder / "adult.csv", delimiter=",", skiprows=1, dtype=np.int64)
-    domain = json.loads((folder / "adult-domain.json").read_text())
-    data = EncodedTable("adult", {c: values[:, i] for i, c in enumerate(header)}, {c: domain[c] for c in header})
+    data = helpers.adult_table(datasets_dir, ordered=False)
     ledger = Ledger(EPSILON, DELTA)
     start = time.perf_counter()
     model = method_for("mst").fit(data, ledger=ledger, rho=calibrate_rho(EPSILON, DELTA), sensitivity=1.0,
                                   rng=np.random.default_rng(0))
     fitted = time.perf_counter()
-    sample = model.sample(len(values), np.random.default_rng(1))
+    sample = model.sample(data.rows, np.random.default_rng(1))
     return data, ledger, model, sample, fitted - start, time.perf_counter() - fitted
 
 
 def test_mst_on_adult_keeps_two_way_marginals_close(adult, capsys):
     data, ledger, model, sample, fit_s, sample_s = adult
-    assert_valid_sample(sample, data, data.rows)
+    helpers.assert_valid_sample(sample, data.sizes, data.rows)
     tvd = np.mean([two_way_tvd(data.codes, sample, data.sizes, a, b)
                    for a, b in itertools.combinations(data.columns, 2)])
     with capsys.disabled():
@@ -117,7 +97,7 @@ def test_constant_columns_cost_nothing_and_come_back_as_zero():
     assert not any("(k" in c.what or "k)" in c.what for c in ledger.charges)
     assert len(ledger.charges) == 3 * 3 - 2  # three modelled columns
     sample = model.sample(50, np.random.default_rng(0))
-    assert_valid_sample(sample, data, 50)
+    helpers.assert_valid_sample(sample, data.sizes, 50)
     assert not sample["k"].any()
 
 
@@ -141,7 +121,7 @@ def test_one_column_spends_the_whole_budget_on_its_one_way():
     model, ledger = fit(data, 1.0)
     assert [(c.mechanism, c.what, c.rho) for c in ledger.charges] == [("gaussian", "1-way (a)", 1.0)]
     sample = model.sample(600, np.random.default_rng(0))
-    assert_valid_sample(sample, data, 600)
+    helpers.assert_valid_sample(sample, data.sizes, 600)
     assert np.bincount(sample["a"], minlength=6) == pytest.approx([100] * 6, abs=15)
 
 
@@ -150,15 +130,15 @@ def test_empty_table_still_yields_valid_rows():
     model, ledger = fit(data, 1.0)
     assert len(ledger.charges) == 7
     assert model.estimated_rows >= 0
-    assert_valid_sample(model.sample(40, np.random.default_rng(0)), data, 40)
-    assert_valid_sample(model.sample(0, np.random.default_rng(0)), data, 0)
+    helpers.assert_valid_sample(model.sample(40, np.random.default_rng(0)), data.sizes, 40)
+    helpers.assert_valid_sample(model.sample(0, np.random.default_rng(0)), data.sizes, 0)
 
 
 def test_tiny_budget_drowns_in_noise_but_yields_valid_rows():
     data = small_table()
     model, ledger = fit(data, 1e-8)
     assert ledger.epsilon() < 0.1 and math.isfinite(model.estimated_rows) and model.estimated_rows >= 0
-    assert_valid_sample(model.sample(100, np.random.default_rng(0)), data, 100)
+    helpers.assert_valid_sample(model.sample(100, np.random.default_rng(0)), data.sizes, 100)
 
 
 def test_method_names():

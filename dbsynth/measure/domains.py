@@ -127,7 +127,8 @@ def public_encoder(col: Column, cs: ColumnSpec):
         return BooleanEncoder(col.nullable)
     if cs.kind == "categorical" and cs.values is not None:
         # Released values came from partition selection: values it did not release are "other".
-        return CategoricalEncoder(list(cs.values), col.nullable, other=cs.domain == "released", ordered=cs.ordered)
+        return CategoricalEncoder(list(cs.values), col.nullable, other=cs.domain == "released",
+                                  ordered=bool(cs.ordered))
     if cs.kind in ("numeric", "datetime") and cs.edges is not None:
         lo, hi = _public_range(col, cs)
         return BinEncoder(list(map(float, cs.edges)), col.nullable, as_type(col), col.scale, lower=lo, upper=hi)

@@ -13,10 +13,12 @@ measure it with the Gaussian mechanism and re-fit the model warm-started. All in
 
 Two departures from the paper, measured on Adult: the 1-ways get a larger share of ρ, split by
 domain size (`one_way_share`); and large ordered columns get coarse twins (`coarse`), so a
-candidate may put `age~16` (16 contiguous groups of ages) in place of `age` and AIM can afford the
-relations of age and hours-per-week that it could never measure at 85 × 99 cells. Every true count comes from `data.marginals` (one batched call for
-all candidates, up front: counting is free, only releases cost budget). Estimation, scoring and
-sampling are numpy (`descent`, `inference`, `sampling`): no XLA compilation per round.
+candidate may put `age~16` (16 contiguous groups of ages) in place of `age` and AIM can afford
+relations of age and hours-per-week that it could never measure at 85 × 99 cells. A twin's counts
+are sums of its column's: the same sensitivity, and its weight is its fine clique's. Every true
+count comes from `data.marginals` (one batched call for all candidates, up front: counting is
+free, only releases cost budget). Estimation, scoring and sampling are numpy (`descent`,
+`inference`, `sampling`): no XLA compilation per round.
 """
 
 from __future__ import annotations
