@@ -4,9 +4,10 @@ Loads the discretised Adult table (`<repo>/../shared/datasets/adult`, or $DBSYNT
 SQLite (and PostgreSQL with --pg DSN; nothing is started here), writes a spec in which every
 column is `kind: categorical, domain: spec, values: [0..k-1]` (the public domain from
 adult-domain.json; `ordered: true` for the six columns that are bins of a number), runs
-`dbsynth.pipeline.run` into a fresh SQLite file, reads the synthetic table back and scores it: mean total variation distance over all 1-way, all 2-way and 100 fixed
-3-way marginals (triples: `numpy.random.default_rng(0).choice` over
-`itertools.combinations(columns, 3)` in column order, 100 without replacement, sorted).
+`dbsynth.pipeline.run` into a fresh SQLite file, reads the synthetic table back and scores it:
+mean total variation distance over all 1-way, all 2-way and 100 fixed 3-way marginals (triples:
+`numpy.random.default_rng(0).choice` over `itertools.combinations(columns, 3)` in column order,
+100 without replacement, sorted).
 
 Every (engine, method, ε, seed) runs in a fresh subprocess, one at a time, and reports its wall
 time (the whole pipeline: introspect, measure, fit, sample, write) and peak RSS (ru_maxrss, taken
