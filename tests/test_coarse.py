@@ -133,3 +133,16 @@ def test_aim_with_twins_learns_what_it_cannot_afford_at_full_resolution():
         assert ("x~" in whats) == (name == "ordered")
     # The plain model cannot afford 80 x 80 cells and keeps x and y nearly independent.
     assert errors["ordered"] < 0.75 * errors["plain"], errors
+
+
+def test_no_twins_when_the_budget_reaches_the_fine_cliques():
+    _, ordered = _diagonal(20000, 0)
+    rho = calibrate_rho(8.0, 1e-9)  # ~3300 rows per first-round sigma: above the threshold
+    ledger = Ledger(8.0, 1e-9)
+    model = AIM().fit(ordered, ledger=ledger, rho=rho, sensitivity=1.0, rng=np.random.default_rng(0))
+    assert not any("~" in c.what for c in ledger.charges)
+    assert set(model.tree.shape) == {"x", "y", "flag"}
+    # The same budget with a threshold above it makes them.
+    ledger = Ledger(8.0, 1e-9)
+    AIM(coarse_rows_per_sigma=1e9).fit(ordered, ledger=ledger, rho=rho, sensitivity=1.0, rng=np.random.default_rng(0))
+    assert any("~" in c.what for c in ledger.charges)

@@ -74,6 +74,11 @@ class AIM:
     # On Adult at ε = 1 one level of 16 did best; 8 and 24 did worse, and (16, 4) let the junction
     # tree grow until a round took 20-40 s.
     coarse_levels: tuple[int, ...] = (16,)
+    # Twins only while the table has fewer noisy rows than this many first-round σ: above it the
+    # fine cliques are within reach and twins cost more than they give. On Adult (rows per σ:
+    # 266, 518, 1002, 1921 at ε = 0.5, 1, 2, 4) twins lowered the 3-way TVD at ε ≤ 1 (0.088 ->
+    # 0.083 at ε = 1), changed nothing at ε = 2 and raised it at ε = 4 (0.0716 -> 0.0762, seed 1).
+    coarse_rows_per_sigma: float = 1000.0
     # Caps in cell updates (iterations × junction-tree cells). At ε = 4 the tree reaches millions of
     # cells and an iteration takes ~0.2 s on 2 cores (mbi's JAX estimator measured the same): the
     # uncapped fit took 13 minutes. About 2 s a round and 12 s for the final fit: on Adult at ε = 1
@@ -119,6 +124,8 @@ class AIM:
                                 rho={c: rho_ones * share[c] / sum(share.values()) for c in modelled},
                                 sensitivity=sensitivity, rng=rng, rare_sigmas=self.rare_sigmas)
         budget.spent = rho_ones
+        if ones.total_estimate() >= self.coarse_rows_per_sigma * sensitivity * budget.sigma:
+            ordered = []
         twins = make_twins({c: compress_counts(ones.noisy[c], ones.mappings.get(c)) for c in ordered},
                            {c: _outside_order(c, data.ordered[c], ones.mappings) for c in ordered},
                            self.coarse_levels, modelled)
