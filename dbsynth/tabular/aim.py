@@ -157,7 +157,11 @@ class AIM:
             start = time.perf_counter()
             rho_select, rho_measure, last = budget.next_round()
             sigma = sensitivity / math.sqrt(2 * rho_measure)  # the coming measurement's σ, in counts
-            open_ = _within_size(model, measured, list(weights), self.max_model_mb * budget.spent / rho)
+            # A candidate whose noise alone (in L1) would exceed twice the table, the most any
+            # model can be wrong by, cannot be measured usefully at this σ: not offered this round.
+            # (Public: σ, sizes and the noisy row count.) Scoring it costs most of a round.
+            useful = [r for r in weights if _BIAS * sigma * truth[r].size < 2 * max(1.0, _total(totals))]
+            open_ = _within_size(model, measured, useful, self.max_model_mb * budget.spent / rho)
             estimates = _model_counts(model, open_, cover, twins)
             scores = np.array([weights[r] * (np.abs(truth[r] - est).sum() - _BIAS * sigma * truth[r].size)
                                for r, est in zip(open_, estimates)])
