@@ -160,8 +160,10 @@ class AIM:
             # A candidate whose noise alone (in L1) would exceed twice the table, the most any
             # model can be wrong by, cannot be measured usefully at this σ: not offered this round.
             # (Public: σ, sizes and the noisy row count.) Scoring it costs most of a round.
+            # On a small table that can be every candidate: then all are offered, as in the paper.
             useful = [r for r in weights if _BIAS * sigma * truth[r].size < 2 * max(1.0, _total(totals))]
-            open_ = _within_size(model, measured, useful, self.max_model_mb * budget.spent / rho)
+            limit = self.max_model_mb * budget.spent / rho
+            open_ = _within_size(model, measured, useful, limit) or _within_size(model, measured, list(weights), limit)
             estimates = _model_counts(model, open_, cover, twins)
             scores = np.array([weights[r] * (np.abs(truth[r] - est).sum() - _BIAS * sigma * truth[r].size)
                                for r, est in zip(open_, estimates)])
