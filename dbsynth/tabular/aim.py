@@ -76,9 +76,10 @@ class AIM:
     coarse_levels: tuple[int, ...] = (16,)
     # Twins only while the table has fewer noisy rows than this many first-round σ: above it the
     # fine cliques are within reach and twins cost more than they give. On Adult (rows per σ:
-    # 266, 518, 1002, 1921 at ε = 0.5, 1, 2, 4) twins lowered the 3-way TVD at ε ≤ 1 (0.088 ->
-    # 0.083 at ε = 1), changed nothing at ε = 2 and raised it at ε = 4 (0.0716 -> 0.0762, seed 1).
-    coarse_rows_per_sigma: float = 1000.0
+    # 266, 518, 1002, 1921 at ε = 0.5, 1, 2, 4) twins lowered the 3-way TVD at ε ≤ 2 (0.088 ->
+    # 0.083 at ε = 1; 0.078 -> 0.074 at ε = 2, seed 0) and raised it at ε = 4 (0.0716 -> 0.0762,
+    # seed 1).
+    coarse_rows_per_sigma: float = 1500.0
     # Caps in cell updates (iterations × junction-tree cells). At ε = 4 the tree reaches millions of
     # cells and an iteration takes ~0.2 s on 2 cores (mbi's JAX estimator measured the same): the
     # uncapped fit took 13 minutes. About 2 s a round and 12 s for the final fit: on Adult at ε = 1
