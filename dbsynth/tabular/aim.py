@@ -133,15 +133,20 @@ class AIM:
         sizes = {**ones.sizes, **twins.sizes}
         domain = Domain(list(sizes), list(sizes.values()))
         fixed = twins.fixed_potentials()
-        truth = {r: compress_marginal(x, r, ones.mappings) for r, x in true_full.items()}
+        # A coarse variant covers the workload its fine clique covers: the same weight. A fine
+        # clique is compressed only if it or one of its variants is a candidate (without twins,
+        # the large ones fetched for them are dropped here).
+        truth = {}
+        for r in fine_weights:
+            coarse = [v for v in twins.variants(r) if _cells(sizes, v) * _MB <= self.max_model_mb]
+            if r not in weights and not coarse:
+                continue
+            fine = compress_marginal(true_full[r], r, ones.mappings)
+            if r in weights:
+                truth[r] = fine
+            for v in coarse:
+                weights[v], truth[v] = fine_weights[r], twins.aggregate(fine, v)
         del true_full
-        # A coarse variant covers the workload its fine clique covers: the same weight.
-        for r in list(fine_weights):
-            for v in twins.variants(r):
-                if _cells(sizes, v) * _MB <= self.max_model_mb:
-                    weights[v] = fine_weights[r]
-                    truth[v] = twins.aggregate(truth[r], v)
-        truth = {r: x for r, x in truth.items() if r in weights}
         measurements = list(ones.measurements)
         totals = [(ones.total_estimate(), _one_way_total_variance(ones))]
         model = mirror_descent(domain, measurements, max(1.0, _total(totals)), iters=self.iters, tol=self.tol,
@@ -162,7 +167,8 @@ class AIM:
             # model can be wrong by, cannot be measured usefully at this σ: not offered this round.
             # (Public: σ, sizes and the noisy row count.) Scoring it costs most of a round.
             # On a small table that can be every candidate: then all are offered, as in the paper.
-            useful = [r for r in weights if _BIAS * sigma * truth[r].size < 2 * max(1.0, _total(totals))]
+            most = 2 * max(1.0, _total(totals))
+            useful = [r for r in weights if _BIAS * sigma * truth[r].size < most]
             limit = self.max_model_mb * budget.spent / rho
             open_ = _within_size(model, measured, useful, limit) or _within_size(model, measured, list(weights), limit)
             estimates = _model_counts(model, open_, cover, twins)

@@ -18,8 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
+
+from dbsynth.tabular.compression import compress_marginal
 
 Clique = tuple[str, ...]
 _ZERO = -1e4  # log-potential of a structural zero: exp(-1e4) underflows to exactly 0
@@ -37,8 +40,9 @@ class Twins:
     def sizes(self) -> dict[str, int]:
         return {t: int(g.max()) + 1 for t, g in self.groups.items()}
 
-    @property
+    @cached_property
     def column(self) -> dict[str, str]:
+        """twin -> its column."""
         return {t: c for c, twins in self.names.items() for t in twins}
 
     def fixed_potentials(self) -> dict[Clique, np.ndarray]:
@@ -68,15 +72,9 @@ class Twins:
         return tuple(column.get(a, a) for a in clique)
 
     def aggregate(self, counts: np.ndarray, clique: Clique) -> np.ndarray:
-        """Counts over `self.fine(clique)` summed into the groups where `clique` has a twin."""
-        out = np.asarray(counts, dtype=float)
-        for axis, attr in enumerate(clique):
-            if attr in self.groups:
-                group = self.groups[attr]
-                onehot = np.zeros((group.size, int(group.max()) + 1))
-                onehot[np.arange(group.size), group] = 1.0
-                out = np.moveaxis(np.moveaxis(out, axis, -1) @ onehot, -1, axis)
-        return out
+        """Counts over `self.fine(clique)` summed into the groups where `clique` has a twin: the
+        twin's groups are a mapping of its column's codes, as rare-value compression is."""
+        return compress_marginal(counts, clique, self.groups)
 
 
 def make_twins(
