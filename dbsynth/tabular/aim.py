@@ -200,7 +200,8 @@ class AIM:
         rows = max(0.0, _total(totals))
         model = mirror_descent(domain, measurements, max(1.0, rows), iters=self.final_iters,
                                warm_start=model.potentials, tol=self.tol / 100, work=self.final_work, fixed=fixed)
-        return GraphicalModel(tuple(data.sizes), dict(data.sizes), model.tree, model.beliefs, ones.mappings, rows)
+        return GraphicalModel(tuple(data.sizes), dict(data.sizes), model.tree, model.beliefs, ones.mappings, rows,
+                              ones.shares)
 
 
 class _Schedule:

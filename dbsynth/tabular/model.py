@@ -28,6 +28,7 @@ class GraphicalModel:
     beliefs: dict[Clique, np.ndarray] = field(default_factory=dict)
     mappings: dict[str, np.ndarray] = field(default_factory=dict)  # original -> compressed code
     estimated_rows: float = 0.0
+    shares: dict[str, np.ndarray] = field(default_factory=dict)  # merged values' shares (`expand`)
 
     def __post_init__(self) -> None:
         modelled = set(self.tree.shape) if self.tree is not None else set()
@@ -37,14 +38,16 @@ class GraphicalModel:
 
     @classmethod
     def from_potentials(cls, columns, sizes, domain: Domain, potentials: Mapping[Clique, np.ndarray],
-                        mappings, estimated_rows: float) -> "GraphicalModel":
+                        mappings, estimated_rows: float, shares=None) -> "GraphicalModel":
         tree = JunctionTree(domain, list(potentials))
-        return cls(tuple(columns), dict(sizes), tree, tree.calibrate(potentials), dict(mappings), estimated_rows)
+        return cls(tuple(columns), dict(sizes), tree, tree.calibrate(potentials), dict(mappings), estimated_rows,
+                   dict(shares or {}))
 
     @classmethod
-    def from_mrf(cls, columns, sizes, mrf: MarkovRandomField, mappings, estimated_rows: float) -> "GraphicalModel":
+    def from_mrf(cls, columns, sizes, mrf: MarkovRandomField, mappings, estimated_rows: float,
+                 shares=None) -> "GraphicalModel":
         potentials = {tuple(c): np.asarray(mrf.potentials[c].values) for c in mrf.cliques}
-        return cls.from_potentials(columns, sizes, mrf.domain, potentials, mappings, estimated_rows)
+        return cls.from_potentials(columns, sizes, mrf.domain, potentials, mappings, estimated_rows, shares)
 
     def sample(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         n = int(n)
@@ -56,5 +59,6 @@ class GraphicalModel:
             if col not in drawn:
                 out[col] = np.zeros(n, dtype=np.int64)
                 continue
-            out[col] = expand(drawn[col], self.mappings[col], rng) if col in self.mappings else drawn[col]
+            out[col] = (expand(drawn[col], self.mappings[col], rng, self.shares.get(col)) if col in self.mappings
+                        else drawn[col])
         return out

@@ -76,7 +76,7 @@ class MST:
         # The total comes from the noisy 1-ways, never from the private row count.
         mrf = estimation.MirrorDescent().estimate(ones.domain, measurements, known_total=max(1.0, estimated_rows),
                                                   iters=self.iters)
-        return GraphicalModel.from_mrf(columns, data.sizes, mrf, ones.mappings, estimated_rows)
+        return GraphicalModel.from_mrf(columns, data.sizes, mrf, ones.mappings, estimated_rows, ones.shares)
 
 
 def _private_spanning_tree(

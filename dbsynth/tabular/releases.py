@@ -14,7 +14,7 @@ from dbsynth.errors import UsageError
 from dbsynth.privacy.ledger import Ledger
 from dbsynth.privacy.mechanisms import gaussian
 from dbsynth.tabular.base import MarginalSource
-from dbsynth.tabular.compression import rare_value_mapping
+from dbsynth.tabular.compression import merged_shares, rare_value_mapping
 from dbsynth.tabular.model import GraphicalModel
 
 
@@ -46,6 +46,7 @@ class OneWays:
     noisy: dict[str, np.ndarray]  # over the original codes
     sigma: dict[str, float]
     mappings: dict[str, np.ndarray] = field(default_factory=dict)  # original -> compressed code
+    shares: dict[str, np.ndarray] = field(default_factory=dict)  # a merged value's share of its code
     sizes: dict[str, int] = field(default_factory=dict)  # compressed sizes
     measurements: list[LinearMeasurement] = field(default_factory=list)
 
@@ -71,15 +72,18 @@ def measure_one_ways(
     rare_sigmas: float,
 ) -> OneWays:
     """One Gaussian release per column (`rho[col]` each), then MST's compression of values rarer
-    than `rare_sigmas`·σ. Compressing is decided from noisy counts only: free post-processing."""
+    than `rare_sigmas`·σ, and each merged value's share of its code for drawing it back. Both are
+    decided from noisy counts only: free post-processing."""
     noisy, sigma = {}, {}
     for col, true in counts.items():
         noisy[col], sigma[col] = gaussian(ledger, true, sensitivity=sensitivity, rho=rho[col], rng=rng,
                                           table=data.table, what=f"1-way ({col})")
     mappings = {c: m for c in counts if (m := rare_value_mapping(noisy[c], rare_sigmas * sigma[c])) is not None}
+    shares = {c: merged_shares(noisy[c], m, sigma[c], set(data.ordered[c]) if c in data.ordered else None)
+              for c, m in mappings.items()}
     sizes = {c: int(mappings[c].max()) + 1 if c in mappings else data.sizes[c] for c in counts}
     full = Domain(list(counts), [data.sizes[c] for c in counts])
     # A merged cell sums k noisy counts (noise σ√k); `compress` scales it and its query by 1/√k so
     # the estimator weighs it by its real precision, not as precise as any other cell.
     measurements = [LinearMeasurement(noisy[c], (c,), stddev=sigma[c]).compress(mappings, full) for c in counts]
-    return OneWays(noisy, sigma, mappings, sizes, measurements)
+    return OneWays(noisy, sigma, mappings, shares, sizes, measurements)
