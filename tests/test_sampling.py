@@ -12,6 +12,7 @@ from mbi import Domain
 from dbsynth.tabular.compression import expand, merged_shares
 from dbsynth.tabular.inference import TreeMarginals
 from dbsynth.tabular.model import GraphicalModel
+from dbsynth.tabular.sampling import _sorted_by
 
 
 def _model(sizes: dict[str, int], potentials: dict[tuple[str, ...], np.ndarray]) -> GraphicalModel:
@@ -87,3 +88,9 @@ def test_merged_values_are_drawn_back_by_their_shrunk_noisy_counts():
     assert drawn.min() >= 2
     assert np.abs(np.bincount(drawn, minlength=42)[2:] / 200_000 - tail).max() < 0.005
     assert np.array_equal(expand(np.array([0, 1, 0]), mapping, rng, shares), [0, 1, 0])
+
+
+def test_the_two_sort_order_is_lexsorts():
+    rng = np.random.default_rng(0)
+    primary, tiebreak = rng.integers(0, 50, 20_000), rng.random(20_000)
+    assert np.array_equal(_sorted_by(primary, tiebreak), np.lexsort((tiebreak, primary)))

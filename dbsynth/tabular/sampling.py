@@ -9,8 +9,9 @@ generator; this reuses the numpy beliefs and draws from the caller's generator.
 Beyond mbi, a draw is also *balanced* on the other columns drawn so far: the model says the new
 column is independent of them given its parents, and a balanced sample honours that up to
 rounding instead of up to multinomial noise. On Adult that takes the synthetic table's 3-way
-marginals 13% closer to the model's (0.042 -> 0.036 TVD) and 0.002 closer to the real table's.
-The rows are still a draw from the model; only the sampling noise is smaller.
+marginals 13% closer to the model's (0.040 -> 0.035 TVD; BENCHMARKS.md, "Sampling") and 0.002
+closer to the real table's. The rows are still a draw from the model; only the sampling noise is
+smaller.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from __future__ import annotations
 import numpy as np
 
 from dbsynth.tabular.inference import JunctionTree, TreeMarginals
-
-_CHUNK_CELLS = 1 << 24  # rows × values compared at once when drawing a column (128 MiB of bools)
 
 
 def sample(tree: JunctionTree, beliefs, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -37,29 +36,33 @@ def sample(tree: JunctionTree, beliefs, n: int, rng: np.random.Generator) -> dic
         cdf = np.cumsum(np.divide(table, mass, out=np.full_like(table, 1.0 / k), where=mass > 0), axis=1)
         group = (np.ravel_multi_index(tuple(out[a] for a in parents), joint.shape[:-1]) if parents
                  else np.zeros(n, dtype=np.int64))  # a root: one group of all rows
-        out[col] = _stratified(cdf, group, _balancing_keys(out, parents, tree.shape, n, rng), rng)
+        out[col] = _stratified(cdf, group, *_balancing_key(out, parents, tree.shape, n, rng), rng)
     return out
 
 
-def _balancing_keys(drawn: dict[str, np.ndarray], parents: tuple[str, ...], shape: dict[str, int],
-                    n: int, rng: np.random.Generator) -> list[np.ndarray]:
+def _balancing_key(drawn: dict[str, np.ndarray], parents: tuple[str, ...], shape: dict[str, int],
+                   n: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
     """Drawn non-parent columns, in random order (each pair gets its turn at being balanced first),
-    only as many as can still split the rows: past n joint cells every block is one row."""
+    only as many as can still split the rows (past n joint cells every block is one row), as one
+    code whose order is their lexicographic order (one sort key instead of many), and its size."""
     others = [a for a in drawn if a not in parents]
     keys, cells = [], 1
     for i in rng.permutation(len(others)):
         if cells >= n:
             break
-        keys.append(drawn[others[i]])
+        keys.append(others[i])
         cells *= shape[others[i]]
-    return keys
+    if not keys:
+        return np.zeros(n, dtype=np.int64), 1
+    return np.ravel_multi_index(tuple(drawn[a] for a in keys), tuple(shape[a] for a in keys)), cells
 
 
-def _stratified(cdf: np.ndarray, group: np.ndarray, keys: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+def _stratified(cdf: np.ndarray, group: np.ndarray, key: np.ndarray, key_cells: int,
+                rng: np.random.Generator) -> np.ndarray:
     """One draw per row from its group's CDF, with the uniforms of a group spread evenly over (0, 1)
-    and, inside the group, over the blocks of rows that share their `keys`.
+    and, inside the group, over the blocks of rows that share their `key`.
 
-    The rows of a group, sorted by `keys` (ties in random order), get u = frac(U + r·α) at rank r:
+    The rows of a group, sorted by `key` (ties in random order), get u = frac(U + r·α) at rank r:
     a Kronecker sequence, whose every run of consecutive ranks (a block) is spread evenly too. α is
     drawn per call with small continued-fraction quotients (even spread for runs of any length);
     one α for every column would tie the u of two columns whose rows sort alike, a dependence the
@@ -68,17 +71,27 @@ def _stratified(cdf: np.ndarray, group: np.ndarray, keys: list[np.ndarray], rng:
     n = group.size
     sizes = np.bincount(group, minlength=cdf.shape[0])
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    order = np.lexsort((rng.random(n), *reversed(keys), group))  # by group, then keys in order
+    if cdf.shape[0] * key_cells < 2 ** 62:  # by group, then key, ties in random order
+        order = _sorted_by(group * key_cells + key, rng.random(n))
+    else:
+        order = np.lexsort((rng.random(n), key, group))
     rank = _rank_in_group(order, group, starts)
     u = np.mod(rng.random(cdf.shape[0])[group] + rank * _badly_approximable(rng), 1.0)
-    rank = _rank_in_group(np.lexsort((u, group)), group, starts)
+    rank = _rank_in_group(_sorted_by(group, u), group, starts)
     u = (rank + rng.random(cdf.shape[0])[group]) / sizes[group]
-    codes = np.empty(n, dtype=np.int64)
-    step = max(1, _CHUNK_CELLS // cdf.shape[1])
-    for lo in range(0, n, step):
-        hi = min(n, lo + step)
-        codes[lo:hi] = (cdf[group[lo:hi]] < u[lo:hi, None]).sum(axis=1)
-    return np.minimum(codes, cdf.shape[1] - 1)
+    # The code is the number of CDF entries below u. Shifting group g's CDF to [g, g + 1] lines all
+    # groups up in one sorted array: one binary search per row instead of comparing all k entries.
+    k = cdf.shape[1]
+    shifted = (cdf + np.arange(cdf.shape[0])[:, None]).ravel()
+    codes = np.searchsorted(shifted, group + u, side="left") - group * k
+    return np.clip(codes, 0, k - 1)
+
+
+def _sorted_by(primary: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
+    """The order of rows by (primary, tiebreak): np.lexsort's, with two sorts that take a third of
+    its time (sorting by tiebreak, then stably by primary)."""
+    first = np.argsort(tiebreak)
+    return first[np.argsort(primary[first], kind="stable")]
 
 
 def _rank_in_group(order: np.ndarray, group: np.ndarray, starts: np.ndarray) -> np.ndarray:
