@@ -57,10 +57,13 @@ def adult_table(datasets_dir: Path, *, ordered: bool = True) -> EncodedTable:
                         ordered={c: () for c in ADULT_ORDINAL} if ordered else {})
 
 
-def mean_tvd(real: dict, synth: dict, sizes: dict, cliques) -> float:
-    def dist(codes, cl):
-        shape = [sizes[c] for c in cl]
-        counts = np.bincount(np.ravel_multi_index([codes[c] for c in cl], shape), minlength=int(np.prod(shape)))
-        return counts / counts.sum()
+def distribution(codes: dict, sizes: dict, clique) -> np.ndarray:
+    """The rows' joint distribution over `clique` (axes in clique order)."""
+    shape = [sizes[c] for c in clique]
+    counts = np.bincount(np.ravel_multi_index([codes[c] for c in clique], shape), minlength=int(np.prod(shape)))
+    return (counts / counts.sum()).reshape(shape)
 
-    return float(np.mean([0.5 * np.abs(dist(real, cl) - dist(synth, cl)).sum() for cl in cliques]))
+
+def mean_tvd(real: dict, synth: dict, sizes: dict, cliques) -> float:
+    return float(np.mean([0.5 * np.abs(distribution(real, sizes, cl) - distribution(synth, sizes, cl)).sum()
+                          for cl in cliques]))

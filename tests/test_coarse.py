@@ -16,6 +16,7 @@ from dbsynth.spec import ColumnSpec
 from dbsynth.tabular import AIM, EncodedTable
 from dbsynth.tabular.coarse import make_twins
 from dbsynth.tabular.descent import mirror_descent
+from tests.tabular_helpers import mean_tvd
 
 
 def test_groups_are_contiguous_runs_of_about_equal_mass_with_outside_codes_alone():
@@ -111,11 +112,7 @@ def _diagonal(rows: int, seed: int) -> tuple[EncodedTable, EncodedTable]:
 
 
 def _tvd(real: EncodedTable, sample: dict, clique) -> float:
-    shape = [real.sizes[c] for c in clique]
-    def dist(codes):
-        counts = np.bincount(np.ravel_multi_index([codes[c] for c in clique], shape), minlength=int(np.prod(shape)))
-        return counts / counts.sum()
-    return 0.5 * float(np.abs(dist(real.codes) - dist(sample)).sum())
+    return mean_tvd(real.codes, sample, real.sizes, [clique])
 
 
 def test_aim_with_twins_learns_what_it_cannot_afford_at_full_resolution():

@@ -13,16 +13,12 @@ from dbsynth.tabular.compression import expand, merged_shares
 from dbsynth.tabular.inference import TreeMarginals
 from dbsynth.tabular.model import GraphicalModel
 from dbsynth.tabular.sampling import _sorted_by
+from tests.tabular_helpers import distribution
 
 
 def _model(sizes: dict[str, int], potentials: dict[tuple[str, ...], np.ndarray]) -> GraphicalModel:
     domain = Domain(list(sizes), list(sizes.values()))
     return GraphicalModel.from_potentials(list(sizes), sizes, domain, potentials, {}, 0.0)
-
-
-def _joint(rows: dict[str, np.ndarray], a: str, b: str, sizes: dict[str, int]) -> np.ndarray:
-    flat = rows[a] * sizes[b] + rows[b]
-    return np.bincount(flat, minlength=sizes[a] * sizes[b]).reshape(sizes[a], sizes[b]) / flat.size
 
 
 def test_every_parent_group_gets_its_conditional_up_to_rounding():
@@ -37,7 +33,7 @@ def test_every_parent_group_gets_its_conditional_up_to_rounding():
     assert np.abs(np.bincount(rows[root], minlength=sizes[root]) - n * marginals.probabilities((root,))).max() < 1
     for i, child in enumerate(drawn[1:], start=1):
         (parent,) = [a for a in drawn[:i] if any({a, child} <= set(node) for node in model.tree.nodes)]
-        joint = _joint(rows, parent, child, sizes) * n
+        joint = distribution(rows, sizes, (parent, child)) * n
         p = marginals.probabilities((parent, child))
         expected = joint.sum(axis=1, keepdims=True) * p / p.sum(axis=1, keepdims=True)
         assert np.abs(joint - expected).max() < 1  # a systematic sample inside each parent group
@@ -55,7 +51,7 @@ def test_a_draw_is_balanced_on_the_columns_the_model_makes_it_independent_of():
     p = {c: marginals.probabilities((c,)) for c in sizes}
 
     def pair_tvds(rows):
-        return np.array([0.5 * np.abs(_joint(rows, a, b, sizes) - np.outer(p[a], p[b])).sum()
+        return np.array([0.5 * np.abs(distribution(rows, sizes, (a, b)) - np.outer(p[a], p[b])).sum()
                          for a, b in itertools.combinations(sizes, 2)])
 
     balanced = np.mean([pair_tvds(model.sample(n, np.random.default_rng(s))) for s in range(4)], axis=0)

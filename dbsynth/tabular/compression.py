@@ -74,19 +74,16 @@ def compress_counts(counts: np.ndarray, mapping: np.ndarray | None) -> np.ndarra
 def expand(codes: np.ndarray, mapping: np.ndarray, rng: np.random.Generator,
            shares: np.ndarray | None = None) -> np.ndarray:
     """Compressed codes back to original codes, drawn among the values a code merged by their
-    `shares` (see `merged_shares`; uniform without)."""
+    `shares` (see `merged_shares`; equal shares without)."""
     codes = np.asarray(codes, dtype=np.int64)
     order = np.argsort(mapping, kind="stable")  # original codes grouped by compressed code
     counts = np.bincount(mapping, minlength=int(mapping.max()) + 1)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     if shares is None:
-        offsets = np.floor(rng.random(codes.size) * counts[codes]).astype(np.int64)
-    else:
-        # Shares sum to 1 in each compressed code, so code c's values span (c, c + 1] of the running sum.
-        running = np.cumsum(shares[order])
-        at = np.searchsorted(running, codes + rng.random(codes.size), side="right")
-        offsets = np.clip(at - starts[codes], 0, counts[codes] - 1)
-    return order[starts[codes] + offsets]
+        shares = 1.0 / counts[mapping]
+    # Shares sum to 1 in each compressed code, so code c's values span (c, c + 1] of the running sum.
+    at = np.searchsorted(np.cumsum(shares[order]), codes + rng.random(codes.size), side="right")
+    return order[starts[codes] + np.clip(at - starts[codes], 0, counts[codes] - 1)]
 
 
 def compress_marginal(counts: np.ndarray, clique: tuple[str, ...], mappings: dict[str, np.ndarray]) -> np.ndarray:
