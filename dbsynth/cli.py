@@ -81,11 +81,12 @@ def plan(dsn: str = typer.Argument(..., help="source database URL"),
 def _plan(dsn: str, output: str | None, json_out: bool) -> None:
     from dbsynth.connect import source_engine
     from dbsynth.plan import make_spec
-    from dbsynth.privacy.units import Units
-    from dbsynth.render import render_plan
+    from dbsynth.privacy.units import Units, check_referenced_keys, describe_units
+    from dbsynth.render import render_plan, render_units
     from dbsynth.schema.introspect import introspect as do
 
     schema = do(source_engine(dsn))
+    check_referenced_keys(schema)
     spec = make_spec(schema)
     units = Units.from_spec(schema, spec)
     if output:
@@ -93,12 +94,14 @@ def _plan(dsn: str, output: str | None, json_out: bool) -> None:
     if json_out:
         data = spec.model_dump(mode="json", exclude_none=True)
         data["sensitivity"] = {t: units.sensitivity(t) for t in spec.tables}
+        data["units"] = describe_units(schema, spec, units)
         _emit_json(data)
     elif output:
         err.print(f"spec written to {output}", highlight=False)
         out.print(render_plan(schema, spec, units), markup=False, highlight=False, soft_wrap=True)
     else:
-        out.print(spec.to_yaml(), markup=False, highlight=False, soft_wrap=True)
+        out.print(spec.to_yaml() + render_units(describe_units(schema, spec, units)), markup=False, highlight=False,
+                  soft_wrap=True)
 
 
 @app.command()

@@ -6,6 +6,7 @@ the source and only `write` touches the target.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import secrets
 import time
@@ -19,16 +20,17 @@ from dbsynth.connect import redact, source_engine, target_engine
 from dbsynth.errors import SpecError
 from dbsynth.measure.crossplan import check_link_spec
 from dbsynth.measure.crosstable import measure_links
-from dbsynth.measure.measure import measure, new_pushdown, plan_budget
+from dbsynth.measure.measure import measure, new_pushdown, paid_columns, plan_budget, uses_partition_selection
 from dbsynth.measure.released import released_spec
 from dbsynth.measure.read import check_select_privileges
 from dbsynth.plan import make_spec
 from dbsynth.privacy.dpsgd import calibrate
 from dbsynth.privacy.ledger import Ledger, calibrate_rho
-from dbsynth.privacy.units import Units
+from dbsynth.privacy.noise import Noise, SecureNoise
+from dbsynth.privacy.units import Units, check_referenced_keys, describe_units
 from dbsynth.relational.assemble import assemble
 from dbsynth.schema.introspect import introspect
-from dbsynth.spec import Spec, check_against_schema, check_linker, check_method
+from dbsynth.spec import Release, Spec, check_against_schema, check_linker, check_method
 from dbsynth.tabular import method_for
 from dbsynth.tabular.llm import llm_method
 
@@ -42,13 +44,14 @@ class RunOptions:
     epsilon: float
     delta: float = 1e-9
     spec_path: str | None = None
-    seed: int | None = None
+    seed: int | None = None  # post-processing only (sampling, linking, Faker): never the noise
     replace: bool = False
     ledger_path: str | None = None
     link: str | None = None  # "pgd" | "degree": the linker of every FK edge, whatever the spec says
     method: str | None = None  # "aim" | "mst" | "llm": the model of every private table, whatever the spec says
     llm_model: str | None = None  # the language model of every llm table (name or path), whatever the spec says
     spec_out: str | None = None  # write the spec with the released domains here (`domain: released`)
+    noise: Noise | None = None  # tests only: SeededNoise (the ledger then says the guarantee is void)
 
 
 @dataclass
@@ -65,6 +68,7 @@ class RunResult:
 
 
 def load_spec(schema, spec_path: str | None) -> Spec:
+    check_referenced_keys(schema)
     spec = Spec.load(spec_path) if spec_path else make_spec(schema)
     check_against_schema(spec, schema)
     _check_owners(spec, schema)
@@ -100,13 +104,17 @@ def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
         timings[stage] = round(now - clock, 3)
         clock = now
 
-    ledger = Ledger(opts.epsilon, opts.delta)  # validates ε and δ before anything connects
+    # Validates ε and δ before anything connects. The noise is fresh and cryptographic; the seed
+    # below only fixes post-processing, so it reveals nothing about the noise.
+    ledger = Ledger(opts.epsilon, opts.delta, noise=opts.noise or SecureNoise())
     if opts.link is not None:
         check_linker(opts.link)
     if opts.method is not None:
         check_method(opts.method)
-    seed = opts.seed if opts.seed is not None else secrets.randbits(32)
+    seed = opts.seed if opts.seed is not None else secrets.randbits(63)
     rng = np.random.default_rng(seed)
+    run_id = secrets.token_hex(8)
+    created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
     say("introspect", redact(opts.source))
     src = source_engine(opts.source)
@@ -128,20 +136,20 @@ def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
     lap("introspect")
 
     units = Units.from_spec(schema, spec)
-    has_ps = any(cs.kind == "categorical" and cs.domain == "dp"
-                 for ts in spec.tables.values() if ts.private for cs in ts.columns.values())
+    # The whole run's spending, from the spec alone, before any private row is read: every
+    # column with no public domain is discovered with DP (whatever its `domain:` says) and each
+    # partition selection takes its δ out of the reserved share.
+    has_ps = uses_partition_selection(schema, spec)
     rdp_delta = opts.delta * (1 - spec.budget.partition_delta_share) if has_ps else opts.delta
     rho_total = calibrate_rho(opts.epsilon, rdp_delta)
     budget, per_table = plan_budget(spec, schema, rho_total, opts.delta)
     # One pushdown, one secret: the cross-table joins count the rows the per-table measurement kept.
     pushdown = new_pushdown(src, schema, units)
-    measured = measure(src, schema, spec, units, ledger, budget, per_table, rng,
+    measured = measure(src, schema, spec, units, ledger, budget, per_table,
                        progress=lambda t: say("measure", t), pushdown=pushdown)
-    links = measure_links(pushdown, schema, spec, units, ledger, measured, per_table, rng,
+    links = measure_links(pushdown, schema, spec, units, ledger, measured, per_table,
                           progress=lambda t: say("measure", f"cross-table {t}"))
     _calibrate_dp_sgd(spec, measured, rho_total, opts.epsilon, rdp_delta)
-    if opts.spec_out:
-        released_spec(spec, {n: tm.encoders for n, tm in measured.items()}).save(opts.spec_out)
     lap("measure")
 
     models = {}
@@ -165,7 +173,16 @@ def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
     lap("sample")
 
     ledger_dict = ledger.to_dict()
-    ledger_dict.update({"seed": seed, "source": redact(opts.source), "created_by": "dbsynth run"})
+    ledger_dict.update({
+        "run": run_id, "created": created, "source": redact(opts.source), "created_by": "dbsynth run",
+        "seeded_post_processing": opts.seed is not None,
+        "units": describe_units(schema, spec, units),
+        "reuses": [r.model_dump() for r in spec.releases or []] if spec.released_columns() else [],
+    })
+    if opts.spec_out:
+        paid = {t: {c.name for c, _ in paid_columns(schema, spec, t)} for t in measured if measured[t].private}
+        release = Release(run=run_id, epsilon=ledger_dict["epsilon"], delta=opts.delta, created=created)
+        released_spec(spec, paid, {n: tm.encoders for n, tm in measured.items()}, release).save(opts.spec_out)
     if opts.ledger_path:
         Path(opts.ledger_path).write_text(json.dumps(ledger_dict, indent=2, default=str))
 

@@ -1,8 +1,10 @@
 """From a Schema to the default Spec. Reads no rows: every choice here is made from public DDL.
 
-Owners (DESIGN §2, as amended): each private table has at most one owning FK edge; a unit is a
-row with everything it owns. The default owner is a NOT NULL FK whose parent chain reaches a
-table holding personal data (PII columns), so units are people and what they own.
+Owners (DESIGN §2): each private table has at most one owning FK edge; a unit is a row with
+everything it owns. Units are people by default: every private table with an FK to an earlier
+private table is owned, nullable FKs included (a row whose owner FK is NULL is a unit of its
+own). Among several candidate parents the one that best stands for a person is chosen (see
+`choose_owners`); a name heuristic may rank candidates but never leaves a table unowned.
 """
 
 from __future__ import annotations
@@ -123,27 +125,51 @@ def _has_pii(table: Table) -> bool:
 
 
 def choose_owners(schema: Schema, private: set[str]) -> dict[str, str | None]:
-    """One owning FK per private table, forming a forest (no cycles, no self references)."""
+    """One owning FK per private table, forming a forest (no cycles, no self references).
+
+    Every FK to a private parent earlier in FK order is a candidate (NULLs become roots), except
+    one case: a table that itself holds personal data, linked by an optional (nullable) FK to
+    another table of people (a customer and the employee who may support her), describes people
+    of its own and stays a root. The candidates are ranked: a parent whose owner chain reaches a
+    person-like table (personal-data columns), then the parent with the longer owner chain (the
+    larger unit: a track belongs to an album of an artist, not to its media type), then a NOT NULL
+    FK, then the parent with more non-key columns (an entity rather than a lookup), then the FK's
+    name: deterministic, and shown by `plan`."""
     order = schema.topological_order()
     position = {t: i for i, t in enumerate(order)}
     owner: dict[str, str | None] = {}
     reaches_person: dict[str, bool] = {}
+    depth: dict[str, int] = {}
     for name in order:
         table = schema.tables[name]
-        best = None
-        if name in private:
-            for fk in table.foreign_keys:
-                parent = fk.ref_table
-                if fk.is_self_reference or parent not in private or position.get(parent, 1 << 30) >= position[name]:
-                    continue
-                if any(table.column(c).nullable for c in fk.columns):
-                    continue
-                if reaches_person.get(parent):
-                    best = fk
-                    break
+        person = _has_pii(table)
+
+        def nullable(fk) -> bool:
+            return any(table.column(c).nullable for c in fk.columns)
+
+        candidates = [fk for fk in owner_candidates(schema, name, private, position)
+                      if not (person and nullable(fk) and reaches_person.get(fk.ref_table))] if name in private else []
+
+        def rank(fk):
+            parent = schema.tables[fk.ref_table]
+            attributes = len([c for c in parent.columns if c.name not in parent.fk_columns()
+                              and c.name not in parent.primary_key])
+            return (reaches_person.get(fk.ref_table, False), depth.get(fk.ref_table, 0), not nullable(fk), attributes)
+
+        best = max(sorted(candidates, key=lambda fk: fk.key), key=rank, default=None)
         owner[name] = best.key if best else None
-        reaches_person[name] = (name in private and _has_pii(table)) or bool(best)
+        depth[name] = depth.get(best.ref_table, 0) + 1 if best else 0
+        reaches_person[name] = (name in private and person) or bool(best and reaches_person[best.ref_table])
     return owner
+
+
+def owner_candidates(schema: Schema, name: str, private: set[str] | frozenset[str],
+                     position: dict[str, int] | None = None) -> list:
+    """FKs of `name` that could own it: to a private parent earlier in FK order, not a self reference."""
+    position = position or {t: i for i, t in enumerate(schema.topological_order())}
+    return [fk for fk in schema.tables[name].foreign_keys
+            if not fk.is_self_reference and fk.ref_table in private
+            and position.get(fk.ref_table, 1 << 30) < position[name]]
 
 
 def make_spec(schema: Schema) -> Spec:

@@ -53,7 +53,21 @@ def render_plan(schema, spec, units) -> str:
             for c, cs in ts.columns.items()
         )
         t.add_row(name, "yes" if ts.private else "public", ts.method, ts.owner or "-", str(units.sensitivity(name)), kinds)
-    return _to_text(t)
+    from dbsynth.privacy.units import describe_units
+
+    return _to_text(t) + render_units(describe_units(schema, spec, units))
+
+
+def render_units(described: dict) -> str:
+    """Who is protected, table by table, as YAML-style comments (they follow the spec on stdout)."""
+    lines = ["# who is protected (a unit: one row and everything it owns; the neighbouring databases differ by one unit)"]
+    for name, entry in described["tables"].items():
+        lines.append(f"#   {name}: {entry['unit']}")
+        if "roots" in entry:
+            lines.append(f"#     {entry['roots']}")
+        for key, note in entry.get("other_parents", {}).items():
+            lines.append(f"#     {key}: {note}")
+    return "\n".join(lines) + "\n"
 
 
 def render_ledger(result) -> str:

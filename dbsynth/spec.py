@@ -153,11 +153,26 @@ class BudgetSpec(_Strict):
         return self.link_share * self.cross_fraction
 
 
+class Release(_Strict):
+    """A run whose DP outputs (released domains) this spec carries: its cost and when it ran.
+    A later run that reuses them lists it in its ledger; the two releases compose."""
+
+    run: str  # the releasing run's id (also in its ledger)
+    epsilon: float
+    delta: float
+    created: str  # UTC, ISO 8601
+    columns: list[str] = Field(default_factory=list)  # table.column whose domain it released
+
+
 class Spec(_Strict):
     version: int = SPEC_VERSION
     dialect: str
     budget: BudgetSpec = BudgetSpec()
     tables: dict[str, TableSpec]
+    releases: list[Release] | None = None  # written by --spec-out
+
+    def released_columns(self) -> list[str]:
+        return [f"{t}.{c}" for t, ts in self.tables.items() for c, cs in ts.columns.items() if cs.domain == "released"]
 
     def with_method(self, method: MethodName) -> "Spec":
         """A copy in which every private table uses `method` (`dbsynth run --method`); workloads

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from dbsynth.privacy.ledger import Ledger
+from dbsynth.privacy.noise import SeededNoise
 from dbsynth.tabular import EncodedTable, Method, TableModel
 
 EPSILON, DELTA = 1.0, 1e-9
@@ -33,7 +34,7 @@ def small_table(rows: int = 600, seed: int = 0, *, flag: bool = True) -> Encoded
 
 def fit(data, rho: float, method: Method, *, sensitivity: float = 1.0, seed: int = 0):
     """The model and its ledger; the method must spend exactly `rho`."""
-    ledger = Ledger(EPSILON, DELTA)
+    ledger = Ledger(EPSILON, DELTA, noise=SeededNoise(seed))  # reproducible: these test the model
     model = method.fit(data, ledger=ledger, rho=rho, sensitivity=sensitivity, rng=np.random.default_rng(seed))
     assert isinstance(model, TableModel)
     assert ledger.rho_spent == pytest.approx(rho, rel=1e-9)

@@ -11,6 +11,7 @@ from mbi import Domain, LinearMeasurement
 from dbsynth.measure.domains import public_encoder
 from dbsynth.measure.encoders import BinEncoder, CategoricalEncoder, codes_outside_order
 from dbsynth.privacy.ledger import Ledger, calibrate_rho
+from dbsynth.privacy.noise import SeededNoise
 from dbsynth.schema import Column
 from dbsynth.spec import ColumnSpec
 from dbsynth.tabular import AIM, EncodedTable
@@ -120,7 +121,7 @@ def test_aim_with_twins_learns_what_it_cannot_afford_at_full_resolution():
     rho = calibrate_rho(0.5, 1e-9)
     errors = {}
     for name, data in (("plain", plain), ("ordered", ordered)):
-        ledger = Ledger(0.5, 1e-9)
+        ledger = Ledger(0.5, 1e-9, noise=SeededNoise(0))
         model = AIM().fit(data, ledger=ledger, rho=rho, sensitivity=1.0, rng=np.random.default_rng(0))
         assert ledger.rho_spent == pytest.approx(rho, rel=1e-9)
         sample = model.sample(data.rows, np.random.default_rng(1))
@@ -135,11 +136,11 @@ def test_aim_with_twins_learns_what_it_cannot_afford_at_full_resolution():
 def test_no_twins_when_the_budget_reaches_the_fine_cliques():
     _, ordered = _diagonal(20000, 0)
     rho = calibrate_rho(8.0, 1e-9)  # ~3300 rows per first-round sigma: above the threshold
-    ledger = Ledger(8.0, 1e-9)
+    ledger = Ledger(8.0, 1e-9, noise=SeededNoise(0))
     model = AIM().fit(ordered, ledger=ledger, rho=rho, sensitivity=1.0, rng=np.random.default_rng(0))
     assert not any("~" in c.what for c in ledger.charges)
     assert set(model.tree.shape) == {"x", "y", "flag"}
     # The same budget with a threshold above it makes them.
-    ledger = Ledger(8.0, 1e-9)
+    ledger = Ledger(8.0, 1e-9, noise=SeededNoise(0))
     AIM(coarse_rows_per_sigma=1e9).fit(ordered, ledger=ledger, rho=rho, sensitivity=1.0, rng=np.random.default_rng(0))
     assert any("~" in c.what for c in ledger.charges)

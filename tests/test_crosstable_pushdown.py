@@ -148,11 +148,10 @@ def test_measure_links_counts_in_the_database_with_the_measure_stage_secret(chin
                     lambda conn, cursor, statement, params, context, many: statements.append((statement, params)))
     ledger = Ledger(1.0, 1e-9)
     rho = {t: 0.05 for t in units.private}
-    rng = np.random.default_rng(0)
     push = Pushdown(engine, schema, units, SECRET)
-    measured = measure(engine, schema, spec, units, ledger, Budget(1.0, 1e-11), rho, rng, pushdown=push)
+    measured = measure(engine, schema, spec, units, ledger, Budget(1.0, 1e-11), rho, pushdown=push)
     first = len(statements)
-    links = measure_links(push, schema, spec, units, ledger, measured, rho, rng)
+    links = measure_links(push, schema, spec, units, ledger, measured, rho)
     assert links and all(em.marginals for em in links.values())
     assert any(c.what.startswith("cross-table") for c in ledger.charges)
     cross = statements[first:]

@@ -277,7 +277,7 @@ def test_measure_stage_reads_no_private_table_whole(chinook_sqlite, monkeypatch)
     monkeypatch.setattr(measure_module, "read_table", spy)
     ledger = Ledger(1.0, 1e-9)
     rho = {t: 0.05 for t in units.private}
-    out = measure(engine, schema, spec, units, ledger, Budget(1.0, 1e-11), rho, np.random.default_rng(0))
+    out = measure(engine, schema, spec, units, ledger, Budget(1.0, 1e-11), rho)
     assert read == [genre]
     line = table_named(schema, "invoiceline")
     assert isinstance(out[line].encoded, SqlMarginalSource)

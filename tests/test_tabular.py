@@ -11,6 +11,7 @@ import pytest
 
 from dbsynth.errors import UsageError
 from dbsynth.privacy.ledger import Ledger, calibrate_rho
+from dbsynth.privacy.noise import SeededNoise
 from dbsynth.tabular import MST, EncodedTable, method_for
 from tests import tabular_helpers as helpers
 from tests.tabular_helpers import DELTA, EPSILON
@@ -37,7 +38,7 @@ def fit(data, rho: float, *, sensitivity: float = 1.0, seed: int = 0):
 @pytest.fixture(scope="module")
 def adult(datasets_dir):
     data = helpers.adult_table(datasets_dir, ordered=False)
-    ledger = Ledger(EPSILON, DELTA)
+    ledger = Ledger(EPSILON, DELTA, noise=SeededNoise(0))
     start = time.perf_counter()
     model = method_for("mst").fit(data, ledger=ledger, rho=calibrate_rho(EPSILON, DELTA), sensitivity=1.0,
                                   rng=np.random.default_rng(0))

@@ -106,7 +106,7 @@ def stage(dsn: str, epsilon: float, method: str | None) -> None:
     rho = calibrate_rho(epsilon, 1e-9 * (1 - spec.budget.partition_delta_share))
     budget, per_table = plan_budget(spec, schema, rho, 1e-9)
     rng = np.random.default_rng(0)
-    measured = measure(src, schema, spec, units, ledger, budget, per_table, rng)
+    measured = measure(src, schema, spec, units, ledger, budget, per_table)
     seconds["measure"] = time.perf_counter() - clock
     measure_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     clock = time.perf_counter()

@@ -92,7 +92,6 @@ def measure_links(
     ledger: Ledger,
     measured: dict[str, TableMeasurements],
     rho_per_table: dict[str, float],
-    rng: np.random.Generator,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, EdgeMeasurements]:
     """Noisy cross-table marginals per pgd edge, paid from each child table's `cross_share`
@@ -134,7 +133,7 @@ def measure_links(
                                   degree_sigma=_degree_sigma(ledger, fk))
             for clique, true in zip(cliques, counts):
                 noisy, sigma = mechanisms.gaussian(
-                    ledger, true.ravel(), sensitivity=sens, rho=rho_child / len(keys) / len(cliques), rng=rng,
+                    ledger, true.ravel(), sensitivity=sens, rho=rho_child / len(keys) / len(cliques),
                     table=child, what=f"cross-table {' x '.join(clique)} over {fk.key}",
                 )
                 em.marginals.append(CrossTableMarginal(clique, noisy.reshape(true.shape), sigma))

@@ -205,10 +205,6 @@ def type_limit(col: Column) -> float | None:
     return None
 
 
-def needs_budget(cs: ColumnSpec) -> bool:
-    return cs.kind in ("categorical", "numeric", "datetime") and cs.domain == "dp"
-
-
 def private_encoders(
     columns: Sequence[tuple[Column, ColumnSpec]],
     counts: ColumnCounts,
@@ -217,14 +213,13 @@ def private_encoders(
     rho: float,
     delta: float,
     sensitivity: float,
-    rng: np.random.Generator,
     table: str,
 ) -> dict[str, Any]:
     """Encoders for one table's dp-domain columns, each paying `rho` (and `delta` for partition
     selection), from two passes over the rows: value counts and coarse range histograms, then
     the quantile grids inside the released ranges."""
     selections = {
-        col.name: mechanisms.PartitionSelection(ledger, sensitivity=sensitivity, rho=rho, delta=delta, rng=rng,
+        col.name: mechanisms.PartitionSelection(ledger, sensitivity=sensitivity, rho=rho, delta=delta,
                                                 table=table, what=f"domain of {col.name}")
         for col, cs in columns if cs.kind == "categorical"
     }
@@ -241,7 +236,7 @@ def private_encoders(
             out[col.name] = CategoricalEncoder(selections[col.name].release().values, col.nullable, other=True)
     grids = {}
     for (col, cs, t, lo, hi), hist in zip(numeric, hists):
-        noisy, sigma = mechanisms.gaussian(ledger, hist, sensitivity=sensitivity, rho=rho / 3, rng=rng, table=table,
+        noisy, sigma = mechanisms.gaussian(ledger, hist, sensitivity=sensitivity, rho=rho / 3, table=table,
                                            what=f"range of {col.name}")
         live = np.flatnonzero(noisy > 3 * sigma)
         if len(live) == 0:
@@ -256,7 +251,7 @@ def private_encoders(
         bins = cs.bins or 8
         qs = [i / bins for i in range(1, bins)]
         inner = mechanisms.quantiles_from_counts(
-            ledger, bc, fine[col.name].candidates, qs, sensitivity=sensitivity, rho=2 * rho / 3, rng=rng, table=table,
+            ledger, bc, fine[col.name].candidates, qs, sensitivity=sensitivity, rho=2 * rho / 3, table=table,
             what=f"bins of {col.name}",
         ) if qs else np.array([])
         edges = np.unique(np.concatenate([[r_lo], inner, [r_hi]]))

@@ -16,15 +16,16 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from dbsynth.measure.domains import needs_budget, private_encoders, public_encoder
+from dbsynth.errors import BudgetTooSmall
+from dbsynth.measure.domains import private_encoders, public_encoder
 from dbsynth.measure.encoders import NullIndicator
 from dbsynth.measure.pushdown import Pushdown, SqlMarginalSource
 from dbsynth.measure.read import read_table
 from dbsynth.privacy import mechanisms
 from dbsynth.privacy.ledger import Ledger
 from dbsynth.privacy.units import Units
-from dbsynth.schema import Schema
-from dbsynth.spec import LlmSpec, Spec
+from dbsynth.schema import Column, Schema
+from dbsynth.spec import ColumnSpec, LlmSpec, Spec
 from dbsynth.tabular.base import MarginalSource
 from dbsynth.tabular.llm import LlmTable, UnitRows, vocabulary
 
@@ -56,15 +57,35 @@ class Budget:
 
 
 def plan_budget(spec: Spec, schema: Schema, rho_total: float, delta: float) -> tuple[Budget, dict[str, float]]:
-    """Per-table ρ by weight, and the δ each partition selection gets."""
+    """Per-table ρ by weight, and the δ each partition selection gets: the whole run's spending,
+    planned from the spec before any private row is read. A column whose spec promises a public
+    domain it does not give would have to be discovered with DP outside this plan: refused."""
     private = [t for t, ts in spec.tables.items() if ts.private]
+    for t in private:
+        for col, cs in paid_columns(schema, spec, t):
+            if cs.domain != "dp":
+                given = "values" if cs.kind == "categorical" else "both bounds or edges"
+                raise BudgetTooSmall(
+                    f"spec: {t}.{col.name} is {cs.kind} with domain: {cs.domain} but gives no {given}, so its domain "
+                    f"would be paid for with DP outside the planned budget; list its {given}, or say domain: dp")
     total_w = sum(spec.tables[t].budget_weight for t in private) or 1.0
     per_table = {t: rho_total * spec.tables[t].budget_weight / total_w for t in private}
-    n_ps = sum(
-        1 for t in private for cs in spec.tables[t].columns.values() if cs.kind == "categorical" and cs.domain == "dp"
-    )
+    n_ps = sum(1 for t in private for col, cs in paid_columns(schema, spec, t) if cs.kind == "categorical")
     ps_delta = delta * spec.budget.partition_delta_share / n_ps if n_ps else 0.0
     return Budget(rho_total, ps_delta), per_table
+
+
+def paid_columns(schema: Schema, spec: Spec, name: str) -> list[tuple[Column, ColumnSpec]]:
+    """The modelled columns of a table whose domain must be discovered with DP: every one with no
+    public domain (schema, spec values, bounds or released edges), whatever its `domain:` says."""
+    ts = spec.tables[name]
+    return [(col, ts.columns[col.name]) for col in schema.tables[name].columns
+            if ts.columns[col.name].kind in MODELLED and public_encoder(col, ts.columns[col.name]) is None]
+
+
+def uses_partition_selection(schema: Schema, spec: Spec) -> bool:
+    return any(cs.kind == "categorical" for t, ts in spec.tables.items() if ts.private
+               for _, cs in paid_columns(schema, spec, t))
 
 
 def new_pushdown(source: sa.Engine, schema: Schema, units: Units) -> Pushdown:
@@ -82,7 +103,6 @@ def measure(
     ledger: Ledger,
     budget: Budget,
     rho_per_table: dict[str, float],
-    rng: np.random.Generator,
     progress: Callable[[str], None] | None = None,
     pushdown: Pushdown | None = None,
 ) -> dict[str, TableMeasurements]:
@@ -96,7 +116,7 @@ def measure(
         if not spec.tables[name].private:
             out[name] = TableMeasurements(name, False, public_rows=read_table(source, schema, name))
             continue
-        out[name] = _measure_table(name, schema, spec, units, ledger, budget, rho_per_table[name], pushdown, rng)
+        out[name] = _measure_table(name, schema, spec, units, ledger, budget, rho_per_table[name], pushdown)
     return out
 
 
@@ -109,14 +129,13 @@ def _measure_table(
     budget: Budget,
     rho_table: float,
     pushdown: Pushdown,
-    rng: np.random.Generator,
 ) -> TableMeasurements:
     table = schema.tables[name]
     ts = spec.tables[name]
     delta_t = units.sensitivity(name)
     tm = TableMeasurements(name, True, sensitivity=delta_t)
 
-    paid = [c for c in table.columns if needs_budget(ts.columns[c.name])]
+    paid = paid_columns(schema, spec, name)
     degree_edges = [fk for fk in table.foreign_keys]
     rho_domain = rho_table * spec.budget.domain_share if paid else 0.0
     rho_degree = rho_table * spec.budget.degree_share if degree_edges else 0.0
@@ -124,11 +143,10 @@ def _measure_table(
 
     encoders = {col.name: public_encoder(col, ts.columns[col.name])
                 for col in table.columns if ts.columns[col.name].kind in MODELLED}
-    dp = [(col, ts.columns[col.name]) for col in table.columns if col.name in encoders and encoders[col.name] is None]
-    if dp:
+    if paid:
         encoders.update(private_encoders(
-            dp, pushdown.counts(name), ledger=ledger, rho=rho_domain / len(paid), delta=budget.partition_delta,
-            sensitivity=delta_t, rng=rng, table=name,
+            paid, pushdown.counts(name), ledger=ledger, rho=rho_domain / len(paid), delta=budget.partition_delta,
+            sensitivity=delta_t, table=name,
         ))
     tm.encoders = encoders
     for fk in table.foreign_keys:
@@ -138,7 +156,7 @@ def _measure_table(
     model = {**tm.encoders, **tm.null_indicators}
     tm.encoded = SqlMarginalSource(pushdown, name, model, rows=pushdown.row_count(name))
     if ts.method == "llm" and model:  # with no column to model, a noisy row count is all (see pipeline)
-        tm.llm = _llm_input(name, ts.llm or LlmSpec(), model, tm, units, ledger, pushdown, rng)
+        tm.llm = _llm_input(name, ts.llm or LlmSpec(), model, tm, units, ledger, pushdown)
 
     for fk in degree_edges:
         hist = pushdown.degree_histogram(fk, units.caps[fk.key])
@@ -147,7 +165,7 @@ def _measure_table(
         else:  # a public parent's rows are fixed: only the children move
             sens = 2 * delta_t
         noisy, _ = mechanisms.gaussian(
-            ledger, hist, sensitivity=sens, rho=rho_degree / len(degree_edges), rng=rng, table=name,
+            ledger, hist, sensitivity=sens, rho=rho_degree / len(degree_edges), table=name,
             what=f"degree histogram of {fk.key}",
         )
         tm.degrees[fk.key] = noisy
@@ -155,7 +173,7 @@ def _measure_table(
 
 
 def _llm_input(name: str, settings: LlmSpec, model: dict[str, Any], tm: TableMeasurements, units: Units,
-               ledger: Ledger, pushdown: Pushdown, rng: np.random.Generator) -> LlmTable:
+               ledger: Ledger, pushdown: Pushdown) -> LlmTable:
     """An llm table's rows by unit, and its noisy unit and row counts (`count_share` of the
     model's ρ). What is left of the model's ρ is the DP-SGD share: the pipeline turns it into
     a noise multiplier calibrated over the whole run, so it is not spent here."""
@@ -164,9 +182,9 @@ def _llm_input(name: str, settings: LlmSpec, model: dict[str, Any], tm: TableMea
     n_units = int(unit.max()) + 1 if len(unit) else 0
     # Removing a unit adds or removes at most one example (an inner unit only changes one).
     (noisy_units,), _ = mechanisms.gaussian(ledger, np.array([float(n_units)]), sensitivity=1.0, rho=rho / 2,
-                                            rng=rng, table=name, what="unit count (llm examples)")
+                                            table=name, what="unit count (llm examples)")
     (noisy_rows,), _ = mechanisms.gaussian(ledger, np.array([float(len(unit))]), sensitivity=tm.sensitivity,
-                                           rho=rho / 2, rng=rng, table=name, what="row count")
+                                           rho=rho / 2, table=name, what="row count")
     tm.rho_model -= rho
     chain = units.chain(name)
     max_rows = int(np.prod([units.caps[fk.key] for fk in chain])) if chain else 1

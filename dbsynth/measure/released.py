@@ -12,25 +12,29 @@ import decimal
 from collections.abc import Mapping
 from typing import Any
 
-from dbsynth.measure.domains import needs_budget
 from dbsynth.measure.encoders import BinEncoder, CategoricalEncoder
-from dbsynth.spec import Spec
+from dbsynth.spec import Release, Spec
 
 
-def released_spec(spec: Spec, encoders: Mapping[str, Mapping[str, Any]]) -> Spec:
-    """A copy of `spec` in which every `domain: dp` column with a released encoder
-    (`encoders[table][column]`) records its released values or edges as `domain: released`."""
+def released_spec(spec: Spec, paid: Mapping[str, set[str]], encoders: Mapping[str, Mapping[str, Any]],
+                  release: Release) -> Spec:
+    """A copy of `spec` in which every column whose domain this run paid for (`paid[table]`)
+    records its released values or edges (`encoders[table][column]`) as `domain: released`, and
+    `release` (this run: id, ε, δ) is added to the releases the spec carries."""
     out = spec.model_copy(deep=True)
+    columns = []
     for table, ts in out.tables.items():
         for name, cs in ts.columns.items():
             enc = encoders.get(table, {}).get(name)
-            if not needs_budget(cs) or enc is None:
+            if name not in paid.get(table, ()) or enc is None:
                 continue
+            columns.append(f"{table}.{name}")
             if isinstance(enc, CategoricalEncoder):
                 ts.columns[name] = cs.model_copy(update={"domain": "released", "values": [_plain(v) for v in enc.values]})
             elif isinstance(enc, BinEncoder):
                 ts.columns[name] = cs.model_copy(update={"domain": "released", "edges": [float(e) for e in enc.edges],
                                                          "bins": max(1, len(enc.edges) - 1)})
+    out.releases = [*(out.releases or []), release.model_copy(update={"columns": columns})]
     return Spec.model_validate(out.model_dump())
 
 

@@ -14,6 +14,7 @@ from dp_accounting import dp_event
 from dp_accounting.rdp import RdpAccountant
 
 from dbsynth.errors import BudgetTooSmall, UsageError
+from dbsynth.privacy.noise import Noise, SecureNoise
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Ledger:
     target_epsilon: float
     target_delta: float
     charges: list[Charge] = field(default_factory=list)
+    noise: Noise = field(default_factory=SecureNoise)  # where every mechanism draws its noise
 
     def __post_init__(self) -> None:
         if not (self.target_epsilon > 0 and math.isfinite(self.target_epsilon)):
@@ -75,6 +77,8 @@ class Ledger:
             "delta": self.target_delta,
             "target_epsilon": self.target_epsilon,
             "within_target": eps <= self.target_epsilon + 1e-9,
+            "noise": self.noise.sampler,
+            "guarantee_void": self.noise.voids_guarantee,
             "accountant": "RDP (dp_accounting): zCDP, Gaussian and DP-SGD (Poisson-subsampled Gaussian) events composed",
             "rho_spent": self.rho_spent,
             "delta_outside_rdp": self.delta_outside,

@@ -1,7 +1,8 @@
 """The mechanisms: each returns its noisy release and records its own event in the ledger.
 
 Every function here takes the true statistic computed on *bounded* private rows and the
-sensitivity derived for it (`units.py`); nothing outside this module adds noise.
+sensitivity derived for it (`units.py`); nothing outside this module adds noise. The noise is the
+ledger's `Noise` (`noise.py`): fresh and cryptographic, never the post-processing generator.
 """
 
 from __future__ import annotations
@@ -30,13 +31,13 @@ def gaussian(
     *,
     sensitivity: float,
     rho: float,
-    rng: np.random.Generator,
     table: str,
     what: str,
 ) -> tuple[np.ndarray, float]:
-    """Gaussian mechanism on a count vector with L2 sensitivity `sensitivity`; returns (noisy, σ)."""
+    """Discrete Gaussian mechanism on an integer count vector with L2 sensitivity `sensitivity`
+    (ρ = Δ²/2σ², as for the continuous one); returns (noisy, σ)."""
     sigma = sigma_for(rho, sensitivity)
-    noisy = np.asarray(values, dtype=float) + rng.normal(0.0, sigma, size=np.shape(values))
+    noisy = ledger.noise.integer_gaussian(np.asarray(values), sigma).astype(float)
     ledger.record(
         Charge("gaussian", table, what, dp_event.GaussianDpEvent(sigma / sensitivity), rho, 0.0, sensitivity, sigma)
     )
@@ -49,20 +50,16 @@ def exponential(
     *,
     sensitivity: float,
     epsilon: float,
-    rng: np.random.Generator,
     table: str,
     what: str,
     monotonic: bool = False,
 ) -> int:
-    """Exponential mechanism: index drawn with probability ∝ exp(ε·score / (2Δ)).
+    """Exponential mechanism: index drawn with probability ∝ exp(ε·score / (2Δ)), as the argmax
+    of the scores plus Gumbel noise of scale 2Δ/ε.
 
     Recorded as ε²/8-zCDP (bounded-range property, Cesar & Rogers 2021)."""
     factor = 1.0 if monotonic else 2.0
-    logits = epsilon * np.asarray(scores, dtype=float) / (factor * sensitivity)
-    logits -= logits.max()
-    p = np.exp(logits)
-    p /= p.sum()
-    idx = int(rng.choice(len(p), p=p))
+    idx = ledger.noise.noisy_max(np.asarray(scores, dtype=float), factor * sensitivity / epsilon)
     rho = epsilon**2 / 8.0
     ledger.record(Charge("exponential", table, what, dp_event.ZCDpEvent(rho), rho, 0.0, sensitivity, None))
     return idx
@@ -80,14 +77,13 @@ def quantiles(
     *,
     sensitivity: float,
     rho: float,
-    rng: np.random.Generator,
     table: str,
     what: str,
 ) -> np.ndarray:
     """DP quantiles of values in memory: `quantiles_from_counts` on their bucket counts."""
     buckets = np.searchsorted(candidates, sorted_values, side="right")
     counts = np.bincount(buckets, minlength=len(candidates) + 1)
-    return quantiles_from_counts(ledger, counts, candidates, qs, sensitivity=sensitivity, rho=rho, rng=rng,
+    return quantiles_from_counts(ledger, counts, candidates, qs, sensitivity=sensitivity, rho=rho,
                                  table=table, what=what)
 
 
@@ -99,7 +95,6 @@ def quantiles_from_counts(
     *,
     sensitivity: float,
     rho: float,
-    rng: np.random.Generator,
     table: str,
     what: str,
 ) -> np.ndarray:
@@ -120,7 +115,7 @@ def quantiles_from_counts(
     for q in qs:
         scores = -np.abs((1 - q) * below - q * above)
         out.append(candidates[exponential(ledger, scores, sensitivity=sensitivity, epsilon=eps_each,
-                                          rng=rng, table=table, what=f"{what} q={q:.3f}")])
+                                          table=table, what=f"{what} q={q:.3f}")])
     return np.sort(np.asarray(out))
 
 
@@ -137,22 +132,22 @@ class PartitionSelection:
     the number of distinct values. `release` records the charge and returns the selection.
 
     One unit owns at most Δ rows, so it can add at most Δ values, each with count ≤ Δ; a value
-    only that unit holds is released with probability ≤ Φ̄((τ-Δ)/σ) — τ makes the union over its
-    Δ values at most δ. The counts are a Gaussian release with L2 sensitivity Δ."""
+    only that unit holds is released with probability ≤ P[Z ≥ τ-Δ] for discrete Gaussian Z, which
+    is at most Φ̄((τ-Δ-1)/σ) (Canonne-Kamath-Steinke): τ makes the union over its Δ values at most
+    δ. The counts are a discrete Gaussian release with L2 sensitivity Δ."""
 
-    def __init__(self, ledger: Ledger, *, sensitivity: float, rho: float, delta: float, rng: np.random.Generator,
-                 table: str, what: str):
-        self.ledger, self.rng, self.table, self.what = ledger, rng, table, what
+    def __init__(self, ledger: Ledger, *, sensitivity: float, rho: float, delta: float, table: str, what: str):
+        self.ledger, self.table, self.what = ledger, table, what
         self.sensitivity, self.rho, self.delta = sensitivity, rho, delta
         self.sigma = sigma_for(rho, sensitivity)
-        self.tau = sensitivity + self.sigma * float(norm.isf(delta / max(sensitivity, 1.0)))
+        self.tau = sensitivity + 1 + self.sigma * float(norm.isf(delta / max(sensitivity, 1.0)))
         self._values: list = []
         self._noisy: list[float] = []
 
     def add(self, pairs: Iterable[tuple[Any, float]]) -> None:
         it = iter(pairs)
         while chunk := list(itertools.islice(it, _CHUNK)):
-            noisy = np.array([c for _, c in chunk], dtype=float) + self.rng.normal(0.0, self.sigma, size=len(chunk))
+            noisy = self.ledger.noise.integer_gaussian(np.array([c for _, c in chunk]), self.sigma)
             for i in np.flatnonzero(noisy > self.tau):
                 self._values.append(chunk[i][0])
                 self._noisy.append(float(noisy[i]))
@@ -172,13 +167,11 @@ def partition_selection(
     sensitivity: float,
     rho: float,
     delta: float,
-    rng: np.random.Generator,
     table: str,
     what: str,
 ) -> SelectedPartitions:
     """Gaussian partition selection over all counts at once (see `PartitionSelection`)."""
-    selection = PartitionSelection(ledger, sensitivity=sensitivity, rho=rho, delta=delta, rng=rng, table=table,
-                                   what=what)
+    selection = PartitionSelection(ledger, sensitivity=sensitivity, rho=rho, delta=delta, table=table, what=what)
     selection.add(counts.items() if isinstance(counts, Mapping) else counts)
     return selection.release()
 

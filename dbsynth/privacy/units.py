@@ -188,3 +188,61 @@ def bound(frames: dict[str, pd.DataFrame], schema: Schema, units: Units, secret:
         parent_ok = ref.map(lambda v: v in parent_keys).to_numpy(dtype=bool)
         kept[name] = is_root | (parent_ok & (ranks < units.caps[fk.key]))
     return kept
+
+
+def check_referenced_keys(schema: Schema) -> None:
+    """Refuse FKs onto columns that are not unique in the parent: every join (degree histograms,
+    cross-table marginals, bounding) assumes one parent row per key, and with duplicates one
+    unit's rows are counted once per matching parent row, past every declared sensitivity."""
+    from dbsynth.errors import UnsupportedSchema
+
+    bad = schema.non_unique_references()
+    if bad:
+        fk = bad[0]
+        raise UnsupportedSchema(
+            f"foreign key {fk.key} references {fk.ref_table}({', '.join(fk.ref_columns)}), which is not a primary "
+            f"key or UNIQUE: add a UNIQUE constraint on those columns in the source, or drop the foreign key"
+            + (f" ({len(bad) - 1} more such keys)" if len(bad) > 1 else ""))
+
+
+def describe_units(schema: Schema, spec: Spec, units: Units) -> dict:
+    """Who is protected, for people: the owner forest, the caps, and each table's unit in words
+    (what `plan` shows and the ledger stores)."""
+    children: dict[str, list[str]] = {}
+    for name, fk in units.owner.items():
+        if fk is not None:
+            children.setdefault(fk.ref_table, []).append(name)
+
+    def owned(table: str) -> str:
+        kids = sorted(children.get(table, []))
+        return ", ".join(f"its {k} rows" + (f" ({owned(k)})" if children.get(k) else "") for k in kids)
+
+    tables: dict[str, dict] = {}
+    for name, ts in spec.tables.items():
+        if not ts.private:
+            tables[name] = {"unit": "public: copied verbatim, not protected"}
+            continue
+        chain = units.chain(name)
+        root = chain[-1].ref_table if chain else name
+        unit = f"one {root} row" + (f" with {owned(root)}" if children.get(root) else "")
+        entry: dict = {"unit": unit if not chain else f"part of a unit: {unit}"}
+        fk = units.owner.get(name)
+        if fk is not None:
+            entry["owner"] = fk.key
+            if any(schema.tables[name].column(c).nullable for c in fk.columns):
+                entry["roots"] = f"a {name} row whose {', '.join(fk.columns)} is NULL is a unit of its own"
+        others = [o for o in schema.tables[name].foreign_keys
+                  if o.ref_table in units.private and o is not fk and not o.is_self_reference]
+        if others:
+            entry["other_parents"] = {
+                o.key: (f"not the owner: a {o.ref_table} row's unit does not contain these rows (they belong to "
+                        f"{'their ' + fk.ref_table + ' unit' if fk else 'their own units'}); statistics that join "
+                        f"{name} to {o.ref_table} count at most {units.caps[o.key]} of them per {o.ref_table} row")
+                for o in others}
+        tables[name] = entry
+    return {
+        "forest": {name: (fk.key if fk else None) for name, fk in units.owner.items()},
+        "caps": dict(units.caps),
+        "sensitivity": {name: units.sensitivity(name) for name in sorted(units.private)},
+        "tables": tables,
+    }

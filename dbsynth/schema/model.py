@@ -126,6 +126,16 @@ class Schema:
     def children_of(self, table: str) -> list[ForeignKey]:
         return [fk for fk in self.edges() if fk.ref_table == table]
 
+    def non_unique_references(self) -> list[ForeignKey]:
+        """FKs whose referenced columns hold no PK or UNIQUE set (SQLite and InnoDB accept them):
+        one child row would join several parent rows, multiplying what a unit contributes."""
+        out = []
+        for fk in self.edges():
+            parent = self.tables.get(fk.ref_table)
+            if parent is not None and not any(set(u) <= set(fk.ref_columns) for u in parent.unique_sets()):
+                out.append(fk)
+        return out
+
     def cycles(self) -> list[list[str]]:
         """Strongly connected components with more than one table (FK cycles between tables)."""
         return [c for c in _strongly_connected(self._graph()) if len(c) > 1]

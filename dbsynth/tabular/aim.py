@@ -99,7 +99,7 @@ class AIM:
         check_budget(data.table, rho, sensitivity)
         modelled = modelled_columns(data)
         if not modelled:
-            return row_count_only(data, ledger=ledger, rho=rho, sensitivity=sensitivity, rng=rng)
+            return row_count_only(data, ledger=ledger, rho=rho, sensitivity=sensitivity)
         workload = resolve_workload(data.table, self.workload, dict(data.sizes))
         # A workload of constants only leaves nothing to select: the 1-ways are all there is.
         weights = candidates(workload or [(c,) for c in modelled], modelled)
@@ -123,7 +123,7 @@ class AIM:
         share = {c: data.sizes[c] ** (2 / 3) for c in modelled}
         ones = measure_one_ways(data, {c: true_full[(c,)] for c in modelled}, ledger=ledger,
                                 rho={c: rho_ones * share[c] / sum(share.values()) for c in modelled},
-                                sensitivity=sensitivity, rng=rng, rare_sigmas=self.rare_sigmas)
+                                sensitivity=sensitivity, rare_sigmas=self.rare_sigmas)
         budget.spent = rho_ones
         if ones.total_estimate() >= self.coarse_rows_per_sigma * sensitivity * budget.sigma:
             ordered = []
@@ -175,10 +175,10 @@ class AIM:
             scores = np.array([weights[r] * (np.abs(truth[r] - est).sum() - _BIAS * sigma * truth[r].size)
                                for r, est in zip(open_, estimates)])
             pick = exponential(ledger, scores, sensitivity=sensitivity * max_weight,
-                               epsilon=epsilon_for_exponential(rho_select), rng=rng, table=data.table,
+                               epsilon=epsilon_for_exponential(rho_select), table=data.table,
                                what=f"AIM round {step}: select")
             r, before = open_[pick], estimates[pick]
-            noisy, sigma = gaussian(ledger, truth[r].ravel(), sensitivity=sensitivity, rho=rho_measure, rng=rng,
+            noisy, sigma = gaussian(ledger, truth[r].ravel(), sensitivity=sensitivity, rho=rho_measure,
                                     table=data.table, what=f"AIM round {step}: {len(r)}-way ({', '.join(r)})")
             measurements.append(LinearMeasurement(noisy, r, stddev=sigma))
             totals.append((float(noisy.sum()), sigma**2 * noisy.size))

@@ -50,7 +50,7 @@ class MST:
         columns = tuple(data.sizes)
         modelled = modelled_columns(data)
         if not modelled:
-            return row_count_only(data, ledger=ledger, rho=rho, sensitivity=sensitivity, rng=rng)
+            return row_count_only(data, ledger=ledger, rho=rho, sensitivity=sensitivity)
 
         pairs = list(itertools.combinations(modelled, 2))
         counts = marginals.fetch(data, [(c,) for c in modelled] + pairs)
@@ -58,7 +58,7 @@ class MST:
         rho_part = rho if len(modelled) == 1 else rho / 3.0
         ones = measure_one_ways(data, dict(zip(modelled, counts)), ledger=ledger,
                                 rho={c: rho_part / len(modelled) for c in modelled},
-                                sensitivity=sensitivity, rng=rng, rare_sigmas=self.rare_sigmas)
+                                sensitivity=sensitivity, rare_sigmas=self.rare_sigmas)
         estimated_rows = max(0.0, ones.total_estimate())
         measurements = list(ones.measurements)
 
@@ -67,10 +67,10 @@ class MST:
             # The selection's product-of-1-ways baseline, from released (compressed) counts only.
             probs = {c: marginals.distribution(compress_counts(ones.noisy[c], ones.mappings.get(c))) for c in modelled}
             tree = _private_spanning_tree(data.table, modelled, two_ways, probs, estimated_rows,
-                                          ledger=ledger, rho=rho / 3.0, sensitivity=sensitivity, rng=rng)
+                                          ledger=ledger, rho=rho / 3.0, sensitivity=sensitivity)
             for a, b in tree:
                 noisy, sigma = gaussian(ledger, two_ways[(a, b)].ravel(), sensitivity=sensitivity,
-                                        rho=rho / 3.0 / len(tree), rng=rng, table=data.table, what=f"2-way ({a}, {b})")
+                                        rho=rho / 3.0 / len(tree), table=data.table, what=f"2-way ({a}, {b})")
                 measurements.append(LinearMeasurement(noisy, (a, b), stddev=sigma))
 
         # The total comes from the noisy 1-ways, never from the private row count.
@@ -89,7 +89,6 @@ def _private_spanning_tree(
     ledger: Ledger,
     rho: float,
     sensitivity: float,
-    rng: np.random.Generator,
 ) -> list[Pair]:
     """Kruskal with an exponential mechanism per edge: pairs the 1-ways explain worst come first.
 
@@ -102,7 +101,7 @@ def _private_spanning_tree(
     for i in range(rounds):
         open_ = [k for k, (a, b) in enumerate(pairs) if component[a] != component[b]]
         pick = open_[exponential(ledger, scores[open_], sensitivity=sensitivity,
-                                 epsilon=epsilon_for_exponential(rho / rounds), rng=rng, table=table,
+                                 epsilon=epsilon_for_exponential(rho / rounds), table=table,
                                  what=f"MST edge {i + 1}/{rounds}")]
         a, b = pairs[pick]
         edges.append((a, b))

@@ -30,11 +30,10 @@ def modelled_columns(data: MarginalSource) -> list[str]:
     return [c for c, size in data.sizes.items() if size > 1]
 
 
-def row_count_only(data: MarginalSource, *, ledger: Ledger, rho: float, sensitivity: float,
-                   rng: np.random.Generator) -> GraphicalModel:
+def row_count_only(data: MarginalSource, *, ledger: Ledger, rho: float, sensitivity: float) -> GraphicalModel:
     """A table with no modelled column: the whole ρ buys its noisy row count."""
     (true,) = data.marginals([()])
-    (count,), _ = gaussian(ledger, np.reshape(true, 1), sensitivity=sensitivity, rho=rho, rng=rng,
+    (count,), _ = gaussian(ledger, np.reshape(true, 1), sensitivity=sensitivity, rho=rho,
                            table=data.table, what="row count")
     return GraphicalModel(tuple(data.sizes), dict(data.sizes), None, estimated_rows=max(0.0, float(count)))
 
@@ -68,7 +67,6 @@ def measure_one_ways(
     ledger: Ledger,
     rho: dict[str, float],
     sensitivity: float,
-    rng: np.random.Generator,
     rare_sigmas: float,
 ) -> OneWays:
     """One Gaussian release per column (`rho[col]` each), then MST's compression of values rarer
@@ -76,7 +74,7 @@ def measure_one_ways(
     decided from noisy counts only: free post-processing."""
     noisy, sigma = {}, {}
     for col, true in counts.items():
-        noisy[col], sigma[col] = gaussian(ledger, true, sensitivity=sensitivity, rho=rho[col], rng=rng,
+        noisy[col], sigma[col] = gaussian(ledger, true, sensitivity=sensitivity, rho=rho[col],
                                           table=data.table, what=f"1-way ({col})")
     mappings = {c: m for c in counts if (m := rare_value_mapping(noisy[c], rare_sigmas * sigma[c])) is not None}
     shares = {c: merged_shares(noisy[c], m, sigma[c], set(data.ordered[c]) if c in data.ordered else None)

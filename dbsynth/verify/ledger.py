@@ -71,6 +71,9 @@ def check_ledger_bound(runner: CheckRunner, entry: dict[str, Any] | None, bound:
     if not values:
         runner.add("ledger", LEDGER_TABLE, f"{LEDGER_TABLE} records no numeric epsilon", 1)
         return
+    if isinstance(payload, dict) and payload.get("guarantee_void"):
+        runner.add("ledger", LEDGER_TABLE, f"the ledger says its noise was reproducible test noise "
+                   f"({payload.get('noise')}): this shadow carries no privacy guarantee", 1)
     epsilon = max(values)
     if epsilon > bound + TOLERANCE:
         runner.add("ledger", LEDGER_TABLE,

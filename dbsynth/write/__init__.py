@@ -3,7 +3,7 @@ all or nothing.
 
 - `translate_metadata(schema, kind)`: the DDL as it will exist on the target engine.
 - `write_database(target, schema, data, ledger=..., replace=...)`: refuse a non-empty target
-  (TargetNotEmpty) unless `replace`; create, load (COPY on PostgreSQL, multi-row INSERT on
+  (TargetNotEmpty) unless `replace`, and a ledger above its target (BudgetTooSmall); create, load (COPY on PostgreSQL, multi-row INSERT on
   MySQL/MariaDB, executemany on SQLite), add foreign keys after the rows, set sequences past the
   max key, store the privacy ledger in `_dbsynth_ledger`. Any failure, or a kill, leaves the
   target as it was; a database error surfaces as one-line WriteFailed naming table and constraint.
@@ -28,7 +28,7 @@ from dbsynth.schema.model import Schema
 from dbsynth.synthetic import SyntheticDatabase
 from dbsynth.write.ddl import translate_metadata
 from dbsynth.write.diff import schema_diff
-from dbsynth.write.ledger import LEDGER_TABLE
+from dbsynth.write.ledger import LEDGER_TABLE, check_within_target
 from dbsynth.write.rows import Progress, check_data
 from dbsynth.write.transaction import PAUSE_ENV, PAUSE_MARKER
 
@@ -50,6 +50,7 @@ def write_database(
     `ledger`: the run's privacy ledger (JSON-serialisable, with "epsilon" and "delta").
     `progress(table, rows_done, rows_total)` is called as chunks load.
     """
+    check_within_target(ledger)
     kind = engine_kind(target)
     metadata = translate_metadata(schema, kind)
     check_data(metadata, data)

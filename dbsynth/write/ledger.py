@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-from dbsynth.errors import UsageError
+from dbsynth.errors import BudgetTooSmall, UsageError
 from dbsynth.schema.introspect import INTERNAL_TABLES
 
 LEDGER_TABLE = INTERNAL_TABLES[0]
@@ -43,3 +43,12 @@ def ledger_row(ledger: dict[str, Any]) -> dict[str, Any]:
         raise UsageError(f"the privacy ledger must be JSON with numeric 'epsilon' and 'delta': {exc}") from None
     created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     return {"id": 1, "created_at": created, "epsilon": epsilon, "delta": delta, "ledger": text}
+
+
+def check_within_target(ledger: dict[str, Any]) -> None:
+    """A shadow never carries a ledger above its own target: refused before anything is written."""
+    target = ledger.get("target_epsilon")
+    spent = ledger.get("epsilon")
+    if ledger.get("within_target") is False or (target is not None and spent is not None and spent > target + 1e-9):
+        raise BudgetTooSmall(f"the run spent epsilon={spent} against a target of {target}; nothing was written "
+                             "(report this: the plan should have stopped it before reading any row)")

@@ -83,7 +83,8 @@ class LLM:
         train_format(model, head, fmt, self.settings, rng, loaded.device, progress=say)
         codes = [np.asarray(data.rows.codes[c.key]) for c in data.columns]
         units = [[[int(col[i]) for col in codes] for i in rows] for rows in data.rows.examples(rng)]
-        model = train_dp(model, head, fmt, units, data.plan, self.settings, rng, loaded.device, progress=say)
+        model = train_dp(model, head, fmt, units, data.plan, self.settings, rng, ledger.noise, loaded.device,
+                         progress=say)
         ledger.record(Charge("dp_sgd", data.table,
                              f"LoRA fine-tuning of {loaded.name}: {data.plan.steps} steps, sample rate "
                              f"{data.plan.sample_rate:.4g}, noise multiplier {data.plan.noise_multiplier:.4g}"

@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 from dbsynth.privacy.dpsgd import DpSgdPlan
+from dbsynth.privacy.noise import Noise
 from dbsynth.tabular.llm.head import TableHead
 from dbsynth.tabular.llm.serialise import RowFormat, TokenisedExample, serialise
 
@@ -97,9 +98,15 @@ def train_format(model, head: TableHead, fmt: RowFormat, settings: TrainSettings
 
 
 def train_dp(model, head: TableHead, fmt: RowFormat, units: list[list[list[int]]], plan: DpSgdPlan, settings: TrainSettings,
-             rng: np.random.Generator, device: str, progress: Progress | None = None):
+             rng: np.random.Generator, noise: Noise, device: str, progress: Progress | None = None):
     """Stage 2: DP-SGD on the private units, exactly as `plan` says (rate, steps, noise); the
-    caller records `plan.event()` in the ledger. Returns the trained module (unwrapped)."""
+    caller records `plan.event()` in the ledger. Returns the trained module (unwrapped).
+
+    The Poisson sampling and the gradient noise come from `noise` (the run's private noise
+    source), never from `rng`, which only orders columns in the serialised rows. Opacus'
+    secure_mode needs torchcsprng, which has no build for torch 2.x: the Gaussian is torch's
+    own sampler, seeded afresh from the OS CSPRNG in every run and never stored, so no output
+    regenerates it, but it is a floating-point sampler (the ledger's `noise` says so)."""
     import torch
     from opacus import GradSampleModule
     from opacus.optimizers import DPOptimizer
@@ -111,18 +118,19 @@ def train_dp(model, head: TableHead, fmt: RowFormat, units: list[list[list[int]]
         # transformers' deprecation notices: expected here, and noise in the user's terminal.
         warnings.filterwarnings("ignore", message="Full backward hook is firing")
         warnings.filterwarnings("ignore", category=FutureWarning)
-        return _train_dp(model, head, fmt, units, plan, settings, rng, device, progress)
+        return _train_dp(model, head, fmt, units, plan, settings, rng, noise, device, progress)
 
 
 def _train_dp(model, head: TableHead, fmt: RowFormat, units: list[list[list[int]]], plan: DpSgdPlan,
-              settings: TrainSettings, rng: np.random.Generator, device: str, progress: Progress | None):
+              settings: TrainSettings, rng: np.random.Generator, noise: Noise, device: str,
+              progress: Progress | None):
     import torch
     from opacus import GradSampleModule
     from opacus.optimizers import DPOptimizer
 
     gsm = GradSampleModule(model, batch_first=True, loss_reduction="mean")
     params = [p for p in gsm.parameters() if p.requires_grad]
-    gen = torch.Generator(device=device).manual_seed(int(rng.integers(2**63 - 1)))
+    gen = torch.Generator(device=device).manual_seed(noise.torch_seed())
     optimizer = DPOptimizer(torch.optim.AdamW(params, lr=settings.learning_rate),
                             noise_multiplier=plan.noise_multiplier, max_grad_norm=settings.clip,
                             expected_batch_size=settings.expected_batch, loss_reduction="mean", generator=gen)
@@ -130,7 +138,7 @@ def _train_dp(model, head: TableHead, fmt: RowFormat, units: list[list[list[int]
     loss = torch.tensor(float("nan"))
     for step in range(plan.steps):
         # Poisson sampling at the plan's fixed rate: the batch size itself is random and private.
-        picked = np.flatnonzero(rng.random(len(units)) < plan.sample_rate)
+        picked = np.flatnonzero(noise.bernoulli(len(units), plan.sample_rate))
         chunks = [picked[i: i + settings.physical_batch] for i in range(0, len(picked), settings.physical_batch)]
         optimizer.zero_grad()
         if not chunks:  # an empty draw still takes a step: noise only (its absence would leak)
