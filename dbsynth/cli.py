@@ -2,7 +2,8 @@
 
 Exit codes (also in the README): 0 ok, 1 verify found a hard failure, 2 usage/spec error,
 3 cannot connect, 4 missing privilege, 5 target not empty, 6 unsupported schema,
-7 budget too small, 8 write failed (target unchanged), 70 internal error.
+7 budget too small, 8 write failed (target unchanged), 9 the target is the source,
+70 internal error.
 """
 
 from __future__ import annotations
@@ -23,7 +24,15 @@ out = Console()
 
 
 def _emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    from dbsynth.connect import scrub_data  # no secret seen by this process is ever printed
+
+    sys.stdout.write(json.dumps(scrub_data(data), indent=2, default=str) + "\n")
+
+
+def _scrub(text: str) -> str:
+    from dbsynth.connect import scrub
+
+    return scrub(text)
 
 
 def _guard(fn):
@@ -33,14 +42,14 @@ def _guard(fn):
         try:
             return fn(*args, **kwargs)
         except DbsynthError as exc:
-            err.print(f"dbsynth: error: {exc.message}", markup=False, highlight=False, soft_wrap=True)
+            err.print(f"dbsynth: error: {_scrub(exc.message)}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code)
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except Exception as exc:  # a bug of ours: say so in one line, details with DBSYNTH_DEBUG=1
             if os.environ.get("DBSYNTH_DEBUG"):
                 raise
-            first = str(exc).splitlines()[0] if str(exc) else ""
+            first = _scrub(str(exc).splitlines()[0]) if str(exc) else ""
             err.print(f"dbsynth: internal error: {type(exc).__name__}: {first} (set DBSYNTH_DEBUG=1 for details)",
                       markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(70)
@@ -81,16 +90,20 @@ def plan(dsn: str = typer.Argument(..., help="source database URL"),
 def _plan(dsn: str, output: str | None, json_out: bool) -> None:
     from dbsynth.connect import source_engine
     from dbsynth.plan import make_spec
+    from dbsynth.paths import check_writable_file
     from dbsynth.privacy.units import Units, check_referenced_keys, describe_units
     from dbsynth.render import render_plan, render_units
     from dbsynth.schema.introspect import introspect as do
 
+    if output:
+        check_writable_file(output, "-o")
     schema = do(source_engine(dsn))
     check_referenced_keys(schema)
     spec = make_spec(schema)
     units = Units.from_spec(schema, spec)
     if output:
         spec.save(output)
+    _refuse_unwritable(schema, spec, output)
     if json_out:
         data = spec.model_dump(mode="json", exclude_none=True)
         data["sensitivity"] = {t: units.sensitivity(t) for t in spec.tables}
@@ -102,6 +115,21 @@ def _plan(dsn: str, output: str | None, json_out: bool) -> None:
     else:
         out.print(spec.to_yaml() + render_units(describe_units(schema, spec, units)), markup=False, highlight=False,
                   soft_wrap=True)
+
+
+def _refuse_unwritable(schema: Any, spec: Any, output: str | None) -> None:
+    """Exit 6 for what `run` could not write (a NOT NULL column of a type with no known value, ...),
+    after saving the spec so that it can be edited."""
+    from dbsynth.errors import UnsupportedSchema
+    from dbsynth.write.fallback import check_writable
+
+    try:
+        check_writable(schema, spec, schema.dialect)
+    except UnsupportedSchema as exc:
+        if output:
+            message = f"{exc.message} (the spec was written to {output}: edit it, then run --spec)"
+            raise UnsupportedSchema(message) from None
+        raise
 
 
 @app.command()
@@ -133,6 +161,9 @@ def run(source: str = typer.Argument(..., help="source database URL (read only)"
 
 def _run(source, target, epsilon, delta, spec, seed, replace, ledger, json_out, link=None, method=None,
          llm_model=None, spec_out=None) -> None:
+    from dbsynth.connect import refuse_same_database
+
+    refuse_same_database(source, target)  # exit 9 at once, before the heavy imports (the run checks again)
     from dbsynth.pipeline import RunOptions
     from dbsynth.pipeline import run as do
     from dbsynth.render import StageProgress, render_ledger
@@ -144,7 +175,7 @@ def _run(source, target, epsilon, delta, spec, seed, replace, ledger, json_out, 
     if json_out:
         _emit_json(result.to_dict())
     else:
-        out.print(render_ledger(result), markup=False, highlight=False, soft_wrap=True)
+        out.print(_scrub(render_ledger(result)), markup=False, highlight=False, soft_wrap=True)
 
 
 _FAIL_UNDER_HELP = (
@@ -183,8 +214,9 @@ def verify(source: str = typer.Argument(..., help="source database URL (read onl
 def _verify(source: str, target: str, json_out: bool, epsilon: float | None = None, report_dir: str | None = None,
             emit_sql: str | None = None, fail_under: list[str] | None = None, tstr: str | None = None,
             seed: int = 0, workload: int = 200, hard_only: bool = False) -> None:
-    from dbsynth.connect import redact, source_engine, target_engine
+    from dbsynth.connect import redact, source_engine, target_engine, translate_errors
     from dbsynth.errors import UsageError
+    from dbsynth.paths import check_writable_dir, check_writable_file
     from dbsynth.schema.introspect import introspect as do
     from dbsynth.verify import VerifyOptions, render_text, write_report
     from dbsynth.verify import verify as check
@@ -197,6 +229,10 @@ def _verify(source: str, target: str, json_out: bool, epsilon: float | None = No
         raise UsageError("--fail-under tstr_gap needs --tstr TABLE.COLUMN")
     if hard_only and (tstr or thresholds):
         raise UsageError("--hard-only reads no source rows: it cannot be combined with --tstr or --fail-under")
+    if report_dir:
+        check_writable_dir(report_dir, "--report")
+    if emit_sql:
+        check_writable_file(emit_sql, "--emit-sql")
     src = source_engine(source)
     schema = do(src)
     tgt = target_engine(target)
@@ -205,18 +241,21 @@ def _verify(source: str, target: str, json_out: bool, epsilon: float | None = No
         return
     options = VerifyOptions(fidelity=not hard_only, epsilon=epsilon, seed=seed, workload_queries=workload,
                             tstr=tstr, thresholds=thresholds)
-    if err.is_terminal and not json_out:
-        with err.status("verify") as status:
-            report = check(src, tgt, schema, options=options, progress=lambda msg: status.update(f"verify: {msg}"))
-    else:
-        report = check(src, tgt, schema, options=options)
+    # A role that may not read the source (or the target) is the user's to fix: exit 4, naming the table.
+    with translate_errors(src, "verify reads the source"), translate_errors(tgt, "verify reads the target"):
+        if err.is_terminal and not json_out:
+            with err.status("verify") as status:
+                report = check(src, tgt, schema, options=options,
+                               progress=lambda msg: status.update(f"verify: {msg}"))
+        else:
+            report = check(src, tgt, schema, options=options)
     if report_dir:
         paths = write_report(report, report_dir, source=redact(source), target=redact(target))
         err.print(f"report written to {paths[-1]}", highlight=False, soft_wrap=True)
     if json_out:
         _emit_json(report.to_dict())
     else:
-        out.print(render_text(report), markup=False, highlight=False, soft_wrap=True)
+        out.print(_scrub(render_text(report)), markup=False, highlight=False, soft_wrap=True)
     if not report.passed():
         raise typer.Exit(1)
 
@@ -231,7 +270,7 @@ def _emit_checks(schema: Any, engine: Any, path: str, epsilon: float | None, sou
 
     metadata = expected_metadata(schema, engine_kind(engine))
     text = emit_sql(schema, metadata, engine.dialect, source=source, ledger_bound=epsilon, filename=Path(path).name)
-    Path(path).write_text(text, encoding="utf-8")
+    Path(path).write_text(_scrub(text), encoding="utf-8")
     n = text.count("\n-- [")
     if json_out:
         _emit_json({"emitted": path, "checks": n, "dialect": engine_kind(engine)})

@@ -47,6 +47,12 @@ class TargetNotEmpty(DbsynthError):
     exit_code = 5
 
 
+class TargetBusy(DbsynthError):
+    """Another dbsynth run is writing the same target (it holds the target's write lock)."""
+
+    exit_code = 5
+
+
 class UnsupportedSchema(DbsynthError):
     """A column type or construct dbsynth cannot model or map to the target engine."""
 
@@ -63,15 +69,22 @@ class WriteFailed(DbsynthError):
     exit_code = 8
 
 
+class TargetIsSource(DbsynthError):
+    """The target names the source database (however spelt): dbsynth never writes into its source."""
+
+    exit_code = 9
+
+
 EXIT_CODES = {
     0: "success",
     1: "verify: a hard check failed",
     2: "usage error: bad arguments or a malformed spec",
     3: "cannot connect: host unreachable, wrong credentials or missing database",
     4: "missing privilege on the source",
-    5: "target is not empty (use --replace)",
+    5: "target is not empty (use --replace), or another dbsynth run is writing it",
     6: "unsupported column type or schema construct",
     7: "privacy budget too small for the plan",
     8: "write failed; the target was left as it was",
+    9: "the target is the source database (refused before anything is read)",
     70: "internal error",
 }

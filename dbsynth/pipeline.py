@@ -16,13 +16,14 @@ from typing import Callable
 
 import numpy as np
 
-from dbsynth.connect import redact, source_engine, target_engine
-from dbsynth.errors import SpecError
+from dbsynth.connect import redact, refuse_same_database, source_engine, target_engine
+from dbsynth.errors import SpecError, UsageError
 from dbsynth.measure.crossplan import check_link_spec
 from dbsynth.measure.crosstable import measure_links
 from dbsynth.measure.measure import measure, new_pushdown, paid_columns, plan_budget, uses_partition_selection
 from dbsynth.measure.released import released_spec
 from dbsynth.measure.read import check_select_privileges
+from dbsynth.paths import check_writable_file
 from dbsynth.plan import make_spec
 from dbsynth.privacy.dpsgd import calibrate
 from dbsynth.privacy.ledger import Ledger, calibrate_rho
@@ -111,14 +112,24 @@ def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
         check_linker(opts.link)
     if opts.method is not None:
         check_method(opts.method)
+    if opts.seed is not None and opts.seed < 0:
+        raise UsageError(f"--seed must be a non-negative integer, got {opts.seed}")
+    # Every file the run will write is checked before anything is read (the budget is spent by then).
+    for path, option in ((opts.ledger_path, "--ledger"), (opts.spec_out, "--spec-out")):
+        if path:
+            check_writable_file(path, option)
     seed = opts.seed if opts.seed is not None else secrets.randbits(63)
     rng = np.random.default_rng(seed)
     run_id = secrets.token_hex(8)
     created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
+    # The source is never a target (exit 9): from the URLs before connecting, then from what the
+    # two servers say they are, before anything is read.
+    refuse_same_database(opts.source, opts.target)
     say("introspect", redact(opts.source))
     src = source_engine(opts.source)
     tgt = target_engine(opts.target)
+    refuse_same_database(opts.source, opts.target, src, tgt)
     schema = introspect(src)
     spec = load_spec(schema, opts.spec_path)
     if opts.link is not None:
@@ -132,6 +143,12 @@ def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
 
         require_llm_extra()  # before any private row is read
     _refuse_nonempty_early(tgt, opts.replace)
+    # -- begin (types fallback): what the write could only fail on is refused before any row is read
+    from dbsynth.connect import engine_kind
+    from dbsynth.write.fallback import check_writable
+
+    check_writable(schema, spec, engine_kind(tgt), target=tgt)
+    # -- end (types fallback)
     check_select_privileges(src, schema)
     lap("introspect")
 

@@ -57,7 +57,6 @@ _PII = [
 _PERSON = {"first_name", "last_name", "email", "phone_number", "street_address", "ssn", "user_name",
            "credit_card_number", "iban", "name"}
 _FREE_TEXT = {"notes", "note", "comment", "comments", "description", "desc", "body", "review", "bio", "remarks", "message"}
-_TEXT_GENERICS = {"Text", "UnicodeText", "CLOB"}
 _STRING_GENERICS = {"String", "Unicode", "Text", "UnicodeText", "CLOB", "VARCHAR", "CHAR", "NVARCHAR", "NCHAR"}
 _NUMERIC_GENERICS = {"Integer", "SmallInteger", "BigInteger", "Numeric", "Float", "Double", "REAL", "DOUBLE_PRECISION"}
 _DATETIME_GENERICS = {"Date", "DateTime", "Time", "TIMESTAMP", "DATETIME", "DATE", "TIME"}
@@ -79,6 +78,10 @@ def pii_type(name: str) -> str | None:
 
 def classify(table: Table, col: Column) -> ColumnSpec:
     """The kind of a column and where its domain comes from, from DDL alone."""
+    if col.computed is not None:  # the target computes it from the row: nothing to model or write
+        how = "STORED" if col.computed_stored else "VIRTUAL"
+        return ColumnSpec(kind="generated", domain="none",
+                          note=f"GENERATED ALWAYS AS ({col.computed}) {how}: computed by the target, costs no budget")
     if col.name in table.fk_columns():
         return ColumnSpec(kind="key", domain="none")  # assigned by the linker
     if table.primary_key == (col.name,):
@@ -93,6 +96,13 @@ def classify(table: Table, col: Column) -> ColumnSpec:
     g = col.generic
     if g == "Boolean":
         return ColumnSpec(kind="boolean", domain="schema")
+    if g == "SmallInteger" and _MYSQL_YEAR.match(col.type):
+        return ColumnSpec(kind="numeric", domain="schema", bounds=(1901, 2155), bins=DEFAULT_BINS)
+    members = _mysql_set_members(col.type)
+    if members is not None and len(members) <= _MAX_SET_MEMBERS:
+        # Every value of a SET is a subset of its members, written in their order: a public domain.
+        subsets = [",".join(m for j, m in enumerate(members) if mask >> j & 1) for mask in range(1 << len(members))]
+        return ColumnSpec(kind="categorical", domain="schema", values=subsets)
     if g in _NUMERIC_GENERICS:
         if found.lower is not None and found.upper is not None:
             return ColumnSpec(kind="numeric", domain="schema", bounds=(found.lower, found.upper), bins=DEFAULT_BINS)
@@ -100,13 +110,15 @@ def classify(table: Table, col: Column) -> ColumnSpec:
         return ColumnSpec(kind="numeric", domain="dp", bins=DEFAULT_BINS, bounds=half)
     if g in _DATETIME_GENERICS:
         return ColumnSpec(kind="datetime", domain="dp", bins=DEFAULT_BINS)
-    if g in _STRING_GENERICS:
+    if g in _STRING_GENERICS and members is None:
         provider = pii_type(col.name)
         if provider:
             return ColumnSpec(kind="pii", domain="generated", faker=provider)
-        if g in _TEXT_GENERICS or set(tokens(col.name)) & _FREE_TEXT or (col.length or 0) > 255:
+        if set(tokens(col.name)) & _FREE_TEXT:  # notes, comments, descriptions: free text by name
             return ColumnSpec(kind="text", domain="generated", faker="text")
-        return ColumnSpec(kind="categorical", domain="dp")
+        # Whether a string is a category (status, gender as TEXT) or free text is decided from the
+        # data under DP, never from its type: categorical when the released values cover most rows.
+        return ColumnSpec(kind="categorical", domain="dp", when_sparse="text")
     if g in ("Uuid", "UUID"):
         return ColumnSpec(kind="pii", domain="generated", faker="uuid4")
     fallback = "set_null" if col.nullable else "default_value"
@@ -115,9 +127,26 @@ def classify(table: Table, col: Column) -> ColumnSpec:
         domain="none",
         fallback=fallback,
         note=f"type {col.type} cannot be modelled; written as "
-        + ("NULL" if fallback == "set_null" else "a data-independent default")
+        + ("NULL" if fallback == "set_null" else "one data-independent value of its type")
         + " (set kind/values in the spec to change this)",
     )
+
+
+# MySQL/MariaDB YEAR: SQLAlchemy's type prints as YEAR or YEAR(4).
+_MYSQL_YEAR = re.compile(r"^YEAR(\(\d+\))?$", re.IGNORECASE)
+_MYSQL_SET = re.compile(r"^SET\s*\((.*)\)$", re.IGNORECASE | re.DOTALL)
+_SQL_STRING = re.compile(r"'((?:[^'\\]|''|\\.)*)'")
+# A SET of up to 8 members has at most 256 values: small enough to be a categorical domain.
+# Larger ones are `unsupported`, written as NULL or the empty set.
+_MAX_SET_MEMBERS = 8
+
+
+def _mysql_set_members(spelled: str) -> list[str] | None:
+    """The members of a MySQL/MariaDB SET('a','b',...) type, in their order; None for other types."""
+    m = _MYSQL_SET.match(spelled.strip())
+    if m is None:
+        return None
+    return [re.sub(r"\\(.)", r"\1", v).replace("''", "'") for v in _SQL_STRING.findall(m.group(1))]
 
 
 def _has_pii(table: Table) -> bool:

@@ -26,6 +26,7 @@ def render_schema(schema) -> str:
     for name in schema.topological_order():
         tb = schema.tables[name]
         cols = ", ".join(f"{c.name} {c.type}{'' if c.nullable else ' NOT NULL'}{' IDENTITY' if c.identity else ''}"
+                         + (f" GENERATED AS ({c.computed})" if c.computed else "")
                          for c in tb.columns)
         fks = "\n".join(f"{','.join(f.columns)} → {f.ref_table}({','.join(f.ref_columns)})" for f in tb.foreign_keys)
         extra = [f"UNIQUE({','.join(u.columns)})" for u in tb.uniques]

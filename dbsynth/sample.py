@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -12,6 +10,7 @@ from faker import Faker
 from dbsynth.measure.encoders import BinEncoder, BooleanEncoder, CategoricalEncoder
 from dbsynth.schema import Column
 from dbsynth.spec import ColumnSpec
+from dbsynth.synthetic import FALLBACK
 
 
 class ValueFactory:
@@ -37,26 +36,6 @@ class ValueFactory:
         return value
 
 
-def default_value(col: Column) -> Any:
-    """A data-independent value for a NOT NULL column dbsynth cannot model."""
-    g = col.generic
-    if g in ("Integer", "SmallInteger", "BigInteger"):
-        return 0
-    if g in ("Numeric", "Float", "Double"):
-        return Decimal(0) if g == "Numeric" else 0.0
-    if g == "Boolean":
-        return False
-    if g in ("Date",):
-        return dt.date(1970, 1, 1)
-    if g in ("DateTime",):
-        return dt.datetime(1970, 1, 1)
-    if g in ("LargeBinary", "BLOB", "BYTEA"):
-        return b""
-    if g in ("JSON", "JSONB"):
-        return {}
-    return ""
-
-
 def decode_column(
     col: Column, cs: ColumnSpec, encoder: Any, codes: np.ndarray | None, n: int, values: ValueFactory,
     rng: np.random.Generator,
@@ -64,7 +43,7 @@ def decode_column(
     if cs.kind in ("categorical", "numeric", "datetime", "boolean"):
         assert codes is not None
         if isinstance(encoder, CategoricalEncoder):
-            out = encoder.decode(codes, lambda: values.make("word", col))
+            out = encoder.decode(codes, lambda: values.make(encoder.other_like, col))
             if col.length:
                 out = [v[: col.length] if isinstance(v, str) else v for v in out]
             return out
@@ -75,5 +54,10 @@ def decode_column(
     if cs.kind in ("pii", "text"):
         return [values.make(cs.faker, col) for _ in range(n)]
     if cs.kind == "unsupported":
-        return [None] * n if cs.fallback == "set_null" else [default_value(col)] * n
+        if cs.fallback == "set_null":
+            return [None] * n
+        if cs.values:  # literals the spec gives, drawn uniformly: data-independent
+            return [cs.values[i] for i in rng.integers(len(cs.values), size=n).tolist()]
+        # default_value: the writer puts in a value of the column's type on the target engine.
+        return [FALLBACK] * n
     raise ValueError(f"cannot sample column {col.name} of kind {cs.kind}")

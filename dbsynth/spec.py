@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from dbsynth.errors import SpecError
 
-Kind = Literal["key", "categorical", "numeric", "datetime", "boolean", "pii", "text", "unsupported"]
+# generated: GENERATED ALWAYS AS (...) in the source; the target computes it, dbsynth writes nothing.
+Kind = Literal["key", "categorical", "numeric", "datetime", "boolean", "pii", "text", "unsupported", "generated"]
 # released: values or bin edges an earlier run paid for with DP (`dbsynth run --spec-out`); reusing
 # them is post-processing, so it costs nothing, and values outside them still count as "other".
 DomainSource = Literal["schema", "spec", "dp", "released", "public", "generated", "none"]
@@ -32,12 +33,17 @@ class ColumnSpec(_Strict):
     kind: Kind
     domain: DomainSource = "none"
     values: list[Any] | None = None  # categorical domain given by the schema or the spec
+    # (unsupported with fallback default_value: the literals to write instead, drawn uniformly)
     bounds: tuple[float | None, float | None] | None = None  # numeric bounds from the schema or spec; None = open
     bins: int | None = Field(default=None, ge=1, le=256)
     edges: list[float] | None = None  # numeric/datetime bin edges (datetimes: seconds since 1970-01-01)
+    points: list[float] | None = None  # numeric/datetime frequent exact values, cells of their own (same units)
     ordered: bool | None = None  # categorical: true when `values` are listed in their order (ordinal)
     faker: str | None = None  # semantic type for pii/text
     fallback: Literal["set_null", "default_value"] | None = None  # for unsupported columns
+    # categorical strings whose domain is discovered with DP: what the column becomes when the
+    # released values cover too few rows (mostly unique text): generated text, decided at run time
+    when_sparse: Literal["text"] | None = None
     note: str | None = None
 
     @field_validator("edges")
@@ -49,6 +55,8 @@ class ColumnSpec(_Strict):
 
     @model_validator(mode="after")
     def _edges_are_bins(self) -> "ColumnSpec":
+        if self.points is not None and self.edges is None:
+            raise ValueError("points are released with edges (numeric and datetime columns)")
         if self.edges is not None and self.kind not in ("numeric", "datetime"):
             raise ValueError(f"edges are bin edges of numeric and datetime columns, not of {self.kind}")
         if self.edges is not None and self.domain == "dp":
@@ -240,12 +248,18 @@ class Spec(_Strict):
         p = Path(path)
         if not p.exists():
             raise SpecError(f"spec file not found: {p}")
+        if not p.is_file():
+            raise SpecError(f"spec {p} is not a file; give the YAML file that `dbsynth plan -o` wrote")
         return cls.from_yaml(p.read_text(), origin=str(p))
 
 
 _HEADER = """\
 # dbsynth spec: review before `dbsynth run --spec`. Every table is private unless marked public.
-# kind: key | categorical | numeric | datetime | boolean | pii | text | unsupported
+# kind: key | categorical | numeric | datetime | boolean | pii | text | unsupported | generated
+#   unsupported: fallback set_null (NULL) or default_value (one data-independent value of the type);
+#   generated: computed by the target from the other columns (GENERATED ALWAYS AS), never written
+# when_sparse: text on a string column: categorical over the values DP releases when they cover
+#   most rows (status, gender, country), else generated text (mostly unique strings); decided at run time
 # domain: where a column's values/bins come from: schema, spec (yours, public), dp (paid for),
 #   released (paid for by an earlier run, from --spec-out: free to reuse), generated (faker)
 # ordered: true on a categorical column whose values you list in order (an ordinal scale: S, M, L);

@@ -6,10 +6,34 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+class _Fallback:
+    """The data-independent value of a NOT NULL column dbsynth does not model (`fallback:
+    default_value`). Which value that is depends on the column's type on the target engine
+    (`point '(0,0)'`, `inet '0.0.0.0'`, `'{}'` for an array, ...), so the writer puts it in
+    (`dbsynth.write.fallback`); nothing before the writer looks at it."""
+
+    _instance: "_Fallback | None" = None
+
+    def __new__(cls) -> "_Fallback":
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "FALLBACK"
+
+    def __reduce__(self) -> str:
+        return "FALLBACK"
+
+
+FALLBACK = _Fallback()
+
+
 @dataclass
 class SyntheticTable:
     """Rows of one table, column-major. Values are Python objects the drivers accept
-    (int, float, Decimal, str, bytes, bool, date, datetime, time) or None for NULL."""
+    (int, float, Decimal, str, bytes, bool, date, datetime, time), None for NULL, or FALLBACK
+    (the writer's data-independent value for the column's type)."""
 
     name: str
     columns: dict[str, list[Any]]

@@ -86,10 +86,19 @@ def test_aim_on_adult_beats_mst_by_a_wide_margin(adult, capsys):
     assert model.estimated_rows == pytest.approx(data.rows, rel=0.01)
 
 
-def test_aim_on_adult_meets_the_issue_goal(adult):
-    """Issue 3's goal at ε = 1: 2-way ≤ 0.035, 3-way ≤ 0.08 (the paper's settings: 0.039 / 0.093)."""
-    tvd2, tvd3 = adult_tvd(adult)
-    assert tvd2 <= 0.035 and tvd3 <= 0.08
+def test_aim_on_adult_meets_the_issue_goal(adult, datasets_dir):
+    """Issue 3's goal at ε = 1, on average over three noise draws as in BENCHMARKS.md: 2-way
+    ≤ 0.035, 3-way ≤ 0.08 (the paper's settings: 0.039 / 0.093). One draw varies by ±0.002."""
+    data = adult[0]
+    results = [adult_tvd(adult)]
+    for seed in (1, 2):
+        source = CountingSource(data)  # the fixture's source keeps its one request for the tests below
+        ledger = Ledger(EPSILON, DELTA, noise=SeededNoise(seed))
+        model = method_for("aim").fit(source, ledger=ledger, rho=calibrate_rho(EPSILON, DELTA), sensitivity=1.0,
+                                      rng=np.random.default_rng(seed))
+        results.append(adult_tvd((data, source, ledger, model, model.sample(data.rows, np.random.default_rng(1)))))
+    tvd2, tvd3 = np.mean(results, axis=0)
+    assert tvd2 <= 0.035 and tvd3 <= 0.08, results
 
 
 def test_aim_spends_exactly_its_rho_and_stays_within_epsilon(adult):

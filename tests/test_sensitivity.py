@@ -174,7 +174,8 @@ def test_removing_one_unit_changes_every_statistic_by_at_most_its_declared_delta
                 for key, (vec, delta, norm) in before.items():
                     diff = np.abs(vec - after[key][0])
                     change = diff.max() if norm == "linf" else diff.sum()
-                    worst[key.split(":")[0] + ":" + key.split(":")[-1]] = max(worst.get(key, 0), change / delta if delta else 0)
+                    family = key.split(":")[0] + ":" + key.split(":")[-1]
+                    worst[family] = max(worst.get(family, 0.0), change / delta if delta else 0.0)
                     if key.startswith("cross:"):
                         edge = key.split(":")[1]
                         cross_worst[edge] = max(cross_worst.get(edge, 0.0), change / delta)

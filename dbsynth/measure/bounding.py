@@ -32,6 +32,7 @@ class BoundedRows:
         self.units = units
         self.dialect = dialect
         self._prefix = sa.bindparam("dbsynth_secret", secret.hex() + KEY_SEPARATOR, type_=sa.String)
+        self._ctes = 0  # CTE names are unique per BoundedRows (SQLite only, see `rows`)
 
     def table(self, name: str) -> sa.Table:
         return self.schema.metadata.tables[name]
@@ -53,8 +54,14 @@ class BoundedRows:
             sa.and_(*[parent.c[rc] == ranked.c[c] for c, rc in zip(fk.columns, fk.ref_columns)]))
         root = sa.or_(*[ranked.c[c].is_(None) for c in fk.columns])
         within_cap = ranked.c[_RANK] <= sa.literal(self.units.caps[fk.key], sa.Integer)
-        return sa.select(*[ranked.c[c] for c in columns], *([ranked.c[HASH]] if hashed else [])).where(
-            sa.or_(root, sa.and_(within_cap, parent_kept))).subquery()
+        kept = sa.select(*[ranked.c[c] for c in columns], *([ranked.c[HASH]] if hashed else [])).where(
+            sa.or_(root, sa.and_(within_cap, parent_kept)))
+        if self.dialect.name == "sqlite":
+            # Each owner level nests the one above; SQLite's parser stack overflows past about four
+            # levels of nested subqueries, so there every level is a CTE (one flat WITH clause).
+            self._ctes += 1
+            return kept.cte(name=f"dbsynth_kept_{self._ctes}")
+        return kept.subquery()
 
     def _ranked(self, name: str, fk: ForeignKey, columns: list[str], hashed: bool) -> sa.Subquery:
         """`columns` plus each row's rank among its parent's children by keyed hash (and the hash)."""
@@ -73,8 +80,13 @@ class BoundedRows:
         else:
             # Keyless: the whole row's text plus its occurrence number among identical texts.
             # Rows with equal text are interchangeable, so the numbering order is irrelevant.
+            # Identical means bytewise: the rows are numbered within the md5 of their text, not
+            # the text itself, which a collation may call equal to a different one ('a' = 'A ' in
+            # MariaDB's defaults, and in PostgreSQL's nondeterministic collations). Numbered by
+            # such a collation, a row's number (so its hash and rank) would depend on other
+            # units' rows: removing one re-ranked its siblings, past every declared Δ.
             content = self._text(t, table.column_names, name)
-            occurrence = sa.func.row_number().over(partition_by=content) - 1
+            occurrence = sa.func.row_number().over(partition_by=self.dialect.keyed_hash(content)) - 1
             source = sa.select(t, occurrence.label(_OCCURRENCE)).subquery()
             identity = self.dialect.concat(self._text(source, table.column_names, name),
                                            sa.literal(OCCURRENCE_SEPARATOR, sa.String),

@@ -49,14 +49,16 @@ def categorical(encoder: CategoricalEncoder, expr: ColumnElement, col: Column, d
 def binned(encoder: BinEncoder, expr: ColumnElement, dialect: Dialect) -> ColumnElement:
     base = int(encoder.nullable)
     x = dialect.number(expr, encoder.as_type)
-    if len(encoder.edges) < 2:
+    if len(encoder.edges) < 2 and not encoder.points:
         return sa.case((x.is_(None), _code(0)), else_=_code(base))
     # clip(searchsorted(edges, x, 'right') - 1, 0, n_bins - 1) is exactly the number of inner
     # edges ≤ x, so the end bins take everything outside without a clip in SQL.
     inner = np.asarray(encoder.edges[1:-1], dtype=float)
     # `encode` bins a NULL of a NOT NULL column (SQLite allows one) as the number 0.
     null = 0 if encoder.nullable else int(np.searchsorted(inner, 0.0, side="right"))
-    return sa.case((x.is_(None), _code(null)), else_=dialect.searchsorted(x, inner) + base)
+    # A point is compared as the same double `encode` compares (both sides go through `number`).
+    points = [(x == sa.literal(float(p), sa.Float), _code(encoder.point_code(i))) for i, p in enumerate(encoder.points)]
+    return sa.case((x.is_(None), _code(null)), *points, else_=dialect.searchsorted(x, inner) + base)
 
 
 def null_indicator(indicator: NullIndicator, rows: sa.FromClause) -> ColumnElement:

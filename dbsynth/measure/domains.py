@@ -17,8 +17,9 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
-from dbsynth.measure.encoders import EPOCH, BinEncoder, BooleanEncoder, CategoricalEncoder, to_number
+from dbsynth.measure.encoders import EPOCH, BinEncoder, BooleanEncoder, CategoricalEncoder, number, to_number
 from dbsynth.privacy import mechanisms
 from dbsynth.privacy.ledger import Ledger
 from dbsynth.schema import Column
@@ -131,18 +132,23 @@ def public_encoder(col: Column, cs: ColumnSpec):
                                   ordered=bool(cs.ordered))
     if cs.kind in ("numeric", "datetime") and cs.edges is not None:
         lo, hi = _public_range(col, cs)
-        return BinEncoder(list(map(float, cs.edges)), col.nullable, as_type(col), col.scale, lower=lo, upper=hi)
+        return BinEncoder(list(map(float, cs.edges)), col.nullable, as_type(col), col.scale, lower=lo, upper=hi,
+                          points=list(map(float, cs.points or [])))
     if cs.kind in ("numeric", "datetime") and cs.bounds is not None and None not in cs.bounds:
         lo, hi = float(cs.bounds[0]), float(cs.bounds[1])
         t = as_type(col)
         bins = cs.bins or 8
-        if t == "int" and hi - lo + 1 <= bins:
+        # An integer in a small public range (CHECK (c BETWEEN 0 AND 90)) gets a cell per value, as
+        # an IN list would: a range must never model a column worse than listing its values.
+        if t == "int" and hi - lo + 1 <= max(bins, _PUBLIC_INT_CELLS):
             edges = list(np.arange(lo, hi + 2))
         else:
             edges = list(np.linspace(lo, hi, bins + 1))
         return BinEncoder(edges, col.nullable, t, col.scale, lower=lo, upper=hi)
     return None
 
+
+_PUBLIC_INT_CELLS = 256
 
 ValueSink = Callable[[str, Sequence[tuple[Any, int]]], None]  # (column, chunk of (value, rows))
 Bucketing = tuple[str, str, Grid]  # (column, as_type, grid): rows per #{candidates ≤ x}
@@ -215,51 +221,142 @@ def private_encoders(
     sensitivity: float,
     table: str,
 ) -> dict[str, Any]:
-    """Encoders for one table's dp-domain columns, each paying `rho` (and `delta` for partition
-    selection), from two passes over the rows: value counts and coarse range histograms, then
-    the quantile grids inside the released ranges."""
-    selections = {
-        col.name: mechanisms.PartitionSelection(ledger, sensitivity=sensitivity, rho=rho, delta=delta,
-                                                table=table, what=f"domain of {col.name}")
-        for col, cs in columns if cs.kind == "categorical"
-    }
+    """Encoders for one table's dp-domain columns, each paying `rho` (and `delta` for its
+    partition selection), from two passes over the rows.
+
+    Pass 1: value counts (partition selection: a categorical column's values; a number's or a
+    date's frequent exact values, such as 0, 0.99 or a constant audit time) and, for numbers and
+    dates, a noisy histogram on a coarse public grid (where the data lives). Pass 2: a noisy
+    histogram on a fine grid inside that range, from which the bins (equal noisy mass, as many
+    as the noise and the rows support) and each bin's inner shape are derived: post-processing."""
     numeric = [(col, cs, as_type(col), *_public_range(col, cs)) for col, cs in columns if cs.kind != "categorical"]
-    # Stage 1 (ρ/3 of a numeric column): where the data lives, from a noisy histogram on a coarse
-    # public grid. Without it, tail quantiles on a wide grid are nearly uniform draws over
-    # centuries or decades of zeros.
+    selections = {
+        col.name: mechanisms.PartitionSelection(ledger, sensitivity=sensitivity,
+                                                rho=rho * (_VALUES_SHARE if cs.when_sparse else 1.0)
+                                                if cs.kind == "categorical" else rho * _POINT_SHARE,
+                                                delta=delta, table=table,
+                                                what=f"{'domain' if cs.kind == 'categorical' else 'frequent values'} "
+                                                     f"of {col.name}")
+        for col, cs in columns
+    }
     coarse = {col.name: coarse_edges(t, lo, hi) for col, _, t, lo, hi in numeric}
+    totals = dict.fromkeys(selections, 0)
+
+    def on_values(column: str, chunk: Sequence[tuple[Any, int]]) -> None:
+        totals[column] += sum(int(c) for _, c in chunk)
+        selections[column].add(chunk)
+
     hists = counts.count(list(selections), [(col.name, t, histogram_grid(coarse[col.name])) for col, _, t, _, _ in numeric],
-                         on_values=lambda column, chunk: selections[column].add(chunk))
+                         on_values=on_values)
+    released = {name: sel.release() for name, sel in selections.items()}
     out: dict[str, Any] = {}
     for col, cs in columns:
-        if col.name in selections:
-            out[col.name] = CategoricalEncoder(selections[col.name].release().values, col.nullable, other=True)
-    grids = {}
+        if cs.kind == "categorical":
+            out[col.name] = _categorical(col, cs, released[col.name], totals[col.name], ledger=ledger, rho=rho,
+                                         sensitivity=sensitivity, table=table)
+    ranges = {}
     for (col, cs, t, lo, hi), hist in zip(numeric, hists):
-        noisy, sigma = mechanisms.gaussian(ledger, hist, sensitivity=sensitivity, rho=rho / 3, table=table,
+        noisy, sigma = mechanisms.gaussian(ledger, hist, sensitivity=sensitivity, rho=rho * _RANGE_SHARE, table=table,
                                            what=f"range of {col.name}")
-        live = np.flatnonzero(noisy > 3 * sigma)
+        live = np.flatnonzero(noisy > _clear(sigma, len(noisy)))
         if len(live) == 0:
             live = np.array([int(np.argmax(noisy))])
         edges = coarse[col.name]
-        grids[col.name] = (float(edges[live[0]]), float(edges[live[-1] + 1]))
-    # Stage 2 (2ρ/3): inner bin edges as DP quantiles on a fine grid inside each released range.
-    fine = {col.name: quantile_grid(t, *grids[col.name]) for col, _, t, _, _ in numeric}
+        ranges[col.name] = (float(edges[live[0]]), float(edges[live[-1] + 1]), max(float(noisy.sum()), 0.0))
+    fine = {col.name: quantile_grid(t, *ranges[col.name][:2]) for col, _, t, _, _ in numeric}
     bucket_counts = counts.count([], [(col.name, t, fine[col.name]) for col, _, t, _, _ in numeric])
     for (col, cs, t, lo, hi), bc in zip(numeric, bucket_counts):
-        r_lo, r_hi = grids[col.name]
-        bins = cs.bins or 8
-        qs = [i / bins for i in range(1, bins)]
-        inner = mechanisms.quantiles_from_counts(
-            ledger, bc, fine[col.name].candidates, qs, sensitivity=sensitivity, rho=2 * rho / 3, table=table,
-            what=f"bins of {col.name}",
-        ) if qs else np.array([])
-        edges = np.unique(np.concatenate([[r_lo], inner, [r_hi]]))
-        if len(edges) < 2:
-            step = 1.0 if t != "date" and t != "datetime" else 86400.0
-            edges = np.array([edges[0], edges[0] + step])
-        out[col.name] = BinEncoder(list(map(float, edges)), col.nullable, t, col.scale, lower=lo, upper=hi)
+        r_lo, r_hi, total = ranges[col.name]
+        sel = released[col.name]
+        points = [number(v, t) for v in sel.values]
+        keep = [i for i, p in enumerate(points) if p == p and (lo is None or p >= lo) and (hi is None or p <= hi)]
+        points = [points[i] for i in keep]
+        noisy, sigma = mechanisms.gaussian(ledger, bc, sensitivity=sensitivity, rho=rho * _FINE_SHARE, table=table,
+                                           what=f"bins of {col.name}")
+        candidates = fine[col.name].candidates
+        # Buckets of the fine grid inside the range: [c_j, c_{j+1}); count b holds #{candidates ≤ x} = b.
+        mass = np.where(noisy > _clear(sigma, len(noisy)), noisy, 0.0)[1:len(candidates)]
+        for p, c in zip(points, sel.noisy_counts[keep] if len(keep) else []):
+            j = int(np.searchsorted(candidates, p, side="right")) - 1  # the point's bucket: its mass is its own
+            if 0 <= j < len(mass):
+                mass[j] = max(mass[j] - c, 0.0)
+        edges, shape = _bins_from_mass(candidates, mass, r_lo, r_hi, t, cs.bins, total, sigma)
+        out[col.name] = BinEncoder(edges, col.nullable, t, col.scale, lower=lo, upper=hi, points=points, shape=shape)
     return {col.name: out[col.name] for col, _ in columns}
+
+
+def _categorical(col: Column, cs: ColumnSpec, released: mechanisms.SelectedPartitions, total: int, *,
+                 ledger: Ledger, rho: float, sensitivity: float, table: str) -> CategoricalEncoder:
+    """A categorical column over its released values. A string column that may be text
+    (`when_sparse: text`) also releases its non-NULL row count: when the released values' noisy
+    counts cover less than `_COVERAGE` of it, the column is mostly unique strings and is generated
+    as text; otherwise it is categorical and the rare rest is made up to look like the column."""
+    if not cs.when_sparse:
+        return CategoricalEncoder(released.values, col.nullable, other=True)
+    (noisy_total,), sigma = mechanisms.gaussian(ledger, np.array([total]), sensitivity=sensitivity,
+                                                rho=rho * (1 - _VALUES_SHARE), table=table, what=f"rows of {col.name}")
+    covered = float(np.sum(released.noisy_counts))
+    if noisy_total <= 0 or covered < _COVERAGE * noisy_total:
+        return CategoricalEncoder([], col.nullable, other=True, other_like="text")
+    long_values = np.mean([len(str(v)) for v in released.values]) > 30 if released.values else False
+    # An "other" cell only where the rows the released values leave out stand out of the noise of
+    # the two releases; otherwise it would hold noise, and made-up values among real categories.
+    noise = np.sqrt(sigma**2 + len(released.values) * mechanisms.sigma_for(rho * _VALUES_SHARE, sensitivity) ** 2)
+    other = noisy_total - covered > 3 * noise
+    return CategoricalEncoder(released.values, col.nullable, other=other, other_like="text" if long_values else "word")
+
+
+def _clear(sigma: float, cells: int) -> float:
+    """A count that noise alone reaches in one of `cells` empty cells with probability 1%: below
+    it a cell of a noisy histogram is taken as empty (a spurious year or bucket would stretch the
+    range and hold made-up mass)."""
+    return sigma * float(norm.isf(0.01 / max(cells, 1)))
+
+
+# A string column is categorical when its released values cover this share of its rows.
+_COVERAGE = 0.7
+_VALUES_SHARE = 0.9  # of a maybe-text column's ρ: its values; the rest its row count
+# How a numeric or datetime column's domain ρ is split: frequent exact values, the coarse range,
+# the fine histogram that gives the bins and their shapes.
+_POINT_SHARE, _RANGE_SHARE, _FINE_SHARE = 0.3, 0.2, 0.5
+_MAX_BINS = 64
+_FALLBACK_BINS = 8
+_SUB_BUCKETS = 8
+
+
+def _bins_from_mass(candidates: np.ndarray, mass: np.ndarray, r_lo: float, r_hi: float, t: str,
+                    bins: int | None, total: float, sigma: float) -> tuple[list[float], list[list[float]]]:
+    """Bin edges at equal noisy mass of the fine histogram, and each bin's shape on equal-width
+    sub-buckets. Without `bins` from the spec, as many bins as keep ~20σ of mass each (up to 64)."""
+    inner = np.asarray(candidates[1:len(mass)], dtype=float)  # bucket j spans [c_j, c_{j+1})
+    starts = np.asarray(candidates[:len(mass)], dtype=float)
+    cum = np.cumsum(mass)
+    if t == "int":  # integer bins: every bin holds at least one integer
+        r_lo, r_hi = float(np.floor(r_lo)), float(max(np.ceil(r_hi), np.floor(r_lo) + 1))
+    if not (len(cum) and cum[-1] > 0):
+        # Nothing stands out of the noise: equal-width bins over the released range (values
+        # spread over it, not one constant), with no shape.
+        edges = np.linspace(r_lo, r_hi, (bins or _FALLBACK_BINS) + 1)
+        edges = np.unique(np.round(edges)) if t == "int" else edges
+        return [float(e) for e in edges], [[1.0] * _SUB_BUCKETS for _ in range(max(len(edges) - 1, 1))]
+    n = bins or int(np.clip(round(max(cum[-1], total) / (20 * sigma + 1e-9)), 2, _MAX_BINS))
+    edges = [r_lo]
+    if n > 1:
+        cuts = np.searchsorted(cum, cum[-1] * np.arange(1, n) / n, side="left")
+        edges += [float(inner[j]) for j in np.unique(cuts) if j < len(inner) and r_lo < inner[j] < r_hi]
+    edges.append(r_hi)
+    edges = sorted(set(np.round(edges) if t == "int" else edges))
+    if len(edges) < 2:
+        edges = [edges[0], edges[0] + (86400.0 if t in ("date", "datetime") else 1.0)]
+    shape = []
+    for a, b in zip(edges, edges[1:]):
+        sub = np.linspace(a, b, _SUB_BUCKETS + 1)
+        # each fine bucket's mass goes to the sub-bucket holding its start (fine buckets are narrower)
+        inside = (starts >= a) & (starts < b)
+        w = np.bincount(np.clip(np.searchsorted(sub, starts[inside], side="right") - 1, 0, _SUB_BUCKETS - 1),
+                        weights=mass[inside], minlength=_SUB_BUCKETS)
+        shape.append([float(v) for v in w])
+    return [float(e) for e in edges], shape
 
 
 def _public_range(col: Column, cs: ColumnSpec) -> tuple[float | None, float | None]:

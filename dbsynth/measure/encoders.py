@@ -26,6 +26,7 @@ class CategoricalEncoder:
     nullable: bool
     other: bool
     ordered: bool = False  # the values are listed in their order (an ordinal scale, from the spec)
+    other_like: str = "word"  # how an unreleased value is made up: a Faker provider ("word", "text")
 
     @property
     def size(self) -> int:
@@ -61,8 +62,13 @@ class CategoricalEncoder:
 
 @dataclass
 class BinEncoder:
-    """Numeric or datetime values in bins [e_i, e_{i+1}); sampled back uniformly within a bin.
+    """Numeric or datetime values: frequent exact values (`points`) as cells of their own, the rest
+    in bins [e_i, e_{i+1}).
 
+    Codes: [NULL?] + bins (in order) + points (outside the order: a point mass such as 0 or a
+    constant audit time is a group of its own). A bin is sampled back through its released finer
+    shape (`shape[i]`: weights of equal-width sub-buckets; uniform when absent), at the column's
+    granularity: integers stay integers, decimals keep their scale, datetimes whole seconds.
     `as_type` says how a number goes back to a column value: int, float, decimal, date, datetime, time."""
 
     edges: list[float]
@@ -71,6 +77,8 @@ class BinEncoder:
     scale: int | None = None
     lower: float | None = None  # type or schema range the sampled value must respect
     upper: float | None = None
+    points: list[float] = field(default_factory=list)  # exact values released as their own cells (numbers)
+    shape: list[list[float]] | None = None  # per bin: relative weights of equal-width sub-buckets
 
     @property
     def n_bins(self) -> int:
@@ -78,7 +86,10 @@ class BinEncoder:
 
     @property
     def size(self) -> int:
-        return int(self.nullable) + self.n_bins
+        return int(self.nullable) + self.n_bins + len(self.points)
+
+    def point_code(self, i: int) -> int:
+        return int(self.nullable) + self.n_bins + i
 
     def encode(self, series: pd.Series) -> np.ndarray:
         x = to_number(series, self.as_type)
@@ -88,6 +99,8 @@ class BinEncoder:
         else:
             b = np.clip(np.searchsorted(np.asarray(self.edges), np.nan_to_num(x), side="right") - 1, 0, self.n_bins - 1)
         b = b + int(self.nullable)
+        for i, p in enumerate(self.points):
+            b[x == p] = self.point_code(i)
         if self.nullable:
             b[null] = 0
         return b.astype(np.int64)
@@ -97,10 +110,19 @@ class BinEncoder:
         base = int(self.nullable)
         e = np.asarray(self.edges if len(self.edges) >= 2 else [self.edges[0], self.edges[0]], dtype=float)
         b = np.clip(codes - base, 0, len(e) - 2)
-        lo, hi = e[b], e[b + 1]
+        lo, hi = e[b].copy(), e[b + 1].copy()
+        if self.shape is not None:  # narrow each draw to one sub-bucket of its bin, by the released weights
+            for i in np.unique(b):
+                w = np.asarray(self.shape[i] if i < len(self.shape) else [], dtype=float)
+                if len(w) < 2 or not w.sum() > 0:
+                    continue
+                rows = np.flatnonzero(b == i)
+                k = rng.choice(len(w), size=len(rows), p=w / w.sum())
+                step = (e[i + 1] - e[i]) / len(w)
+                lo[rows], hi[rows] = e[i] + k * step, e[i] + (k + 1) * step
         if self.as_type == "int":
             hi_i = np.maximum(np.ceil(hi) - 1, np.ceil(lo))
-            x = np.floor(lo + rng.random(len(b)) * (hi_i - np.ceil(lo) + 1)).astype(float)
+            x = np.floor(np.ceil(lo) + rng.random(len(b)) * (hi_i - np.ceil(lo) + 1)).astype(float)
             x = np.clip(x, np.ceil(lo), hi_i)
         else:
             x = lo + rng.random(len(b)) * (hi - lo)
@@ -108,6 +130,10 @@ class BinEncoder:
             x = np.maximum(x, self.lower)
         if self.upper is not None:
             x = np.minimum(x, self.upper)
+        point = codes - base - self.n_bins
+        is_point = (point >= 0) & (codes >= base)
+        if len(self.points):
+            x[is_point] = np.asarray(self.points, dtype=float)[point[is_point]]
         vals = [from_number(v, self.as_type, self.scale) for v in x.tolist()]
         if self.nullable:
             vals = [None if c == 0 else v for c, v in zip(codes.tolist(), vals)]
@@ -200,7 +226,7 @@ def codes_outside_order(encoder: Any) -> tuple[int, ...] | None:
     """None for an unordered column; for an ordered one (numeric and datetime bins, ordinal
     categories) the codes that stand outside its order: NULL, and "other"."""
     if isinstance(encoder, BinEncoder):
-        return (0,) if encoder.nullable else ()
+        return ((0,) if encoder.nullable else ()) + tuple(encoder.point_code(i) for i in range(len(encoder.points)))
     if isinstance(encoder, CategoricalEncoder) and encoder.ordered:
         return ((0,) if encoder.nullable else ()) + ((encoder.size - 1,) if encoder.other else ())
     return None

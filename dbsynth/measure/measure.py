@@ -70,7 +70,8 @@ def plan_budget(spec: Spec, schema: Schema, rho_total: float, delta: float) -> t
                     f"would be paid for with DP outside the planned budget; list its {given}, or say domain: dp")
     total_w = sum(spec.tables[t].budget_weight for t in private) or 1.0
     per_table = {t: rho_total * spec.tables[t].budget_weight / total_w for t in private}
-    n_ps = sum(1 for t in private for col, cs in paid_columns(schema, spec, t) if cs.kind == "categorical")
+    # Every paid column runs one partition selection: a category's values, a number's frequent values.
+    n_ps = sum(len(paid_columns(schema, spec, t)) for t in private)
     ps_delta = delta * spec.budget.partition_delta_share / n_ps if n_ps else 0.0
     return Budget(rho_total, ps_delta), per_table
 
@@ -84,8 +85,7 @@ def paid_columns(schema: Schema, spec: Spec, name: str) -> list[tuple[Column, Co
 
 
 def uses_partition_selection(schema: Schema, spec: Spec) -> bool:
-    return any(cs.kind == "categorical" for t, ts in spec.tables.items() if ts.private
-               for _, cs in paid_columns(schema, spec, t))
+    return any(paid_columns(schema, spec, t) for t, ts in spec.tables.items() if ts.private)
 
 
 def new_pushdown(source: sa.Engine, schema: Schema, units: Units) -> Pushdown:

@@ -33,7 +33,8 @@ def released_spec(spec: Spec, paid: Mapping[str, set[str]], encoders: Mapping[st
                 ts.columns[name] = cs.model_copy(update={"domain": "released", "values": [_plain(v) for v in enc.values]})
             elif isinstance(enc, BinEncoder):
                 ts.columns[name] = cs.model_copy(update={"domain": "released", "edges": [float(e) for e in enc.edges],
-                                                         "bins": max(1, len(enc.edges) - 1)})
+                                                         "bins": max(1, len(enc.edges) - 1),
+                                                         "points": [float(p) for p in enc.points] or None})
     out.releases = [*(out.releases or []), release.model_copy(update={"columns": columns})]
     return Spec.model_validate(out.model_dump())
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import dp_accounting
 from dp_accounting import dp_event
-from dp_accounting.rdp import RdpAccountant
+from dp_accounting.rdp import RdpAccountant, rdp_privacy_accountant
 
 from dbsynth.errors import BudgetTooSmall, UsageError
 from dbsynth.privacy.noise import Noise, SecureNoise
@@ -62,7 +62,7 @@ class Ledger:
         delta_rdp = self.target_delta - self.delta_outside
         if delta_rdp <= 0:
             return math.inf
-        acc = RdpAccountant()
+        acc = RdpAccountant(ORDERS)
         acc.compose(self.event())
         return float(acc.get_epsilon(delta_rdp))
 
@@ -99,24 +99,34 @@ class Ledger:
         }
 
 
+# The accountant's default orders stop at 1024, where a small ε (0.01 at δ = 1e-9) cannot be
+# certified for any ρ; larger orders reach it. They stop at 2^14 because DP-SGD's RDP at integer
+# order α costs α terms.
+ORDERS = tuple(rdp_privacy_accountant.DEFAULT_RDP_ORDERS) + (2048, 4096, 8192, 16384)
+_RHO_RANGE = (1e-12, 1e6)
+
+
+def _epsilon_of(rho: float, delta: float) -> float:
+    acc = RdpAccountant(ORDERS)
+    acc.compose(dp_event.ZCDpEvent(rho))
+    return float(acc.get_epsilon(delta))
+
+
 def calibrate_rho(epsilon: float, delta: float) -> float:
-    """The largest total zCDP ρ whose RDP conversion meets (ε, δ)."""
-    if epsilon <= 0:
-        raise UsageError(f"epsilon must be positive, got {epsilon}")
-
-    def make(rho: float) -> dp_event.DpEvent:
-        return dp_event.ZCDpEvent(rho)
-
-    try:
-        rho = dp_accounting.calibrate_dp_mechanism(
-            RdpAccountant,
-            make,
-            epsilon,
-            delta,
-            bracket_interval=dp_accounting.ExplicitBracketInterval(1e-12, 1e6),
-        )
-    except Exception as exc:  # no ρ in range meets the target
-        raise BudgetTooSmall(f"no privacy budget fits epsilon={epsilon}, delta={delta}: {exc}") from None
+    """The largest total zCDP ρ whose RDP conversion meets (ε, δ). Past ρ = 10^6 the noise is
+    negligible, so a larger ε gets that ρ rather than an error."""
+    if not (epsilon > 0 and math.isfinite(epsilon)):
+        raise UsageError(f"epsilon must be a positive number, got {epsilon}")
+    lo, hi = _RHO_RANGE
+    if _epsilon_of(hi, delta) <= epsilon:
+        return hi
+    if _epsilon_of(lo, delta) > epsilon:
+        raise BudgetTooSmall(f"epsilon={epsilon:g} is too small to release anything at delta={delta:g} (the smallest "
+                             f"that can be certified is about {_epsilon_of(lo, delta):.2g}): raise --epsilon or --delta")
+    rho = dp_accounting.calibrate_dp_mechanism(
+        lambda: RdpAccountant(ORDERS), dp_event.ZCDpEvent, epsilon, delta,
+        bracket_interval=dp_accounting.ExplicitBracketInterval(lo, hi),
+    )
     # The run splits ρ into many charges whose float sum can exceed it by an ulp, and the ledger
     # must never report more than the target: keep a margin far below anything measurable.
     return float(rho) * (1 - 1e-9)

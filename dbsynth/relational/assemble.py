@@ -67,7 +67,8 @@ def assemble(
                 continue  # public -> public: real keys, kept as they are
             _link_edge(fk, schema, spec, units, measured, (links or {}).get(fk.key), state, rng)
         for uset in unique_sets_with_fks(schema.tables[name]):
-            _dedupe_links(name, uset, schema, state, rng)
+            if set(uset) <= set(state.columns[name]):  # a set with a generated column: the target's to enforce
+                _dedupe_links(name, uset, schema, state, rng)
     return SyntheticDatabase({n: SyntheticTable(n, cols) for n, cols in state.columns.items()})
 
 
@@ -75,7 +76,8 @@ def _own_columns(name, schema, spec, tm, model, n, values, rng):
     table = schema.tables[name]
     if not tm.private:
         frame = tm.public_rows
-        return {c.name: [None if _isna(v) else v for v in frame[c.name].tolist()] for c in table.columns}, {}
+        return {c.name: [None if _isna(v) else v for v in frame[c.name].tolist()]
+                for c in table.columns if c.computed is None}, {}  # generated columns: the target computes them
     # The sampled codes stay with the rows: the pgd linker matches them against cross-table marginals.
     codes = model.sample(n, rng)
     ts = spec.tables[name]
@@ -87,10 +89,13 @@ def _own_columns(name, schema, spec, tm, model, n, values, rng):
             cols[col.name] = [None] * n  # linked later
         elif cs.kind == "key":
             cols[col.name] = fresh_keys(col, n, rng)
+        elif cs.kind == "generated":
+            continue  # GENERATED ALWAYS AS: the target computes it from the row
         else:
             cols[col.name] = decode_column(col, cs, tm.encoders.get(col.name), codes.get(col.name), n, values, rng)
     for uset in unique_sets_without_fks(table):
-        make_unique_rows(cols, uset, table, rng)
+        if set(uset) <= set(cols):  # a set with a generated column is the target's to enforce
+            make_unique_rows(cols, uset, table, rng)
     return cols, {c: np.asarray(v, dtype=np.int64) for c, v in codes.items()}
 
 

@@ -12,6 +12,7 @@ import warnings
 import sqlalchemy as sa
 
 from dbsynth.connect import engine_kind, translate_errors
+from dbsynth.errors import PermissionDenied
 from dbsynth.schema.model import (
     CheckConstraint,
     Column,
@@ -22,6 +23,10 @@ from dbsynth.schema.model import (
     Table,
     UniqueConstraint,
 )
+
+# SQLAlchemy warns about every type it does not know (point, inet6, ...) each time it reads a
+# table; dbsynth names those types itself (SourceType) and plan says what it does with them.
+warnings.filterwarnings("ignore", message=r"Did not recognize type ", category=sa.exc.SAWarning)
 
 # Tables dbsynth itself writes into a target; never part of a user's schema.
 INTERNAL_TABLES = ("_dbsynth_ledger",)
@@ -40,15 +45,31 @@ def introspect(engine: sa.Engine) -> Schema:
             warnings.simplefilter("ignore", sa.exc.SAWarning)
             metadata.reflect(bind=engine, only=names, resolve_fks=False)
         _name_unknown_types(engine, metadata, kind)
+        if kind == "sqlite":
+            _sqlite_generated_columns(engine, metadata)
         enums: tuple[EnumType, ...] = ()
         sequences: tuple[str, ...] = ()
         if kind == "postgresql":
             enums = tuple(EnumType(e["name"], tuple(e["labels"])) for e in insp.get_enums())
             sequences = tuple(insp.get_sequence_names())
         tables = {}
-        for name in names:
-            tables[name] = _table(insp, metadata.tables[name], name, kind)
+        with warnings.catch_warnings():  # the inspector parses MySQL tables again: same unknown types
+            warnings.simplefilter("ignore", sa.exc.SAWarning)
+            for name in names:
+                tables[name] = _table(insp, metadata.tables[name], name, kind)
+    _refuse_hidden_parents(tables)
     return Schema(dialect=kind, tables=tables, enums=enums, sequences=sequences, metadata=metadata)
+
+
+def _refuse_hidden_parents(tables: dict[str, Table]) -> None:
+    """A referenced table the role cannot see (MySQL/MariaDB hide tables without any privilege)
+    would silently vanish from the shadow: stop and name it."""
+    for t in tables.values():
+        for fk in t.foreign_keys:
+            if fk.ref_table not in tables:
+                raise PermissionDenied(
+                    f"table {fk.ref_table!r} (referenced by {fk.key}) is not visible to the source role: grant SELECT on "
+                    "it, or on the whole database (connectors/roles/ has least-privilege scripts)")
 
 
 def _table(insp, sa_table: sa.Table, name: str, kind: str) -> Table:
@@ -94,6 +115,8 @@ def _column(col: sa.Column, kind: str, pk: tuple[str, ...]) -> Column:
         generic = type(t.as_generic()).__name__
     except NotImplementedError:
         generic = type(t).__name__
+    if kind == "mysql" and type(t).__name__ == "YEAR":
+        generic = "SmallInteger"  # a year number, 1901-2155 (plan bounds it)
     default = None
     sequence = None
     if col.server_default is not None and hasattr(col.server_default, "arg"):
@@ -109,6 +132,8 @@ def _column(col: sa.Column, kind: str, pk: tuple[str, ...]) -> Column:
         identity = True  # INTEGER PRIMARY KEY is the rowid alias
     labels = tuple(t.enums) if isinstance(t, sa.Enum) else None
     enum_name = getattr(t, "name", None) if isinstance(t, sa.Enum) else None
+    computed = col.computed.sqltext.text if col.computed is not None else None
+    stored = bool(col.computed.persisted) if col.computed is not None else None
     return Column(
         name=col.name,
         type=str(spelled),
@@ -117,12 +142,15 @@ def _column(col: sa.Column, kind: str, pk: tuple[str, ...]) -> Column:
         default=default,
         identity=identity,
         sequence=sequence,
-        length=getattr(t, "length", None),
+        # A MySQL SET's `length` is its longest member's, not its longest value's ('red,green').
+        length=getattr(t, "length", None) if type(t).__name__ != "SET" else None,
         precision=getattr(t, "precision", None),
         scale=getattr(t, "scale", None),
         enum=enum_name,
         enum_labels=labels,
         comment=col.comment,
+        computed=computed,
+        computed_stored=stored,
     )
 
 
@@ -147,6 +175,8 @@ class SourceType(sa.types.UserDefinedType):
 
 def _name_unknown_types(engine: sa.Engine, metadata: sa.MetaData, kind: str) -> None:
     unknown = [(t, c) for t in metadata.tables.values() for c in t.columns if isinstance(c.type, sa.types.NullType)]
+    if kind == "mysql":
+        _name_unknown_mysql_types(engine, metadata, unknown)
     if not unknown or kind != "postgresql":
         return
     sql = sa.text(
@@ -159,3 +189,157 @@ def _name_unknown_types(engine: sa.Engine, metadata: sa.MetaData, kind: str) -> 
             spelled = conn.execute(sql, {"t": table.name, "c": col.name}).scalar()
             if spelled:
                 col.type = SourceType(spelled)
+
+
+def _name_unknown_mysql_types(engine: sa.Engine, metadata: sa.MetaData, unknown: list) -> None:
+    """MariaDB types SQLAlchemy does not know (POINT, GEOMETRY, INET6, INET4, ...), spelled as
+    information_schema.COLUMNS spells them, so a MariaDB target can create them again; and
+    MariaDB's JSON, which is LONGTEXT with a column CHECK (json_valid(col)) that SQLAlchemy
+    reflects as a plain LONGTEXT: JSON again (a MariaDB target creates the same CHECK)."""
+    sql = sa.text(
+        "SELECT COLUMN_TYPE FROM information_schema.COLUMNS "
+        "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :t AND COLUMN_NAME = :c"
+    )
+    with engine.connect() as conn:
+        for table, col in unknown:
+            spelled = conn.execute(sql, {"t": table.name, "c": col.name}).scalar()
+            if spelled:
+                col.type = SourceType(str(spelled))
+        try:
+            checks = conn.execute(sa.text(
+                "SELECT TABLE_NAME, CONSTRAINT_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
+                "WHERE CONSTRAINT_SCHEMA = DATABASE() AND LEVEL = 'Column'"
+            )).all()
+        except sa.exc.DBAPIError:  # MySQL: no column-level CHECKs listed, and JSON is a type of its own
+            conn.rollback()
+            return
+    from sqlalchemy.dialects import mysql
+
+    for table_name, column, clause in checks:
+        table = metadata.tables.get(table_name)
+        if table is None or column not in table.c:
+            continue
+        col = table.c[column]
+        wanted = f"json_valid(`{column.replace('`', '``')}`)"
+        if isinstance(col.type, mysql.LONGTEXT) and _squeeze(str(clause)) == _squeeze(wanted):
+            col.type = mysql.JSON()
+
+
+def _squeeze(text: str) -> str:
+    return "".join(text.split()).lower()
+
+
+def _sqlite_generated_columns(engine: sa.Engine, metadata: sa.MetaData) -> None:
+    """SQLite's generated columns, read again: SQLAlchemy finds them (PRAGMA table_xinfo: hidden 2
+    is VIRTUAL, 3 is STORED) but cuts their expressions out of the CREATE TABLE text with a regular
+    expression that runs past the closing parenthesis when a second one follows."""
+    with engine.connect() as conn:
+        for table in metadata.tables.values():
+            q = conn.dialect.identifier_preparer.quote
+            xinfo = conn.exec_driver_sql(f"PRAGMA table_xinfo({q(table.name)})").all()
+            hidden = {r[1]: r[6] for r in xinfo if r[6] in (2, 3)}
+            if not hidden:
+                continue
+            sql = conn.execute(sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :t"),
+                               {"t": table.name}).scalar()
+            found = _generated_expressions(sql or "")
+            for name, how in hidden.items():
+                col = table.c.get(name)
+                expr = next((e for n, e in found.items() if n.lower() == name.lower()), None)
+                if col is not None and expr is not None:
+                    sa.Computed(sa.text(expr), persisted=how == 3)._set_parent_with_dispatch(col)
+
+
+_GENERATED_AS = re.compile(r"\b(?:GENERATED\s+ALWAYS\s+)?AS\s*\(", re.IGNORECASE)
+
+
+def _generated_expressions(create_sql: str) -> dict[str, str]:
+    """Column name -> the text inside `[GENERATED ALWAYS] AS (...)` in a SQLite CREATE TABLE."""
+    masked = _mask_quotes(create_sql)
+    uncommented = _mask_quotes(create_sql, quotes=False)
+    start = masked.find("(")
+    if start < 0:
+        return {}
+    out: dict[str, str] = {}
+    for a, b in _top_level_parts(masked, start + 1):
+        part, mpart = create_sql[a:b], masked[a:b]
+        name = _leading_name(uncommented[a:b])
+        m = next((m for m in _GENERATED_AS.finditer(mpart) if _depth(mpart, m.start()) == 0), None)
+        if name is None or m is None:
+            continue
+        close = _matching(mpart, m.end() - 1)
+        if close is not None:
+            out[name] = part[m.end(): close].strip()
+    return out
+
+
+def _mask_quotes(text: str, quotes: bool = True) -> str:
+    """`text` with the inside of every string literal and quoted identifier (unless not `quotes`)
+    and every comment blanked out (same length), so that parentheses and keywords are only found in
+    the SQL itself."""
+    out = list(text)
+    i, n = 0, len(text)
+    closing = {"'": "'", '"': '"', "`": "`", "[": "]"}
+    while i < n:
+        ch = text[i]
+        if ch in closing:
+            end = text.find(closing[ch], i + 1)
+            while end >= 0 and ch != "[" and end + 1 < n and text[end + 1] == ch:  # doubled quote: escaped
+                end = text.find(ch, end + 2)
+            end = n - 1 if end < 0 else end
+            for j in range(i + 1, end if quotes else i + 1):
+                out[j] = "_"
+            i = end + 1
+        elif text.startswith("--", i) or text.startswith("/*", i):
+            end = text.find("\n", i) if text.startswith("--", i) else text.find("*/", i)
+            end = n if end < 0 else end + (0 if text.startswith("--", i) else 2)
+            for j in range(i, end):
+                out[j] = " "
+            i = end
+        else:
+            i += 1
+    return "".join(out)
+
+
+def _top_level_parts(masked: str, start: int) -> list[tuple[int, int]]:
+    """(start, end) of each comma-separated part of the parenthesised list that opens before `start`."""
+    parts, depth, a = [], 0, start
+    for i in range(start, len(masked)):
+        ch = masked[i]
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            if depth == 0:
+                parts.append((a, i))
+                return parts
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append((a, i))
+            a = i + 1
+    return parts
+
+
+def _depth(masked: str, pos: int) -> int:
+    return masked.count("(", 0, pos) - masked.count(")", 0, pos)
+
+
+def _matching(masked: str, open_at: int) -> int | None:
+    depth = 0
+    for i in range(open_at, len(masked)):
+        depth += masked[i] == "("
+        depth -= masked[i] == ")"
+        if depth == 0:
+            return i
+    return None
+
+
+def _leading_name(part: str) -> str | None:
+    """The column name a column definition starts with, unquoted."""
+    m = re.match(r'\s*(?:"((?:[^"]|"")*)"|`((?:[^`]|``)*)`|\[([^\]]*)\]|([^\s(]+))', part)
+    if m is None:
+        return None
+    if m.group(1) is not None:
+        return m.group(1).replace('""', '"')
+    if m.group(2) is not None:
+        return m.group(2).replace("``", "`")
+    return m.group(3) if m.group(3) is not None else m.group(4)

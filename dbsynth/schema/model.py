@@ -27,6 +27,10 @@ class Column:
     enum: str | None = None  # name of the enum type, when the column has one
     enum_labels: tuple[str, ...] | None = None
     comment: str | None = None
+    # GENERATED ALWAYS AS (computed): the expression as the source spells it; the database
+    # computes the values, so dbsynth never writes them. computed_stored: STORED, else VIRTUAL.
+    computed: str | None = None
+    computed_stored: bool | None = None
 
 
 @dataclass(frozen=True)

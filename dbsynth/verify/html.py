@@ -64,6 +64,7 @@ def render_html(report: VerifyReport, *, source: str, target: str) -> str:
         _hard_checks(report),
         _ledger(report),
         _fidelity_tables(report),
+        _realism(report),
         _joins(report),
         _degrees(report),
         _workload(report),
@@ -200,6 +201,21 @@ def _joins(report: VerifyReport) -> str:
     return ("<section id=joins><h2>Fidelity across FK joins</h2><p>Rows of child ⋈ parent (and ⋈ grandparent), "
             "joined in SQL on both sides; pairs and triples span tables.</p><table><tr><th>path</th><th>rows real</th>"
             f"<th>rows synthetic</th><th>TVD 1-way</th><th>TVD 2-way</th><th>TVD 3-way</th></tr>{rows}</table></section>")
+
+
+def _realism(report: VerifyReport) -> str:
+    if not report.realism:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_e(c.table)}</td><td>{_e(c.column)}</td><td>{_e(c.kind)}</td><td>{c.real_distinct}</td>"
+        f"<td>{_f(c.tvd)}</td><td>{_f(c.ks)}</td><td>{_f(c.granularity)}</td><td>{_f(c.seen)}</td></tr>"
+        for c in report.realism)
+    return ("<section id=realism><h2>Realism of every column</h2><p>Exact values as a developer sees them, every "
+            "non-key column (generated ones too): exact-value TVD (low-cardinality columns), KS (numbers and "
+            "dates), granularity (share of synthetic values whose decimals or time unit occur in the real column), "
+            "seen (strings: share of synthetic values that occur among the real ones).</p><table><tr><th>table</th>"
+            "<th>column</th><th>kind</th><th>real distinct</th><th>TVD</th><th>KS</th><th>granularity</th>"
+            f"<th>seen</th></tr>{rows}</table></section>")
 
 
 def _degrees(report: VerifyReport) -> str:

@@ -50,6 +50,12 @@ def render_markdown(report: VerifyReport, *, source: str, target: str) -> str:
                 "| table | rows real | rows synthetic | ratio | TVD 1 | TVD 2 | TVD 3 |", "|---|---:|---:|---:|---:|---:|---:|"]
         out += [f"| {n} | {t.row_count_source} | {t.row_count_target} | {_f(t.row_count_ratio)} | {_f(t.mean_tvd_1way)} "
                 f"| {_f(t.mean_tvd_2way)} | {_f(t.mean_tvd_3way)} |" for n, t in report.fidelity.items()]
+    if report.realism:
+        out += ["", "### Realism of every column (exact values; TVD and KS 0 = identical; granularity and seen 1 = "
+                "like the real column)", "", "| table | column | kind | real distinct | TVD | KS | granularity | seen |",
+                "|---|---|---|---:|---:|---:|---:|---:|"]
+        out += [f"| {c.table} | {_cell(c.column)} | {c.kind} | {c.real_distinct} | {_f(c.tvd)} | {_f(c.ks)} | "
+                f"{_f(c.granularity)} | {_f(c.seen)} |" for c in report.realism]
     if report.joins:
         out += ["", "### Across FK joins", "", "| path | rows real | rows synthetic | TVD 1 | TVD 2 | TVD 3 |",
                 "|---|---:|---:|---:|---:|---:|"]

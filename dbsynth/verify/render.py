@@ -77,9 +77,11 @@ def write_report(report: VerifyReport, directory: str | Path, *, source: str, ta
     out.mkdir(parents=True, exist_ok=True)
     data = report.to_dict() | {"source": source, "target": target}
     paths = [out / "report.json", out / "report.md", out / "report.html"]
-    paths[0].write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    paths[1].write_text(render_markdown(report, source=source, target=target), encoding="utf-8")
-    paths[2].write_text(render_html(report, source=source, target=target), encoding="utf-8")
+    from dbsynth.connect import scrub, scrub_data  # belt and braces: no secret seen by this process is written
+
+    paths[0].write_text(json.dumps(scrub_data(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    paths[1].write_text(scrub(render_markdown(report, source=source, target=target)), encoding="utf-8")
+    paths[2].write_text(scrub(render_html(report, source=source, target=target)), encoding="utf-8")
     return paths
 
 

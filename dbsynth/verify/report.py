@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from dbsynth.verify.realism import ColumnRealism
+from dbsynth.verify.realism import summary as realism_summary
 from dbsynth.verify.results import (
     DegreeFidelity,
     Finding,
@@ -48,6 +50,10 @@ METRICS: dict[str, str] = {
     "workload_p90": "90th-percentile relative error of the aggregate-query workload",
     "exact_copy": "share of synthetic rows equal to a real row on every compared column (privacy sanity)",
     "tstr_gap": "real-trained accuracy minus synthetic-trained accuracy on real test rows (needs --tstr)",
+    "realism_tvd": "mean exact-value TVD of low-cardinality columns (every non-key column, generated ones too)",
+    "realism_ks": "mean KS distance of number, date and time columns",
+    "realism_granularity_gap": "1 minus the mean share of synthetic values whose granularity occurs in the real "
+                               "column (decimals such as .99, whole seconds or minutes, dates)",
 }
 
 
@@ -82,6 +88,7 @@ class VerifyReport:
     privacy: list[PrivacySanity] = field(default_factory=list)
     reads: list[RealDataRead] = field(default_factory=list)
     gate: list[GateResult] = field(default_factory=list)
+    realism: list[ColumnRealism] = field(default_factory=list)
 
     def passed(self) -> bool:
         return not self.hard_findings() and all(g.passed for g in self.gate)
@@ -114,6 +121,7 @@ class VerifyReport:
             "workload_p90": self.workload.p90 if self.workload else None,
             "exact_copy": sum(p.exact_copies for p in self.privacy) / compared if compared else None,
             "tstr_gap": self.tstr.gap if self.tstr else None,
+            **{k: v for k, v in realism_summary(self.realism).items() if k in METRICS},
         }
 
     def summary(self) -> dict[str, Any]:
@@ -134,6 +142,8 @@ class VerifyReport:
             "fidelity_summary": self.summary(),
             "joins": [j.to_dict() for j in self.joins],
             "degrees": [d.to_dict() for d in self.degrees],
+            "realism": {"summary": {k: finite(v) for k, v in realism_summary(self.realism).items()},
+                        "columns": [c.to_dict() for c in self.realism]},
             "workload": self.workload.to_dict() if self.workload else None,
             "tstr": self.tstr.to_dict() if self.tstr else None,
             "privacy_sanity": {"note": PRIVACY_SANITY_NOTE, "part_of_dp_guarantee": False,

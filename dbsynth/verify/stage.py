@@ -19,6 +19,7 @@ from dbsynth.verify import fidelity as fidelity_module
 from dbsynth.verify.catalog import catalog_findings
 from dbsynth.verify.degrees import degree_fidelity
 from dbsynth.verify.fidelity import TableData, load_table, table_fidelity
+from dbsynth.verify.realism import table_realism
 from dbsynth.verify.gate import evaluate
 from dbsynth.verify.integrity import CheckRunner, run_checks
 from dbsynth.verify.joins import MAX_CHAINS, JoinPath, join_fidelity, join_paths, usable
@@ -113,6 +114,8 @@ def _measure(
         say(f"fidelity: {name}")
         data[name] = d = load_table(source, target, table, present[name], limit)
         report.fidelity[name] = table_fidelity(d, opts.seed, opts.max_triples)
+        say(f"realism: {name}")
+        report.realism.extend(table_realism(source, target, table, present[name], limit))
         report.reads.append(RealDataRead("table rows", _rows_read(name, d.columns, d.n_source, len(d.source)),
                                          len(d.source)))
 

@@ -28,6 +28,7 @@ from dbsynth.schema.model import Schema
 from dbsynth.synthetic import SyntheticDatabase
 from dbsynth.write.ddl import translate_metadata
 from dbsynth.write.diff import schema_diff
+from dbsynth.write.fallback import resolve_fallbacks
 from dbsynth.write.ledger import LEDGER_TABLE, check_within_target
 from dbsynth.write.rows import Progress, check_data
 from dbsynth.write.transaction import PAUSE_ENV, PAUSE_MARKER
@@ -54,6 +55,7 @@ def write_database(
     kind = engine_kind(target)
     metadata = translate_metadata(schema, kind)
     check_data(metadata, data)
+    resolve_fallbacks(metadata, data, kind)  # FALLBACK -> a value of the column's type on this engine
     writer = importlib.import_module(_WRITERS[kind]).write
     writer(target, metadata, data, ledger=ledger, replace=replace, progress=progress)
 

@@ -14,13 +14,14 @@ ones, and those behind serial defaults).
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import operators
 
-from dbsynth.errors import UsageError
+from dbsynth.errors import UnsupportedSchema, UsageError
 from dbsynth.schema.introspect import INTERNAL_TABLES
 from dbsynth.schema.model import Schema
 from dbsynth.write.diff import schema_diff
@@ -261,7 +262,9 @@ def _translate_column(
     kwargs: dict[str, Any] = {"nullable": nullable, "autoincrement": False}
     if target != "sqlite" and col.comment:
         kwargs["comment"] = col.comment
-    if identity:
+    if col.computed is not None:
+        args.append(_computed(col.computed, where, schema.dialect, target))
+    elif identity:
         if target == "postgresql":
             args.append(sa.Identity())  # BY DEFAULT: explicit keys load, later INSERTs still number
             kwargs["autoincrement"] = "auto"
@@ -283,6 +286,20 @@ def _translate_column(
         elif text.strip().upper() != "NULL":
             dropped.append(f"{where}: server default {text}")
     return sa.Column(col.name, new_type, *args, **kwargs), check
+
+
+def _computed(computed: sa.Computed, where: str, source: str, target: str) -> sa.Computed:
+    """A generated column's expression on `target` (the portable CHECK rules: casts stripped,
+    identifiers requoted); PostgreSQL 15 stores every generated column (it has no VIRTUAL)."""
+    text = portable_check(str(computed.sqltext), source, target)
+    if text is not None and target == "mysql" and source != "mysql" and "||" in re.sub(r"'(?:[^']|'')*'", "", text):
+        text = None  # || is OR on MySQL/MariaDB, not concatenation
+    if text is None:
+        raise UnsupportedSchema(
+            f"{where}: generated column expression ({computed.sqltext}) uses what {target} lacks; "
+            f"write to a {source} target, or make it an ordinary column in the source")
+    persisted = True if target == "postgresql" else computed.persisted
+    return sa.Computed(sa.text(text), persisted=persisted)
 
 
 def _is_identity(col: sa.Column, src: sa.Table, schema: Schema) -> bool:

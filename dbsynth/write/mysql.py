@@ -1,21 +1,27 @@
 """MySQL/MariaDB writer: DDL is not transactional there, so nothing is built in the target itself.
 
 Everything (tables, rows, indexes, AUTO_INCREMENT counters, the ledger) is built in a staging
-database `<db>__dbsynth_stage` with FOREIGN_KEY_CHECKS=0 while rows load (so cycles and
+database `<db>__dbsynth_stage_<run>` with FOREIGN_KEY_CHECKS=0 while rows load (so cycles and
 self-references load in any order; every foreign key is then checked with one anti-join), and
 swapped into the target with ONE atomic `RENAME TABLE` statement. When replacing, the same
-statement first moves the old tables out to `<db>__dbsynth_trash`, then the new ones in; trash
-and stage are dropped afterwards. InnoDB rewrites foreign keys to follow a renamed parent
-table, so the moved tables reference each other in the target, not the stage.
+statement first moves the old tables out to `<db>__dbsynth_trash_<run>`, then the new ones in;
+trash and stage are dropped afterwards. InnoDB rewrites foreign keys to follow a renamed parent
+table, so the moved tables reference each other in the target, not the stage. `<run>` is random
+per run: a run only ever builds in and drops its own stage and trash.
 
-A run killed before the swap leaves only the stage (and an empty trash) behind, never a
-half-written target; the next run drops them first. Needs CREATE and DROP on `<db>__dbsynth_*`.
+One writer per target: the whole write holds `GET_LOCK('dbsynth:<db>')` on its connection (the
+server releases it if the run dies), so a second run waits for the first to finish, then finds
+the target filled. A run killed before the swap leaves only its stage (and an empty trash)
+behind, never a half-written target; the next run, holding the lock (so no live run owns them),
+drops such leftovers first. Needs CREATE and DROP on `<db>__dbsynth_*`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
+import secrets
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,20 +32,44 @@ from dbsynth.errors import UsageError
 from dbsynth.synthetic import SyntheticDatabase, SyntheticTable
 from dbsynth.write.ledger import LEDGER_TABLE, ledger_row, ledger_table
 from dbsynth.write.rows import Progress, chunks, columns_to_write, report, value_adapters
-from dbsynth.write.transaction import Step, all_or_nothing, pause_before_commit, target_not_empty, write_failed
+from dbsynth.write.transaction import (
+    Step,
+    acquire_target_lock,
+    all_or_nothing,
+    pause_before_commit,
+    target_not_empty,
+    write_failed,
+)
 
 STAGE_SUFFIX = "__dbsynth_stage"
 TRASH_SUFFIX = "__dbsynth_trash"
 _MAX_NAME = 64
+_RUN_HEX = 8  # hex digits of the per-run suffix
+_MAX_LOCK_NAME = 64  # MySQL refuses longer GET_LOCK names
 
 
-def aux_database(database: str, suffix: str) -> str:
-    """`<db><suffix>`, shortened with a hash when it would pass MySQL's 64-character limit."""
-    name = database + suffix
+def aux_database(database: str, suffix: str, run: str = "") -> str:
+    """`<db><suffix>_<run>` (`<db><suffix>` without a run), shortened with a hash when it would
+    pass MySQL's 64-character limit."""
+    tail = suffix + (f"_{run}" if run else "")
+    name = database + tail
     if len(name) <= _MAX_NAME:
         return name
     digest = hashlib.sha1(database.encode()).hexdigest()[:8]
-    return f"{database[: _MAX_NAME - len(suffix) - 9]}_{digest}{suffix}"
+    return f"{database[: _MAX_NAME - len(tail) - 9]}_{digest}{tail}"
+
+
+def is_aux_database(name: str, database: str, suffix: str) -> bool:
+    """Whether `name` is a stage or trash (per `suffix`) of some run into `database`."""
+    if name == aux_database(database, suffix):  # the name runs before per-run names used
+        return True
+    prefix = aux_database(database, suffix, "0" * _RUN_HEX)[:-_RUN_HEX]
+    return name.startswith(prefix) and re.fullmatch(f"[0-9a-f]{{{_RUN_HEX}}}", name[len(prefix):]) is not None
+
+
+def lock_name(database: str) -> str:
+    name = f"dbsynth:{database}"
+    return name if len(name) <= _MAX_LOCK_NAME else f"dbsynth:{hashlib.sha1(database.encode()).hexdigest()}"
 
 
 def write(
@@ -57,15 +87,16 @@ def write(
         raise UsageError(
             f"a MySQL/MariaDB target must name its database, e.g. mysql://user@host/shadow (got {redact(engine.url)})"
         )
-    stage, trash = aux_database(db, STAGE_SUFFIX), aux_database(db, TRASH_SUFFIX)
+    run = secrets.token_hex(_RUN_HEX // 2)
+    stage, trash = aux_database(db, STAGE_SUFFIX, run), aux_database(db, TRASH_SUFFIX, run)
     tables = [metadata.tables[n] for n in sorted(metadata.tables)]
     with all_or_nothing(engine.url) as step, engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        with _loading_session(conn):
+        with _target_lock(conn, db, engine), _loading_session(conn):
             q = conn.dialect.identifier_preparer.quote
-            # A previous run killed before its swap leaves these behind; they hold nothing of value.
-            _drop_database(conn, stage)
-            _drop_database(conn, trash)
+            # Runs killed before their swap leave these behind; they hold nothing of value, and
+            # with the lock held no live run owns any of them.
+            _drop_leftovers(conn, db)
             existing = _tables(conn, db)
             if existing and not replace:
                 raise target_not_empty(engine.url, existing)
@@ -93,6 +124,27 @@ def write(
                 with contextlib.suppress(sa.exc.DBAPIError):
                     _drop_database(conn, stage)
                     _drop_database(conn, trash)
+
+
+@contextlib.contextmanager
+def _target_lock(conn: sa.Connection, db: str, engine: sa.Engine):
+    """GET_LOCK('dbsynth:<db>') on this connection for the whole write (see the module docstring)."""
+    name = lock_name(db)
+    get = sa.text("SELECT GET_LOCK(:name, 0)")
+    acquire_target_lock(lambda: conn.execute(get, {"name": name}).scalar() == 1, engine.url)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(sa.exc.DBAPIError):
+            conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+
+
+def _drop_leftovers(conn: sa.Connection, db: str) -> None:
+    """Stages and trashes of earlier runs into `db` that were killed before their cleanup."""
+    names = conn.execute(sa.text("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA")).scalars().all()
+    for name in names:
+        if is_aux_database(name, db, STAGE_SUFFIX) or is_aux_database(name, db, TRASH_SUFFIX):
+            _drop_database(conn, name)
 
 
 @contextlib.contextmanager

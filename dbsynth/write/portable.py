@@ -202,13 +202,12 @@ def portable_check(sqltext: str, source: str, target: str) -> str | None:
         text = strip_casts(text)
         if _PG_ONLY.search(text):
             return None
-    if source == "mysql":
-        if _MYSQL_ONLY.search(text):
-            return None
-        text = _requote(text, "`", '"')
+    if source == "mysql" and _MYSQL_ONLY.search(text):
+        return None
+    # Identifiers and string literals in the target's own spelling: MySQL reads "x" as a string
+    # unless ANSI_QUOTES is on and escapes quotes in literals with a backslash ('it\'s').
+    text = respell_sql(text, source, target)
     if target == "mysql":
-        # MySQL reads "x" as a string literal unless ANSI_QUOTES is on: quote identifiers with `.
-        text = _requote(text, '"', "`")
         # length() counts bytes on MySQL, characters elsewhere.
         text = _outside_literals(text, lambda p: _LENGTH.sub("char_length(", p))
     if target == "sqlite":
@@ -227,5 +226,76 @@ def _outside_literals(text: str, fn: Any) -> str:
     return "".join(p if i % 2 else fn(p) for i, p in enumerate(parts))
 
 
-def _requote(text: str, old: str, new: str) -> str:
-    return _outside_literals(text, lambda p: p.replace(old, new))
+# -- identifier quoting and string-literal escaping per engine ----------------------------------
+
+# MySQL/MariaDB (without ANSI_QUOTES / NO_BACKSLASH_ESCAPES, the defaults): 'a\'b' or 'a''b' are
+# strings, `a``b` an identifier. PostgreSQL and SQLite: 'a''b' strings, "a""b" identifiers (SQLite
+# also takes `a` and [a]).
+_MYSQL_SQL = re.compile(r"(?P<str>'(?:[^'\\]|\\.|'')*')|(?P<ident>`(?:[^`]|``)*`)", re.DOTALL)
+_STANDARD_SQL = re.compile(
+    r"(?P<str>'(?:[^']|'')*')|(?P<ident>\"(?:[^\"]|\"\")*\"|`(?:[^`]|``)*`|\[[^\]]*\])", re.DOTALL
+)
+_MYSQL_ESCAPES = {"0": "\0", "b": "\b", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a"}
+
+
+def sql_tokens(text: str, kind: str) -> list[tuple[str, str]]:
+    """`text` cut into ("str", value), ("ident", name) and ("sql", text) pieces, literals and
+    quoted names decoded by the rules of engine `kind`."""
+    pattern = _MYSQL_SQL if kind == "mysql" else _STANDARD_SQL
+    out: list[tuple[str, str]] = []
+    pos = 0
+    for m in pattern.finditer(text):
+        if m.start() > pos:
+            out.append(("sql", text[pos : m.start()]))
+        token = m.group()
+        if m.lastgroup == "str":
+            out.append(("str", _decode_literal(token, kind)))
+        elif token[0] == "[":
+            out.append(("ident", token[1:-1]))
+        else:
+            out.append(("ident", token[1:-1].replace(token[0] * 2, token[0])))
+        pos = m.end()
+    if pos < len(text):
+        out.append(("sql", text[pos:]))
+    return out
+
+
+def _decode_literal(token: str, kind: str) -> str:
+    body = token[1:-1]
+    if kind != "mysql":
+        return body.replace("''", "'")
+    out, i = [], 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\" and i + 1 < len(body):
+            nxt = body[i + 1]
+            # \% and \_ keep their backslash (they are LIKE escapes); other letters stand for themselves.
+            out.append(_MYSQL_ESCAPES.get(nxt, "\\" + nxt if nxt in "%_" else nxt))
+            i += 2
+        elif ch == "'" and body[i + 1 : i + 2] == "'":
+            out.append("'")
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def quote_literal(value: str, kind: str) -> str:
+    """A string literal for engine `kind` (MySQL: backslashes escaped, as its default mode reads them)."""
+    if kind == "mysql":
+        value = value.replace("\\", "\\\\")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def quote_name(name: str, kind: str) -> str:
+    q = "`" if kind == "mysql" else '"'
+    return q + name.replace(q, q * 2) + q
+
+
+def respell_sql(text: str, source: str, target: str) -> str:
+    """SQL text written for `source` with its quoted names and string literals re-spelled for `target`."""
+    parts = sql_tokens(text, source)
+    return "".join(
+        quote_literal(v, target) if k == "str" else quote_name(v, target) if k == "ident" else v for k, v in parts
+    )

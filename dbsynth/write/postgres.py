@@ -5,6 +5,10 @@ Inside it: drop the old tables, enum types, domains and sequences of the default
 add the foreign keys (validating the loaded rows, so FK cycles and self-references load in any
 order), build the indexes, set every sequence and identity past its max key, write the ledger,
 COMMIT. A failure or a kill anywhere before the COMMIT leaves the target as it was.
+
+The transaction starts by taking an advisory transaction lock keyed on the target schema, so a
+second dbsynth run into the same target waits for the first to COMMIT (then finds the target
+filled) instead of racing it in the catalog; the lock goes with the transaction, kill included.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from dbsynth.synthetic import SyntheticDatabase, SyntheticTable
 from dbsynth.write.ddl import serial_sequence
 from dbsynth.write.ledger import ledger_row, ledger_table
 from dbsynth.write.rows import Adapter, Progress, chunks, columns_to_write, report, value_adapters
-from dbsynth.write.transaction import all_or_nothing, pause_before_commit, target_not_empty
+from dbsynth.write.transaction import acquire_target_lock, all_or_nothing, pause_before_commit, target_not_empty
 
 
 def write(
@@ -44,6 +48,7 @@ def write(
     tables = [metadata.tables[n] for n in sorted(metadata.tables)]
     with all_or_nothing(engine.url) as step, engine.connect() as conn, conn.begin():
         schema = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
+        acquire_target_lock(lambda: _try_lock(conn, schema), engine.url)
         existing = _tables(conn, schema)
         if existing and not replace:
             raise target_not_empty(engine.url, existing)
@@ -76,6 +81,18 @@ def write(
         conn.execute(CreateTable(ledger_sa))
         conn.execute(ledger_sa.insert(), row)
         pause_before_commit()
+
+
+# pg_advisory_xact_lock(key1, key2): key1 says "dbsynth", key2 names the target schema (advisory
+# locks are per database already).
+_LOCK_CLASS = 0x64627379  # "dbsy"
+
+
+def _try_lock(conn: sa.Connection, schema: str) -> bool:
+    """The target schema's write lock, held until this transaction ends; False if another run has it."""
+    return bool(conn.execute(
+        sa.text("SELECT pg_try_advisory_xact_lock(:k, hashtext('dbsynth:' || :s))"), {"k": _LOCK_CLASS, "s": schema}
+    ).scalar())
 
 
 def _comments(conn: sa.Connection, table: sa.Table) -> None:

@@ -40,10 +40,11 @@ def check_data(metadata: sa.MetaData, data: SyntheticDatabase) -> None:
 
 
 def columns_to_write(table: sa.Table, data: SyntheticTable | None) -> list[str]:
-    """The data's columns in the table's column order (absent ones get their defaults)."""
+    """The data's columns in the table's column order (absent ones get their defaults); never a
+    generated column (GENERATED ALWAYS AS): the target computes it, and refuses a value for it."""
     if data is None:
         return []
-    return [c.name for c in table.columns if c.name in data.columns]
+    return [c.name for c in table.columns if c.name in data.columns and c.computed is None]
 
 
 def value_adapters(table: sa.Table, columns: list[str]) -> list[Adapter | None]:

@@ -5,6 +5,10 @@ while rows load (the pragma cannot change inside a transaction, so it is set bef
 restored after), so cycles and self-references load in any order; `PRAGMA foreign_key_check`
 then proves every reference resolves before COMMIT. A kill leaves a hot journal that SQLite
 rolls back on the next open: the target is as it was.
+
+BEGIN IMMEDIATE is also the target's write lock: a second dbsynth run into the same file waits
+for it (`acquire_target_lock`), then finds the target filled. A target file that did not exist
+before is removed again if the write fails (see `sqlite_file`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,15 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from dbsynth.synthetic import SyntheticDatabase, SyntheticTable
 from dbsynth.write.ledger import ledger_row, ledger_table
 from dbsynth.write.rows import Progress, chunks, columns_to_write, report, value_adapters
-from dbsynth.write.transaction import Step, all_or_nothing, pause_before_commit, target_not_empty, write_failed
+from dbsynth.write.sqlite_file import open_for_write
+from dbsynth.write.transaction import (
+    Step,
+    acquire_target_lock,
+    all_or_nothing,
+    pause_before_commit,
+    target_not_empty,
+    write_failed,
+)
 
 
 def write(
@@ -31,28 +43,52 @@ def write(
 ) -> None:
     row = ledger_row(ledger)
     tables = [metadata.tables[n] for n in sorted(metadata.tables)]
-    with all_or_nothing(engine.url) as step, engine.connect() as conn:
+    saved: dict[str, Any] = {}
+
+    def begin(conn: sa.Connection) -> None:
         raw = conn.connection.driver_connection
-        isolation = raw.isolation_level
-        fk_pragma = conn.exec_driver_sql("PRAGMA foreign_keys").scalar()
+        saved.update(
+            isolation=raw.isolation_level,
+            fk=conn.exec_driver_sql("PRAGMA foreign_keys").scalar(),
+            busy=conn.exec_driver_sql("PRAGMA busy_timeout").scalar(),
+        )
         conn.commit()
         # Python's sqlite3 only opens transactions before DML, so DDL would autocommit: take
         # transaction control ourselves and BEGIN explicitly.
         raw.isolation_level = None
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        conn.exec_driver_sql("PRAGMA busy_timeout = 0")  # the lock is waited for below, not here
+        acquire_target_lock(lambda: _begin_immediate(conn), engine.url)
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(saved['busy'] or 0)}")
+
+    def restore(conn: sa.Connection) -> None:
+        if not saved:
+            return
+        conn.exec_driver_sql(f"PRAGMA foreign_keys={'ON' if saved['fk'] else 'OFF'}")
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(saved['busy'] or 0)}")
+        conn.commit()
+        conn.connection.driver_connection.isolation_level = saved["isolation"]
+
+    with all_or_nothing(engine.url) as step, open_for_write(engine, begin, restore) as conn:
         try:
-            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-            try:
-                _write(conn, tables, data, row, replace, progress, step, engine)
-                pause_before_commit()
-                conn.commit()
-            except BaseException:
-                conn.rollback()
-                raise
-        finally:
-            conn.exec_driver_sql(f"PRAGMA foreign_keys={'ON' if fk_pragma else 'OFF'}")
+            _write(conn, tables, data, row, replace, progress, step, engine)
+            pause_before_commit()
             conn.commit()
-            raw.isolation_level = isolation
+        except BaseException:
+            conn.rollback()
+            raise
+
+
+def _begin_immediate(conn: sa.Connection) -> bool:
+    """BEGIN IMMEDIATE (the write lock), or False if another connection holds it."""
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        return True
+    except sa.exc.OperationalError as exc:
+        if "locked" not in str(exc.orig) and "busy" not in str(exc.orig):
+            raise
+        conn.rollback()
+        return False
 
 
 def _write(

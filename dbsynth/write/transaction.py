@@ -4,6 +4,13 @@
 DBSYNTH_PAUSE_BEFORE_COMMIT=<seconds>: right before the final COMMIT (PostgreSQL, SQLite) or the
 RENAME TABLE swap (MySQL/MariaDB), print `dbsynth: paused before commit` to stderr and sleep that
 long, so a test can SIGKILL the writer at the worst moment and check the target is unchanged.
+
+One writer per target: each engine writer takes the target's write lock first (PostgreSQL: an
+advisory transaction lock keyed on the target schema; MySQL/MariaDB: GET_LOCK('dbsynth:<db>');
+SQLite: BEGIN IMMEDIATE) through `acquire_target_lock`. A run that finds it held says so in one
+line (`dbsynth: waiting for another dbsynth run ...`) and waits up to DBSYNTH_LOCK_TIMEOUT seconds
+(default 600), then stops with TargetBusy (exit 5). Once it has the lock it checks the target
+again: a target the other run filled is refused as not empty (or replaced with --replace).
 """
 
 from __future__ import annotations
@@ -13,17 +20,21 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from dbsynth.connect import redact
-from dbsynth.errors import DbsynthError, TargetNotEmpty, UsageError, WriteFailed
+from dbsynth.connect import redact, scrub
+from dbsynth.errors import DbsynthError, TargetBusy, TargetNotEmpty, UsageError, WriteFailed
 
 PAUSE_ENV = "DBSYNTH_PAUSE_BEFORE_COMMIT"
 PAUSE_MARKER = "dbsynth: paused before commit"
+LOCK_TIMEOUT_ENV = "DBSYNTH_LOCK_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT = 600.0
+WAITING_MARKER = "dbsynth: waiting for another dbsynth run"
+_LOCK_POLL = 0.25
 _DRIVERS = ("psycopg", "pymysql", "sqlite3", "MySQLdb", "mysql")
 
 
@@ -38,6 +49,39 @@ def pause_before_commit() -> None:
         raise UsageError(f"{PAUSE_ENV} must be a number of seconds, not {value!r}") from None
     print(PAUSE_MARKER, file=sys.stderr, flush=True)
     time.sleep(seconds)
+
+
+def lock_timeout() -> float:
+    """Seconds a run waits for another run's write into the same target (DBSYNTH_LOCK_TIMEOUT)."""
+    value = os.environ.get(LOCK_TIMEOUT_ENV)
+    if not value:
+        return DEFAULT_LOCK_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise UsageError(f"{LOCK_TIMEOUT_ENV} must be a number of seconds (0 or more), not {value!r}")
+    return seconds
+
+
+def acquire_target_lock(try_lock: Callable[[], bool], url: URL) -> None:
+    """Take the target's write lock: `try_lock()` tries once without waiting. When another run
+    holds it, say so in one line and try again until DBSYNTH_LOCK_TIMEOUT, then raise TargetBusy."""
+    if try_lock():
+        return
+    timeout = lock_timeout()
+    if timeout > 0:
+        print(f"{WAITING_MARKER} to finish writing {redact(url)} (up to {timeout:g} s)", file=sys.stderr, flush=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(min(_LOCK_POLL, max(deadline - time.monotonic(), 0)))
+        if try_lock():
+            return
+    raise TargetBusy(
+        f"target {redact(url)} is being written by another dbsynth run (waited {timeout:g} s, "
+        f"{LOCK_TIMEOUT_ENV}); run again when it has finished"
+    )
 
 
 @dataclass
@@ -94,8 +138,7 @@ def _one_line(exc: BaseException, url: URL) -> str:
         # pymysql errors are (code, message) pairs.
         primary = str(args[1]) if len(args) == 2 and isinstance(args[0], int) else str(exc)
     text = primary.strip().splitlines()[0] if primary.strip() else type(exc).__name__
-    if url.password:
-        text = text.replace(str(url.password), "***")
+    text = scrub(text, url)  # every form of every secret, not only the URL's password
     return text.rstrip(".")
 
 
@@ -107,7 +150,7 @@ def _diag(exc: BaseException, field: str) -> str | None:
 _CONSTRAINT_PATTERNS = (
     (re.compile(r"for key '(?:[^'.]+\.)?([^']+)'"), "{}"),  # MySQL duplicate key
     (re.compile(r"CONSTRAINT `([^`]+)`"), "{}"),  # MySQL CHECK / FOREIGN KEY
-    (re.compile(r"CHECK constraint failed: (\w+)"), "{}"),  # SQLite named CHECK
+    (re.compile(r"CHECK constraint failed: (.+)$"), "{}"),  # SQLite CHECK: its name as written (spaces, quotes)
     (re.compile(r"(UNIQUE|NOT NULL) constraint failed: ([\w., ]+)"), "{} ({})"),  # SQLite
     (re.compile(r"Column '([^']+)' cannot be null"), "NOT NULL ({})"),  # MySQL
 )
