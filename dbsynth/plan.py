@@ -107,9 +107,10 @@ def classify(table: Table, col: Column) -> ColumnSpec:
         if found.lower is not None and found.upper is not None:
             return ColumnSpec(kind="numeric", domain="schema", bounds=(found.lower, found.upper), bins=DEFAULT_BINS)
         half = (found.lower, found.upper) if (found.lower is not None or found.upper is not None) else None
-        return ColumnSpec(kind="numeric", domain="dp", bins=DEFAULT_BINS, bounds=half)
+        # bins: none given, so as many as the noise and the rows support (measure/domains.py)
+        return ColumnSpec(kind="numeric", domain="dp", bounds=half)
     if g in _DATETIME_GENERICS:
-        return ColumnSpec(kind="datetime", domain="dp", bins=DEFAULT_BINS)
+        return ColumnSpec(kind="datetime", domain="dp")
     if g in _STRING_GENERICS and members is None:
         provider = pii_type(col.name)
         if provider:

@@ -24,14 +24,7 @@ WRONG = "Wr0ngPw@d%q:z/Y7"
 NEEDLES = {PASSWORD, quote(PASSWORD, safe=""), quote_plus(PASSWORD), "Zq7Kw", "ss%w:rd", "rd/x9Kv",
            WRONG, quote(WRONG, safe=""), "Wr0ngPw", "d%q:z/Y7"}
 FORMS = ("userinfo-raw", "userinfo-encoded", "query-raw", "query-encoded")
-SHOP_SQL = (
-    "CREATE TABLE customers (id INT PRIMARY KEY, name VARCHAR(40) NOT NULL, country VARCHAR(20) NOT NULL);"
-    "CREATE TABLE orders (id INT PRIMARY KEY, customer_id INT NOT NULL, amount INT NOT NULL,"
-    " FOREIGN KEY (customer_id) REFERENCES customers (id));"
-    "INSERT INTO customers VALUES " + ",".join(f"({i}, 'name {i}', '{('DE', 'FR', 'US')[i % 3]}')"
-                                               for i in range(1, 41)) + ";"
-    "INSERT INTO orders VALUES " + ",".join(f"({i}, {1 + i % 40}, {10 + i % 7})" for i in range(1, 81)) + ";"
-)
+from test_source_is_never_a_target import SHOP_SQL  # noqa: E402  (the same small shop on each server)
 
 
 def dsn(scheme: str, port: int, db: str, form: str, password: str = PASSWORD, host: str = "127.0.0.1") -> str:
