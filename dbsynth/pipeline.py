@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from dbsynth.connect import redact, refuse_same_database, source_engine, target_engine
+from dbsynth.connect import engine_kind, redact, refuse_same_database, source_engine, target_engine
 from dbsynth.errors import SpecError, UsageError
 from dbsynth.measure.crossplan import check_link_spec
 from dbsynth.measure.crosstable import measure_links
@@ -34,6 +34,7 @@ from dbsynth.schema.introspect import introspect
 from dbsynth.spec import Release, Spec, check_against_schema, check_linker, check_method
 from dbsynth.tabular import method_for
 from dbsynth.tabular.llm import llm_method
+from dbsynth.write.fallback import check_writable
 
 Stage = Callable[[str, str], None]  # (stage, detail) progress callback
 
@@ -143,12 +144,8 @@ def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
 
         require_llm_extra()  # before any private row is read
     _refuse_nonempty_early(tgt, opts.replace)
-    # -- begin (types fallback): what the write could only fail on is refused before any row is read
-    from dbsynth.connect import engine_kind
-    from dbsynth.write.fallback import check_writable
-
+    # What the write could only fail on (types, generated columns) is refused before any row is read.
     check_writable(schema, spec, engine_kind(tgt), target=tgt)
-    # -- end (types fallback)
     check_select_privileges(src, schema)
     lap("introspect")
 
