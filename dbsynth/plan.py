@@ -13,6 +13,7 @@ import re
 
 from dbsynth.schema import Column, Schema, Table
 from dbsynth.schema.checks import domain_from_checks
+from dbsynth.errors import SpecError
 from dbsynth.spec import BudgetSpec, ColumnSpec, ForeignKeySpec, Spec, TableSpec
 
 DEFAULT_CAP = 8
@@ -202,14 +203,19 @@ def owner_candidates(schema: Schema, name: str, private: set[str] | frozenset[st
             and position.get(fk.ref_table, 1 << 30) < position[name]]
 
 
-def make_spec(schema: Schema) -> Spec:
-    private = set(schema.tables)  # nothing is public by default (DESIGN §2)
+def make_spec(schema: Schema, public: frozenset[str] | set[str] = frozenset()) -> Spec:
+    """The default spec; `public` names the tables you declare public (copied verbatim, owning
+    nothing: the owners are chosen among the private ones). Nothing is public by default (DESIGN §2)."""
+    unknown = sorted(set(public) - set(schema.tables))
+    if unknown:
+        raise SpecError(f"no table named {unknown[0]!r} to make public")
+    private = set(schema.tables) - set(public)
     owners = choose_owners(schema, private)
     tables = {}
     for name in schema.topological_order():
         table = schema.tables[name]
         tables[name] = TableSpec(
-            private=True,
+            private=name in private,
             method="aim",
             owner=owners[name],
             foreign_keys={fk.key: ForeignKeySpec(cap=DEFAULT_CAP) for fk in table.foreign_keys},
