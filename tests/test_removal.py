@@ -44,7 +44,7 @@ from dbsynth.measure.crossjoin import join_counts
 from dbsynth.measure.crossplan import admits, default_marginals, edge_features, join_sensitivity
 from dbsynth.measure.crosstable import public_table_encoders
 from dbsynth.measure.domains import (Grid, as_type, coarse_edges, histogram_grid, public_encoder, quantile_grid,
-                                     type_limit)
+                                     type_range)
 from dbsynth.measure.encoders import EPOCH, BinEncoder, CategoricalEncoder, NullIndicator, to_number
 from dbsynth.measure.measure import MODELLED, null_column, paid_columns
 from dbsynth.measure.pushdown import Pushdown, SqlMarginalSource
@@ -387,8 +387,7 @@ def statistics(db: Database, schema, spec, units: Units, encoders: dict[str, dic
 
             coarse = []
             for c, t in numeric:
-                limit = type_limit(table.column(c))
-                coarse.append((c, t, histogram_grid(coarse_edges(t, *((-limit, limit) if limit else (None, None))))))
+                coarse.append((c, t, histogram_grid(coarse_edges(t, *type_range(table.column(c))))))
             hists = push.counts(name).count(values, coarse, sink)
             for c in values:
                 stats[f"{name}.{c}: values"] = Stat("partition counts", seen[c], d, "l1")

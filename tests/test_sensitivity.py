@@ -120,7 +120,9 @@ def statistics(frames, schema, spec, units, encoders, secret) -> dict[str, tuple
                 stats[f"{name}:quantile-ranks:{c}"] = (below, d, "linf")
         for fk in table.foreign_keys:
             cap = units.caps[fk.key]
-            hist = degree_histogram(r, rows[fk.ref_table], fk, cap)
+            # an owner edge counts all of a kept parent's children (the tail above the cap)
+            children = frames[name] if units.is_owner_edge(fk) else r
+            hist = degree_histogram(children, rows[fk.ref_table], fk, cap)
             stats[f"degree:{fk.key}"] = (hist, units.degree_sensitivity(fk), "l1")
     # Cross-table marginals over each FK join (pgd linker): the default selection plus every
     # parent × child 2-way, owner features (grandparents, the child's owner) included. Counted by
@@ -164,7 +166,7 @@ def test_removing_one_unit_changes_every_statistic_by_at_most_its_declared_delta
             for t in schema.tables
         }
         encoders["person"]["age"] = public_encoder(schema.tables["person"].column("age"),
-                                                   spec.tables["person"].columns["age"].model_copy(update={"bounds": (18, 90)}))
+                                                   spec.tables["person"].columns["age"].model_copy(update={"bounds": (18, 90), "domain": "schema"}))
         secret = bytes(rng.integers(0, 256, 32, dtype=np.uint8))
         before = statistics(frames, schema, spec, units, encoders, secret)
         for table in units.private:  # public rows are never removed: they are not anybody's

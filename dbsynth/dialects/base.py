@@ -36,6 +36,10 @@ class Dialect:
     def prepare(self, conn: sa.Connection) -> None:
         """Per-connection setup before measuring; reads stay read-only."""
 
+    def value_type(self, type_: sa.types.TypeEngine) -> sa.types.TypeEngine:
+        """The type a column's values are compared and grouped as (a PostgreSQL DOMAIN: its base)."""
+        return type_
+
     # -- text and keyed hashes (contribution bounding) ---------------------------------------
 
     def concat(self, *parts: ColumnElement) -> ColumnElement:

@@ -16,7 +16,12 @@ _EPOCH = "1970-01-01 00:00:00"
 def _double(expr: ColumnElement) -> ColumnElement:
     # SQLAlchemy drops CAST(... AS DOUBLE) on MySQL; times a double literal (PyMySQL writes floats
     # as 1.0e0) the arithmetic is in double, exact for integers below 2**53.
-    return sa.type_coerce(expr * sa.literal(1.0, sa.Float), sa.Float)
+    return sa.type_coerce(_numeric(expr) * sa.literal(1.0, sa.Float), sa.Float)
+
+
+def _numeric(expr: ColumnElement) -> ColumnElement:
+    # BIT and YEAR are numbers to the server; SQLAlchemy's types for them know no arithmetic.
+    return sa.type_coerce(expr, sa.Integer) if isinstance(expr.type, (mysql.BIT, mysql.YEAR)) else expr
 
 
 class MySQLDialect(Dialect):
@@ -49,6 +54,10 @@ class MySQLDialect(Dialect):
     def exact(self, expr: ColumnElement, col: Column) -> ColumnElement:
         # The default collations ignore case and trailing spaces ('a' = 'A ' is true); Python's ==
         # does not. Convert to utf8mb4 (any column charset) and compare bytewise without padding.
+        if col.generic == "BIT":
+            # Grouped in a derived table, MariaDB hands a BIT back as an integer, not the bytes
+            # every BIT reader (SQLAlchemy's included) expects; as BINARY it stays bytes.
+            return sa.cast(expr, sa.LargeBinary)
         if value_kind(col) not in ("string", "enum"):
             return expr
         converted = sa.func.convert(expr.op("USING")(sa.literal_column("utf8mb4")), type_=sa.String)
@@ -70,3 +79,6 @@ class MySQLDialect(Dialect):
 
     def day_number(self, expr: ColumnElement, as_type: str) -> ColumnElement:
         return sa.func.datediff(expr, sa.literal("1970-01-01"), type_=sa.Integer)
+
+    def is_true(self, expr: ColumnElement) -> ColumnElement:
+        return _numeric(expr) != 0

@@ -31,6 +31,18 @@ class PostgresDialect(Dialect):
         conn.execute(sa.text("SET LOCAL work_mem = '256MB'"))
         conn.execute(sa.text("SET LOCAL enable_incremental_sort = off"))
 
+    def value_type(self, type_: sa.types.TypeEngine) -> sa.types.TypeEngine:
+        if not isinstance(type_, pg.DOMAIN):
+            return type_
+        while isinstance(type_, pg.DOMAIN):
+            type_ = type_.data_type
+        # The reflected base type carries the database's collation as COLLATE "default", which
+        # would clash with the "C" that `exact` compares strings in.
+        if getattr(type_, "collation", None):
+            type_ = type_.copy()
+            type_.collation = None
+        return type_
+
     def _key_text(self, expr: ColumnElement, col: Column) -> ColumnElement:
         kind = value_kind(col)
         if kind == "bool":

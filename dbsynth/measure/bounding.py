@@ -33,9 +33,17 @@ class BoundedRows:
         self.dialect = dialect
         self._prefix = sa.bindparam("dbsynth_secret", secret.hex() + KEY_SEPARATOR, type_=sa.String)
         self._ctes = 0  # CTE names are unique per BoundedRows (SQLite only, see `rows`)
+        self._tables: dict[str, sa.TableClause] = {}
 
-    def table(self, name: str) -> sa.Table:
-        return self.schema.metadata.tables[name]
+    def table(self, name: str) -> sa.TableClause:
+        """`name` as measuring reads it, one object per table: a DOMAIN-typed column as its base
+        type, whose values are what is compared and grouped (SQLAlchemy has no operators of a
+        DOMAIN's own)."""
+        if name not in self._tables:
+            t = self.schema.metadata.tables[name]
+            columns = [sa.column(c.name, self.dialect.value_type(c.type)) for c in t.columns]
+            self._tables[name] = sa.table(name, *columns)
+        return self._tables[name]
 
     def rows(self, name: str, columns: Sequence[str], hashed: bool = False) -> sa.Subquery:
         """`columns` of the kept rows of `name`; every row of a root or public table. `hashed`:

@@ -57,7 +57,7 @@ class Feature:
 
 
 def fk_spec(spec: Spec, fk: ForeignKey) -> ForeignKeySpec:
-    return spec.tables[fk.table].foreign_keys.get(fk.key) or ForeignKeySpec(cap=8)
+    return spec.tables[fk.table].foreign_keys.get(fk.key) or ForeignKeySpec()
 
 
 def admits(fk: ForeignKey, units: Units) -> bool:

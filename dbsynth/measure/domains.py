@@ -17,20 +17,22 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
-from dbsynth.measure.encoders import EPOCH, BinEncoder, BooleanEncoder, CategoricalEncoder, number, to_number
+from dbsynth.measure.encoders import EPOCH, BinEncoder, BooleanEncoder, CategoricalEncoder, exact_number, to_number
+from dbsynth.measure.mass import live_mass
+from dbsynth.measure.encoders import canonical
 from dbsynth.privacy import mechanisms
 from dbsynth.privacy.ledger import Ledger
 from dbsynth.schema import Column
 from dbsynth.spec import ColumnSpec
 
+# Signed ranges by generic family, as exact ints (2^63 - 1 as a float is 2^63: out of range).
 _INT_RANGE = {"SmallInteger": 2**15 - 1, "Integer": 2**31 - 1, "BigInteger": 2**63 - 1}
 
 
 def as_type(col: Column) -> str:
     g = col.generic
-    if g in ("Integer", "SmallInteger", "BigInteger"):
+    if g in ("Integer", "SmallInteger", "BigInteger", "BIT"):  # a MySQL BIT(n) is a number 0..2^n-1
         return "int"
     if g == "Numeric" and (col.scale or 0) >= 0 and col.scale is not None:
         return "int" if col.scale == 0 else "decimal"
@@ -43,6 +45,12 @@ def as_type(col: Column) -> str:
     return "float"
 
 
+_LINEAR_DAYS = 64  # a datetime range shorter than this gets candidates between its midnights
+_LINEAR_COARSE = 16  # even coarse bins across a bounded number type, besides the decades
+# Number grids reach 10^19.x: past a BIGINT UNSIGNED's 2^64 - 1 (1.8e19), so its values find bins.
+_MAX_DECADE = 19
+
+
 def candidate_grid(kind: str, lo: float | None = None, hi: float | None = None) -> np.ndarray:
     """A public, data-independent grid of possible bin edges for a value type."""
     if kind in ("date", "datetime"):
@@ -52,7 +60,7 @@ def candidate_grid(kind: str, lo: float | None = None, hi: float | None = None) 
     elif kind == "time":
         grid = np.arange(0.0, 86400.0 + 1, 60.0)
     else:
-        mags = 10.0 ** np.arange(-4, 13, 1.0 / 20)
+        mags = 10.0 ** np.arange(-4, _MAX_DECADE + 1, 1.0 / 20)
         grid = np.concatenate([-mags[::-1], [0.0], mags])
         if kind == "int":
             grid = np.unique(np.concatenate([np.round(grid), np.arange(-10, 11)]))
@@ -70,8 +78,12 @@ def coarse_edges(kind: str, lo: float | None, hi: float | None) -> np.ndarray:
     elif kind == "time":
         edges = np.arange(0.0, 86400.0 + 1, 3600.0)
     else:
-        mags = 10.0 ** np.arange(-3, 12.5, 0.5)
+        mags = 10.0 ** np.arange(-3, _MAX_DECADE + 0.5, 0.5)
         edges = np.concatenate([-mags[::-1], [0.0], mags])
+        if lo is not None and hi is not None:
+            # and evenly over a bounded type: values spread over a SMALLINT UNSIGNED's 0..65535
+            # put few rows in each decade below the top one, and the range would start at 10^3
+            edges = np.unique(np.concatenate([edges, np.linspace(float(lo), float(hi), _LINEAR_COARSE + 1)]))
     if lo is not None:
         edges = np.concatenate([[lo], edges[edges > lo]])
     if hi is not None:
@@ -118,7 +130,10 @@ def quantile_grid(kind: str, lo: float, hi: float) -> Grid:
     if kind in ("date", "datetime"):
         daily = candidate_grid(kind, lo, hi)
         first = int(daily[0] // 86400) if len(daily) else 0
-        return Grid(_linear(kind, lo, hi), first, len(daily))
+        # Over months, points between midnights would split days into cells of half the rows
+        # each (twice the noise to rows) and resolve nothing a day does not; a date has no hours.
+        short = kind == "datetime" and hi - lo < _LINEAR_DAYS * 86400.0
+        return Grid(_linear(kind, lo, hi) if short else np.array([lo, hi], dtype=float), first, len(daily))
     return Grid(np.unique(np.concatenate([candidate_grid(kind, lo, hi), _linear(kind, lo, hi)])))
 
 
@@ -129,12 +144,13 @@ def public_encoder(col: Column, cs: ColumnSpec):
     if cs.kind == "categorical" and cs.values is not None:
         # Released values came from partition selection: values it did not release are "other".
         return CategoricalEncoder(list(cs.values), col.nullable, other=cs.domain == "released",
-                                  ordered=bool(cs.ordered))
+                                  ordered=bool(cs.ordered), other_like=_made_up(cs, "word"))
     if cs.kind in ("numeric", "datetime") and cs.edges is not None:
         lo, hi = _public_range(col, cs)
         return BinEncoder(list(map(float, cs.edges)), col.nullable, as_type(col), col.scale, lower=lo, upper=hi,
                           points=list(map(float, cs.points or [])))
-    if cs.kind in ("numeric", "datetime") and cs.bounds is not None and None not in cs.bounds:
+    # Both bounds with domain dp (a partition key's ranges): bins paid for inside public bounds.
+    if cs.kind in ("numeric", "datetime") and cs.bounds is not None and None not in cs.bounds and cs.domain != "dp":
         lo, hi = float(cs.bounds[0]), float(cs.bounds[1])
         t = as_type(col)
         bins = cs.bins or 8
@@ -173,7 +189,7 @@ def histogram_grid(edges: np.ndarray) -> Grid:
 
 def value_counts(values: pd.Series) -> dict:
     """Rows per distinct non-NULL value: what partition selection releases with noise."""
-    return dict(Counter(v for v in values.tolist() if v is not None and v == v))
+    return dict(Counter(canonical(v) for v in values.tolist() if v is not None and v == v))
 
 
 def sorted_numbers(values: pd.Series, t: str) -> np.ndarray:
@@ -201,14 +217,21 @@ class FrameCounts:
         return out
 
 
-def type_limit(col: Column) -> float | None:
-    """The largest magnitude the column's type holds (NUMERIC(p, s): below 10^(p-s))."""
+def type_range(col: Column) -> tuple[float | None, float | None]:
+    """The smallest and largest values the column's type holds (None: open). Where the engine
+    narrows the family (UNSIGNED, TINYINT, MEDIUMINT, YEAR, BIT(n), MySQL TIMESTAMP) the schema
+    says so (`Column.value_range`); otherwise signed integers by family and NUMERIC(p, s) below
+    10^(p-s) in magnitude. Integer ends are exact ints."""
+    lo, hi = col.value_range or (None, None)
+    limit: float | None = None
     if col.generic in _INT_RANGE:
-        return float(_INT_RANGE[col.generic])
-    if col.generic == "Numeric" and col.precision:
+        limit = _INT_RANGE[col.generic]
+    elif col.generic == "Numeric" and col.precision:
         scale = col.scale or 0
-        return 10.0 ** (col.precision - scale) - 10.0 ** (-scale)
-    return None
+        limit = 10.0 ** (col.precision - scale) - 10.0 ** (-scale)
+    if limit is not None:
+        lo, hi = (-limit if lo is None else lo), (limit if hi is None else hi)
+    return lo, hi
 
 
 def private_encoders(
@@ -232,7 +255,7 @@ def private_encoders(
     numeric = [(col, cs, as_type(col), *_public_range(col, cs)) for col, cs in columns if cs.kind != "categorical"]
     selections = {
         col.name: mechanisms.PartitionSelection(ledger, sensitivity=sensitivity,
-                                                rho=rho * (_VALUES_SHARE if cs.when_sparse else 1.0)
+                                                rho=rho * (_VALUES_SHARE if cs.when_sparse == "text" else 1.0)
                                                 if cs.kind == "categorical" else rho * _POINT_SHARE,
                                                 delta=delta, table=table,
                                                 what=f"{'domain' if cs.kind == 'categorical' else 'frequent values'} "
@@ -258,7 +281,7 @@ def private_encoders(
     for (col, cs, t, lo, hi), hist in zip(numeric, hists):
         noisy, sigma = mechanisms.gaussian(ledger, hist, sensitivity=sensitivity, rho=rho * _RANGE_SHARE, table=table,
                                            what=f"range of {col.name}")
-        live = np.flatnonzero(noisy > _clear(sigma, len(noisy)))
+        live = np.flatnonzero(live_mass(noisy, sigma) > 0)
         if len(live) == 0:
             live = np.array([int(np.argmax(noisy))])
         edges = coarse[col.name]
@@ -268,18 +291,16 @@ def private_encoders(
     for (col, cs, t, lo, hi), bc in zip(numeric, bucket_counts):
         r_lo, r_hi, total = ranges[col.name]
         sel = released[col.name]
-        points = [number(v, t) for v in sel.values]
+        points = [exact_number(v, t) for v in sel.values]
         keep = [i for i, p in enumerate(points) if p == p and (lo is None or p >= lo) and (hi is None or p <= hi)]
         points = [points[i] for i in keep]
         noisy, sigma = mechanisms.gaussian(ledger, bc, sensitivity=sensitivity, rho=rho * _FINE_SHARE, table=table,
                                            what=f"bins of {col.name}")
         candidates = fine[col.name].candidates
         # Buckets of the fine grid inside the range: [c_j, c_{j+1}); count b holds #{candidates ≤ x} = b.
-        mass = np.where(noisy > _clear(sigma, len(noisy)), noisy, 0.0)[1:len(candidates)]
-        for p, c in zip(points, sel.noisy_counts[keep] if len(keep) else []):
-            j = int(np.searchsorted(candidates, p, side="right")) - 1  # the point's bucket: its mass is its own
-            if 0 <= j < len(mass):
-                mass[j] = max(mass[j] - c, 0.0)
+        own = [(int(np.searchsorted(candidates, p, side="right")) - 1, float(c))  # a point's bucket and rows
+               for p, c in zip(points, sel.noisy_counts[keep] if len(keep) else [])]
+        mass = live_mass(noisy[1:len(candidates)], sigma, own)
         edges, shape = _bins_from_mass(candidates, mass, r_lo, r_hi, t, cs.bins, total, sigma)
         out[col.name] = BinEncoder(edges, col.nullable, t, col.scale, lower=lo, upper=hi, points=points, shape=shape)
     return {col.name: out[col.name] for col, _ in columns}
@@ -290,27 +311,32 @@ def _categorical(col: Column, cs: ColumnSpec, released: mechanisms.SelectedParti
     """A categorical column over its released values. A string column that may be text
     (`when_sparse: text`) also releases its non-NULL row count: when the released values' noisy
     counts cover less than `_COVERAGE` of it, the column is mostly unique strings and is generated
-    as text; otherwise it is categorical and the rare rest is made up to look like the column."""
+    as text; otherwise it is categorical and the rare rest is made up to look like the column.
+    An array column (`when_sparse: empty`) keeps its released arrays and makes every other one empty."""
     if not cs.when_sparse:
         return CategoricalEncoder(released.values, col.nullable, other=True)
+    if cs.when_sparse == "empty":
+        # An array column needs no row count to choose: a made-up array is always the empty one,
+        # so the released arrays keep their rows however few they cover, and the rest are empty.
+        return CategoricalEncoder(released.values, col.nullable, other=True, other_like="empty")
     (noisy_total,), sigma = mechanisms.gaussian(ledger, np.array([total]), sensitivity=sensitivity,
                                                 rho=rho * (1 - _VALUES_SHARE), table=table, what=f"rows of {col.name}")
     covered = float(np.sum(released.noisy_counts))
     if noisy_total <= 0 or covered < _COVERAGE * noisy_total:
-        return CategoricalEncoder([], col.nullable, other=True, other_like="text")
+        return CategoricalEncoder([], col.nullable, other=True, other_like=_made_up(cs, "text"))
     long_values = np.mean([len(str(v)) for v in released.values]) > 30 if released.values else False
     # An "other" cell only where the rows the released values leave out stand out of the noise of
     # the two releases; otherwise it would hold noise, and made-up values among real categories.
     noise = np.sqrt(sigma**2 + len(released.values) * mechanisms.sigma_for(rho * _VALUES_SHARE, sensitivity) ** 2)
     other = noisy_total - covered > 3 * noise
-    return CategoricalEncoder(released.values, col.nullable, other=other, other_like="text" if long_values else "word")
+    return CategoricalEncoder(released.values, col.nullable, other=other,
+                              other_like=_made_up(cs, "text" if long_values else "word"))
 
 
-def _clear(sigma: float, cells: int) -> float:
-    """A count that noise alone reaches in one of `cells` empty cells with probability 1%: below
-    it a cell of a noisy histogram is taken as empty (a spurious year or bucket would stretch the
-    range and hold made-up mass)."""
-    return sigma * float(norm.isf(0.01 / max(cells, 1)))
+def _made_up(cs: ColumnSpec, like: str) -> str:
+    """How a value no release covers is made up: an array column's is the empty array
+    (`when_sparse: empty`), a string's is text or a word like the released ones."""
+    return "empty" if cs.when_sparse == "empty" else like
 
 
 # A string column is categorical when its released values cover this share of its rows.
@@ -329,16 +355,18 @@ def _bins_from_mass(candidates: np.ndarray, mass: np.ndarray, r_lo: float, r_hi:
     """Bin edges at equal noisy mass of the fine histogram, and each bin's shape on equal-width
     sub-buckets. Without `bins` from the spec, as many bins as keep ~20σ of mass each (up to 64)."""
     inner = np.asarray(candidates[1:len(mass)], dtype=float)  # bucket j spans [c_j, c_{j+1})
-    starts = np.asarray(candidates[:len(mass)], dtype=float)
     cum = np.cumsum(mass)
+    held = np.flatnonzero(mass > 0)
+    if len(held):  # the range ends where the mass does: a spurious coarse cell must not stretch a bin
+        r_lo, r_hi = max(r_lo, float(candidates[held[0]])), min(r_hi, float(candidates[held[-1] + 1]))
     if t == "int":  # integer bins: every bin holds at least one integer
         r_lo, r_hi = float(np.floor(r_lo)), float(max(np.ceil(r_hi), np.floor(r_lo) + 1))
     if not (len(cum) and cum[-1] > 0):
         # Nothing stands out of the noise: equal-width bins over the released range (values
-        # spread over it, not one constant), with no shape.
+        # spread over it, not one constant), with no shape (uniform over each bin's values).
         edges = np.linspace(r_lo, r_hi, (bins or _FALLBACK_BINS) + 1)
         edges = np.unique(np.round(edges)) if t == "int" else edges
-        return [float(e) for e in edges], [[1.0] * _SUB_BUCKETS for _ in range(max(len(edges) - 1, 1))]
+        return [float(e) for e in edges], [[] for _ in range(max(len(edges) - 1, 1))]
     n = bins or int(np.clip(round(max(cum[-1], total) / (20 * sigma + 1e-9)), 2, _MAX_BINS))
     edges = [r_lo]
     if n > 1:
@@ -349,21 +377,25 @@ def _bins_from_mass(candidates: np.ndarray, mass: np.ndarray, r_lo: float, r_hi:
     if len(edges) < 2:
         edges = [edges[0], edges[0] + (86400.0 if t in ("date", "datetime") else 1.0)]
     shape = []
+    # The mass below x, each fine bucket's spread evenly over it: a sub-bucket gets what it
+    # overlaps, whether the fine buckets are narrower (numbers) or wider (a day in a bin of hours).
+    # An integer's mass sits at the integer itself, where `BinEncoder.decode` draws it back.
+    below = np.concatenate([[0.0], cum])
+    bounds = np.asarray(candidates[:len(mass) + 1], dtype=float)
     for a, b in zip(edges, edges[1:]):
         sub = np.linspace(a, b, _SUB_BUCKETS + 1)
-        # each fine bucket's mass goes to the sub-bucket holding its start (fine buckets are narrower)
-        inside = (starts >= a) & (starts < b)
-        w = np.bincount(np.clip(np.searchsorted(sub, starts[inside], side="right") - 1, 0, _SUB_BUCKETS - 1),
-                        weights=mass[inside], minlength=_SUB_BUCKETS)
-        shape.append([float(v) for v in w])
+        w = np.diff(np.interp(np.ceil(sub) if t == "int" else sub, bounds, below))
+        shape.append([float(max(v, 0.0)) for v in w])
     return [float(e) for e in edges], shape
 
 
 def _public_range(col: Column, cs: ColumnSpec) -> tuple[float | None, float | None]:
-    """What the type (and a one-sided CHECK such as price >= 0) says the values can be."""
-    limit = type_limit(col)
-    lo, hi = (-limit, limit) if limit else (None, None)
+    """What the type (and a one-sided CHECK such as price >= 0) says the values can be: bounds
+    from a CHECK or the spec narrow the type's range, never widen it (a value outside it would
+    fail the write)."""
+    lo, hi = type_range(col)
     if cs.bounds is not None:
-        lo = cs.bounds[0] if cs.bounds[0] is not None else lo
-        hi = cs.bounds[1] if cs.bounds[1] is not None else hi
+        b_lo, b_hi = cs.bounds
+        lo = b_lo if lo is None else (lo if b_lo is None else max(lo, b_lo))
+        hi = b_hi if hi is None else (hi if b_hi is None else min(hi, b_hi))
     return lo, hi

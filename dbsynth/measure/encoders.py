@@ -7,6 +7,7 @@ values, DP quantile edges), so it can be saved in the run report and used to sam
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -57,7 +58,7 @@ class CategoricalEncoder:
 
     @staticmethod
     def _norm(v: Any) -> Any:
-        return v.item() if isinstance(v, np.generic) else v
+        return canonical(v)
 
 
 @dataclass
@@ -124,17 +125,21 @@ class BinEncoder:
             hi_i = np.maximum(np.ceil(hi) - 1, np.ceil(lo))
             x = np.floor(np.ceil(lo) + rng.random(len(b)) * (hi_i - np.ceil(lo) + 1)).astype(float)
             x = np.clip(x, np.ceil(lo), hi_i)
+            # a sub-bucket narrower than 1 holds no integer of its own: stay among the bin's integers
+            x = np.clip(x, np.ceil(e[b]), np.maximum(np.ceil(e[b + 1]) - 1, np.ceil(e[b])))
         else:
             x = lo + rng.random(len(b)) * (hi - lo)
         if self.lower is not None:
-            x = np.maximum(x, self.lower)
+            x = np.maximum(x, float(self.lower))
         if self.upper is not None:
-            x = np.minimum(x, self.upper)
+            x = np.minimum(x, float(self.upper))
+        vals = [from_number(v, self.as_type, self.scale) for v in x.tolist()]
+        if self.as_type == "int":  # exactly: 2^64 - 1 as a double is 2^64, one past a BIGINT UNSIGNED
+            vals = [_clamp_int(v, self.lower, self.upper) for v in vals]
         point = codes - base - self.n_bins
         is_point = (point >= 0) & (codes >= base)
-        if len(self.points):
-            x[is_point] = np.asarray(self.points, dtype=float)[point[is_point]]
-        vals = [from_number(v, self.as_type, self.scale) for v in x.tolist()]
+        for i in np.flatnonzero(is_point).tolist():  # from the released value itself, not its double
+            vals[i] = from_number(self.points[point[i]], self.as_type, self.scale)
         if self.nullable:
             vals = [None if c == 0 else v for c, v in zip(codes.tolist(), vals)]
         return vals
@@ -150,7 +155,7 @@ class BooleanEncoder:
 
     def encode(self, series: pd.Series) -> np.ndarray:
         base = int(self.nullable)
-        return np.array([0 if _isnull(v) else base + int(bool(v)) for v in series.tolist()], dtype=np.int64)
+        return np.array([0 if _isnull(v) else base + int(_truth(v)) for v in series.tolist()], dtype=np.int64)
 
     def decode(self, codes: np.ndarray) -> list[Any]:
         base = int(self.nullable)
@@ -166,6 +171,35 @@ class NullIndicator:
 
     def encode(self, frame: pd.DataFrame) -> np.ndarray:
         return frame[list(self.columns)].isna().any(axis=1).to_numpy().astype(np.int64)
+
+
+def _truth(v: Any) -> bool:
+    """A boolean-like value as the database means it: a BIT(1) comes back as b'\\x00' (MySQL) or
+    '0' (PostgreSQL), both true to Python's bool; the SQL twin is `Dialect.is_true`."""
+    if isinstance(v, (bytes, bytearray)):
+        return int.from_bytes(v, "big") != 0
+    if isinstance(v, str):
+        return v.strip().lower() not in ("", "0", "f", "false", "n", "no")
+    return bool(v)
+
+
+def _clamp_int(v: int, lower: float | None, upper: float | None) -> int:
+    if lower is not None and v < lower:
+        return math.ceil(lower)
+    if upper is not None and v > upper:
+        return math.floor(upper)
+    return v
+
+
+def canonical(v: Any) -> Any:
+    """A value as a category compares and counts it, wherever it was read: a numpy scalar as its
+    Python value, an array (a list from the driver, from the spec) as a tuple, so a row's whole
+    array is one hashable value. SQL compares the same arrays with `=` (pushdown, discretise)."""
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, (list, tuple)):
+        return tuple(canonical(x) for x in v)
+    return v
 
 
 def _isnull(v: Any) -> bool:
@@ -192,7 +226,20 @@ def number(v: Any, as_type: str) -> float:
         return v / _SECOND
     if isinstance(v, str):
         return _parse_text_number(v, as_type)
+    if isinstance(v, (bytes, bytearray)):  # a MySQL BIT(n): its bits, big-endian
+        return float(int.from_bytes(v, "big"))
     return float(v)
+
+
+def exact_number(v: Any, as_type: str) -> float | int:
+    """`number`, but an integer stays an exact int (a BIGINT UNSIGNED above 2^53 is no double):
+    how a released frequent value is kept."""
+    if as_type == "int" and not _isnull(v) and not isinstance(v, bool):
+        if isinstance(v, (bytes, bytearray)):
+            return int.from_bytes(v, "big")
+        if isinstance(v, (int, np.integer)) or (isinstance(v, Decimal) and v == v.to_integral_value()):
+            return int(v)
+    return number(v, as_type)
 
 
 def _parse_text_number(v: str, as_type: str) -> float:

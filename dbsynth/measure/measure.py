@@ -17,6 +17,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from dbsynth.errors import BudgetTooSmall
+from dbsynth.measure.degrees import DegreeRelease
 from dbsynth.measure.domains import private_encoders, public_encoder
 from dbsynth.measure.encoders import NullIndicator
 from dbsynth.measure.pushdown import Pushdown, SqlMarginalSource
@@ -45,7 +46,7 @@ class TableMeasurements:
     encoded: MarginalSource | None = None  # counts of the bounded, encoded rows: the model's input
     rho_model: float = 0.0
     sensitivity: int = 0
-    degrees: dict[str, np.ndarray] = field(default_factory=dict)  # fk.key -> noisy degree histogram
+    degrees: dict[str, DegreeRelease] = field(default_factory=dict)  # fk.key -> noisy parent degrees
     public_rows: pd.DataFrame | None = None  # public tables only: copied verbatim
     llm: LlmTable | None = None  # llm tables only: rows by unit, for DP-SGD
 
@@ -54,6 +55,7 @@ class TableMeasurements:
 class Budget:
     rho: float
     partition_delta: float  # δ per partition selection
+    sizing_rho: float = 0.0  # spent first: caps and table sizes (`sizing.py`)
 
 
 def plan_budget(spec: Spec, schema: Schema, rho_total: float, delta: float) -> tuple[Budget, dict[str, float]]:
@@ -68,12 +70,14 @@ def plan_budget(spec: Spec, schema: Schema, rho_total: float, delta: float) -> t
                 raise BudgetTooSmall(
                     f"spec: {t}.{col.name} is {cs.kind} with domain: {cs.domain} but gives no {given}, so its domain "
                     f"would be paid for with DP outside the planned budget; list its {given}, or say domain: dp")
+    sizing = rho_total * spec.budget.sizing_share if private else 0.0
+    # By weight alone; the run splits by need once sizing has measured the tables (`split.py`).
     total_w = sum(spec.tables[t].budget_weight for t in private) or 1.0
-    per_table = {t: rho_total * spec.tables[t].budget_weight / total_w for t in private}
+    per_table = {t: (rho_total - sizing) * spec.tables[t].budget_weight / total_w for t in private}
     # Every paid column runs one partition selection: a category's values, a number's frequent values.
     n_ps = sum(len(paid_columns(schema, spec, t)) for t in private)
     ps_delta = delta * spec.budget.partition_delta_share / n_ps if n_ps else 0.0
-    return Budget(rho_total, ps_delta), per_table
+    return Budget(rho_total, ps_delta, sizing), per_table
 
 
 def paid_columns(schema: Schema, spec: Spec, name: str) -> list[tuple[Column, ColumnSpec]]:
@@ -164,11 +168,11 @@ def _measure_table(
             sens = units.degree_sensitivity(fk)
         else:  # a public parent's rows are fixed: only the children move
             sens = 2 * delta_t
-        noisy, _ = mechanisms.gaussian(
+        noisy, sigma = mechanisms.gaussian(
             ledger, hist, sensitivity=sens, rho=rho_degree / len(degree_edges), table=name,
             what=f"degree histogram of {fk.key}",
         )
-        tm.degrees[fk.key] = noisy
+        tm.degrees[fk.key] = DegreeRelease(units.caps[fk.key], noisy, sigma)
     return tm
 
 

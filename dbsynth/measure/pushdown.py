@@ -19,9 +19,10 @@ from sqlalchemy.sql.elements import ColumnElement
 from dbsynth.connect import translate_errors
 from dbsynth.dialects import Counts, Dialect, dialect_for
 from dbsynth.measure.bounding import BoundedRows
+from dbsynth.measure.degrees import bucket_counts
 from dbsynth.measure.discretise import Encoder, code_of, null_indicator
 from dbsynth.measure.domains import Bucketing, ValueSink
-from dbsynth.measure.encoders import NullIndicator, codes_outside_order
+from dbsynth.measure.encoders import NullIndicator, canonical, codes_outside_order
 from dbsynth.privacy.units import Units
 from dbsynth.schema import ForeignKey, Schema
 
@@ -35,8 +36,14 @@ class Pushdown:
         self.engine = engine
         self.schema = schema
         self.dialect: Dialect = dialect_for(engine)
+        self.units = units
         self.bounded = BoundedRows(schema, units, self.dialect, secret)
         self.row_counts: dict[str, int] = {}
+        self._secret = secret
+
+    def with_units(self, units: Units) -> "Pushdown":
+        """The same source and secret, bounded by other caps (chosen from the data, `sizing.py`)."""
+        return Pushdown(self.engine, self.schema, units, self._secret)
 
     @contextlib.contextmanager
     def connect(self, what: str) -> Iterator[sa.Connection]:
@@ -57,26 +64,43 @@ class Pushdown:
                 self.row_counts[table] = int(conn.execute(sa.select(sa.func.count()).select_from(rows)).scalar_one())
         return self.row_counts[table]
 
+    def null_owner_count(self, table: str, owner: ForeignKey) -> int:
+        """Rows of `table` whose owner FK is NULL: units of their own, every one kept."""
+        t = self.bounded.table(table)
+        null = sa.or_(*[t.c[c].is_(None) for c in owner.columns])
+        with self.connect(f"table {table!r}") as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(t).where(null)).scalar_one())
+
     def counts(self, table: str) -> "TableCounts":
         return TableCounts(self, table)
 
     def degree_histogram(self, fk: ForeignKey, cap: int) -> np.ndarray:
-        """Kept parents with 0, 1, …, cap kept children (more counted at cap): the SQL twin of
-        `degrees.degree_histogram`."""
-        child = self.bounded.rows(fk.table, fk.columns)
+        """Kept parents per degree bucket (`degrees.degree_buckets(cap)`): the SQL twin of
+        `degrees.degree_histogram`. On the owner edge a parent's degree counts all its children
+        (its unit holds them all, kept or not: the tail above the cap is what corrects the
+        table's size); on another edge, the kept children that reference it."""
+        return bucket_counts(self.degree_counts(fk, all_children=self.units.is_owner_edge(fk)), cap)
+
+    def degree_counts(self, fk: ForeignKey, all_children: bool) -> dict[int, int]:
+        """Kept parents per exact degree: never released as such (bucketed, then noised)."""
+        if all_children:
+            t = self.bounded.table(fk.table)
+            child = sa.select(*[t.c[c] for c in fk.columns]).subquery()
+        else:
+            child = self.bounded.rows(fk.table, fk.columns)
         keys = [child.c[c] for c in fk.columns]
         per_parent = (sa.select(*keys, sa.func.count().label("dbsynth_children"))
                       .where(sa.and_(*[k.is_not(None) for k in keys])).group_by(*keys).subquery())
         parent = self.bounded.rows(fk.ref_table, fk.ref_columns)
         on = sa.and_(*[parent.c[rc] == per_parent.c[c] for c, rc in zip(fk.columns, fk.ref_columns)])
         n = per_parent.c.dbsynth_children
-        degree = sa.case((n.is_(None), 0), (n > cap, cap), else_=n).label("degree")
+        degree = sa.func.coalesce(n, 0).label("degree")
         degrees = sa.select(degree).select_from(parent.outerjoin(per_parent, on)).subquery()
-        hist = np.zeros(cap + 1)
+        out: dict[int, int] = {}
         with self.connect(f"degrees of {fk.key}") as conn:
             for d, count in conn.execute(sa.select(degrees.c.degree, sa.func.count()).group_by(degrees.c.degree)):
-                hist[int(d)] += int(count)
-        return hist
+                out[int(d)] = out.get(int(d), 0) + int(count)
+        return out
 
     def unit_rows(self, table: str, model: dict[str, ModelColumn]) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """The codes of every kept row of `table`, and the unit each row belongs to (0..k-1: the
@@ -176,7 +200,7 @@ class TableCounts:
                 elif any(k is None or k != k for k in key):
                     continue  # NULL (or NaN) values and numbers are never counted, as in memory
                 elif i < len(values):
-                    pending[i].append((key[0], n))
+                    pending[i].append((canonical(key[0]), n))
                     if len(pending[i]) >= _CHUNK and on_values is not None:
                         on_values(values[i], pending[i])
                         pending[i] = []

@@ -17,11 +17,16 @@ from dbsynth.spec import Release, Spec
 
 
 def released_spec(spec: Spec, paid: Mapping[str, set[str]], encoders: Mapping[str, Mapping[str, Any]],
-                  release: Release) -> Spec:
+                  release: Release, caps: Mapping[str, int] | None = None) -> Spec:
     """A copy of `spec` in which every column whose domain this run paid for (`paid[table]`)
     records its released values or edges (`encoders[table][column]`) as `domain: released`, and
-    `release` (this run: id, ε, δ) is added to the releases the spec carries."""
+    `release` (this run: id, ε, δ) is added to the releases the spec carries. `caps`: the caps
+    this run chose from the data (fk.key -> cap), written into the edges that had none."""
     out = spec.model_copy(deep=True)
+    for ts in out.tables.values():
+        for key, fs in ts.foreign_keys.items():
+            if fs.cap is None and key in (caps or {}):
+                ts.foreign_keys[key] = fs.model_copy(update={"cap": int(caps[key])})
     columns = []
     for table, ts in out.tables.items():
         for name, cs in ts.columns.items():
@@ -48,4 +53,6 @@ def _plain(value: Any) -> Any:
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, (dt.date, dt.datetime, dt.time)):
         return value.isoformat()
+    if isinstance(value, (tuple, list)):  # an array column's value: a YAML list
+        return [_plain(v) for v in value]
     return str(value)

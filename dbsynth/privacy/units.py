@@ -28,6 +28,9 @@ from dbsynth.schema import Column, ForeignKey, Schema, Table
 from dbsynth.spec import Spec
 
 
+PLACEHOLDER_CAP = 8  # the cap of an edge whose cap is still to be chosen (plan shows Δ with it)
+
+
 @dataclass(frozen=True)
 class Units:
     owner: dict[str, ForeignKey | None]  # private table -> its owning edge
@@ -42,7 +45,9 @@ class Units:
         for name, ts in spec.tables.items():
             table = schema.tables[name]
             for fk in table.foreign_keys:
-                caps[fk.key] = ts.foreign_keys[fk.key].cap if fk.key in ts.foreign_keys else 8
+                # No cap in the spec: a placeholder until the sizing stage picks one from the data (DP quantile).
+                spec_cap = ts.foreign_keys[fk.key].cap if fk.key in ts.foreign_keys else None
+                caps[fk.key] = spec_cap if spec_cap is not None else PLACEHOLDER_CAP
             if name in private:
                 owner[name] = next((fk for fk in table.foreign_keys if fk.key == ts.owner), None)
         return cls(owner, caps, private)
@@ -74,10 +79,22 @@ class Units:
             best = max(best, doubling * product)
         return best
 
+    def is_owner_edge(self, fk: ForeignKey) -> bool:
+        owner = self.owner.get(fk.table)
+        return owner is not None and owner.key == fk.key
+
     def degree_sensitivity(self, fk: ForeignKey) -> int:
-        """Δ of the parent-degree histogram of `fk`: each changed child moves one parent between
-        two bins (2), each changed parent leaves or enters one bin (1)."""
+        """Δ of the parent-degree histogram of `fk`: each changed parent leaves or enters one bin
+        (1); on a reference edge each changed child also moves one parent between two bins (2).
+        On the owner edge a parent's degree counts all its children, which are in its own unit:
+        a unit rooted at a child moves that one parent between two bins (2), a unit rooted at the
+        parent or above changes at most Δ(parent) parents, and no unit does both."""
+        if self.is_owner_edge(fk):
+            return max(2, self.sensitivity(fk.ref_table))
         return 2 * self.sensitivity(fk.table) + self.sensitivity(fk.ref_table)
+
+    def with_caps(self, caps: dict[str, int]) -> "Units":
+        return Units(self.owner, {**self.caps, **caps}, self.private)
 
     def order(self) -> list[str]:
         """Private tables, owners before the tables they own."""

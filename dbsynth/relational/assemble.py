@@ -16,30 +16,17 @@ import pandas as pd
 from dbsynth.measure.crossplan import fk_spec
 from dbsynth.measure.crosstable import EdgeMeasurements
 from dbsynth.measure.measure import TableMeasurements, null_column
+from dbsynth.measure.sizing import Sizing
 from dbsynth.privacy.units import Units
 from dbsynth.relational.keys import fresh_keys, make_unique_rows, unique_sets_with_fks, unique_sets_without_fks
 from dbsynth.relational.linker import linker_for
+from dbsynth.relational.partition_keys import fit_partitions, partition_keys_first
+from dbsynth.relational.sizes import table_sizes
 from dbsynth.relational.problem import SyntheticState, edge_problem, link_order
 from dbsynth.sample import ValueFactory, decode_column
 from dbsynth.schema import ForeignKey, Schema
 from dbsynth.spec import Spec
 from dbsynth.synthetic import SyntheticDatabase, SyntheticTable
-
-
-def row_counts(schema: Schema, spec: Spec, measured: dict[str, TableMeasurements], models: dict) -> dict[str, int]:
-    """Synthetic sizes: the models' noisy counts, raised to 1 where NOT NULL children need a parent."""
-    n = {}
-    for name, tm in measured.items():
-        n[name] = len(tm.public_rows) if not tm.private else max(0, int(round(models[name].estimated_rows)))
-    changed = True
-    while changed:
-        changed = False
-        for fk in schema.edges():
-            needs = n[fk.table] > 0 and not all(schema.tables[fk.table].column(c).nullable for c in fk.columns)
-            if needs and n[fk.ref_table] == 0 and spec.tables[fk.ref_table].private:
-                n[fk.ref_table] = 1
-                changed = True
-    return n
 
 
 def assemble(
@@ -51,10 +38,12 @@ def assemble(
     rng: np.random.Generator,
     seed: int,
     links: dict[str, EdgeMeasurements] | None = None,
+    sizing: Sizing | None = None,
+    scale: float = 1.0,
 ) -> SyntheticDatabase:
     """`links`: the cross-table measurements of pgd edges (`measure_links`); an edge without them
-    is linked by degree only."""
-    counts = row_counts(schema, spec, measured, models)
+    is linked by degree only. `sizing` and `scale`: see `sizes.table_sizes`."""
+    counts = table_sizes(schema, spec, units, measured, models, sizing, scale)
     values = ValueFactory(seed)
     state = SyntheticState({}, {})
     for name in schema.topological_order():
@@ -93,9 +82,10 @@ def _own_columns(name, schema, spec, tm, model, n, values, rng):
             continue  # GENERATED ALWAYS AS: the target computes it from the row
         else:
             cols[col.name] = decode_column(col, cs, tm.encoders.get(col.name), codes.get(col.name), n, values, rng)
+    fit_partitions(table, ts, cols, rng)  # before linking: children reference the keys it numbers
     for uset in unique_sets_without_fks(table):
         if set(uset) <= set(cols):  # a set with a generated column is the target's to enforce
-            make_unique_rows(cols, uset, table, rng)
+            make_unique_rows(cols, partition_keys_first(table, uset), table, rng)
     return cols, {c: np.asarray(v, dtype=np.int64) for c, v in codes.items()}
 
 
@@ -122,9 +112,9 @@ def _link_edge(fk: ForeignKey, schema: Schema, spec: Spec, units: Units, measure
             raise ValueError(f"{fk.table}: no rows in {fk.ref_table} to reference")
         children = children[:0]
     tm = measured[fk.table]
-    hist = tm.degrees.get(fk.key) if tm.private else None
+    degrees = tm.degrees.get(fk.key) if tm.private else None
     pgd = fk_spec(spec, fk).linker == "pgd" and edge is not None
-    problem = edge_problem(fk, edge if pgd else None, hist, units, state, children, valid, rng)
+    problem = edge_problem(fk, edge if pgd else None, degrees, units, state, children, valid, rng)
     # Without cross-table marginals (none measured, or inside an FK cycle none resolvable) there
     # is nothing for pgd to match beyond degrees: the degree linker does that directly.
     chosen = linker_for("pgd" if problem.marginals else "degree").link(problem, rng)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import string
 from typing import Any
 
 import numpy as np
 
 from dbsynth.schema import Column, Table
+from dbsynth.schema.checks import domain_from_checks
 
 _ALPHABET = np.array(list(string.ascii_uppercase + string.digits))
 
@@ -16,7 +18,11 @@ def fresh_keys(col: Column, n: int, rng: np.random.Generator) -> list[Any]:
     """n distinct values for a key column: 1..n for numbers, random codes for strings."""
     g = col.generic
     if g in ("Integer", "SmallInteger", "BigInteger", "Numeric", "Float", "Double"):
-        return list(range(1, n + 1))
+        start = 1
+        if col.domain_checks:  # a key DOMAIN such as CHECK (VALUE > 100000): numbered above its lower bound
+            lower = domain_from_checks("VALUE", list(col.domain_checks)).lower  # > or >=: start past it
+            start = max(start, math.floor(lower) + 1) if lower is not None else start
+        return list(range(start, start + n))
     if g in ("Uuid", "UUID"):
         import uuid
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from dbsynth.measure.crossplan import Feature
+from dbsynth.measure.degrees import DegreeRelease
 from dbsynth.measure.crosstable import EdgeMeasurements
 from dbsynth.privacy.units import Units
 from dbsynth.relational.linker import LinkProblem, TargetMarginal
@@ -69,7 +70,7 @@ def _codes(feature: Feature, rows: np.ndarray, state: SyntheticState, edge: Edge
 def edge_problem(
     fk: ForeignKey,
     edge: EdgeMeasurements | None,
-    degree_hist: np.ndarray | None,
+    degrees: DegreeRelease | None,
     units: Units,
     state: SyntheticState,
     children: np.ndarray,
@@ -77,10 +78,14 @@ def edge_problem(
     rng: np.random.Generator,
 ) -> LinkProblem:
     """The problem of attaching rows `children` of fk.table to rows `parents` of fk.ref_table."""
-    owner = units.owner.get(fk.table)
-    cap = units.caps.get(fk.key, 8)
-    # Only an owner edge's bounded data never exceeds the cap; a reference edge's cap bin means ≥ cap.
-    limit = cap if owner is not None and owner.key == fk.key else None
+    # Parents per degree, the tail above the cap included (the table's size came from it). Only
+    # on the owner edge is the largest released degree a limit; elsewhere the last bin means "≥".
+    degree_hist, limit, cap = None, None, units.caps.get(fk.key, 8)
+    if degrees is not None:
+        degree_hist, limit = degrees.for_linker(len(parents))
+        cap = len(degree_hist) - 1
+        if not units.is_owner_edge(fk):
+            limit = None
     child_position = parent_position = None
     if fk.is_self_reference:
         position = rng.permutation(state.n_rows(fk.table))
@@ -103,7 +108,7 @@ def edge_problem(
         parent_features.update({f: resolved[f] for f in pf})
         child_features.update({f: resolved[f] for f in cf})
         sizes.update({f: edge.features[f].size for f in mg.features})
-    sigma = edge.degree_sigma if edge is not None and edge.degree_sigma is not None else 0.0
+    sigma = degrees.sigma if degrees is not None else 0.0
     return LinkProblem(len(children), len(parents), parent_features, child_features, sizes, marginals,
                        degree_hist=degree_hist, degree_sigma=sigma, cap=cap, limit=limit,
                        child_position=child_position, parent_position=parent_position)

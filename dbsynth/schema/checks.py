@@ -6,6 +6,7 @@ a domain read from the schema is public and costs no budget.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -55,7 +56,10 @@ def _ident(col: str) -> str:
     return rf"\(*{_MARK}\)*"
 
 
-def domain_from_checks(column: str, checks: list[str]) -> CheckDomain:
+def domain_from_checks(column: str, checks: list[str], *, integer: bool = False) -> CheckDomain:
+    """`integer`: the column holds integers, so each bound is read as the closed integer bound it
+    is (`c > 0 AND c < 10` is 1..9, the IN list it is equivalent to: read as 0..10, the model kept
+    cells for 0 and 10 that no row can hold and the shadow failed its own CHECK)."""
     values: tuple | None = None
     lower = upper = None
     for raw in checks:
@@ -69,14 +73,31 @@ def domain_from_checks(column: str, checks: list[str]) -> CheckDomain:
             values = tuple(_literal(v.strip().strip("()")) for v in _split(m.group(1).replace("[", "")))
         m = re.search(_ident(column) + rf"\s+BETWEEN\s+\(*({_NUM})\)*\s+AND\s+\(*({_NUM})\)*", text, re.IGNORECASE)
         if m:
-            lower, upper = float(m.group(1)), float(m.group(2))
+            lower, upper = _closed(float(m.group(1)), ">=", integer), _closed(float(m.group(2)), "<=", integer)
         for op, num in re.findall(_ident(column) + rf"\s*(>=|>|<=|<)\s*\(*({_NUM})\)*", text):
-            v = float(num)
+            v = _closed(float(num), op, integer)
             if op in (">=", ">"):
                 lower = v if lower is None else max(lower, v)
             else:
                 upper = v if upper is None else min(upper, v)
     return CheckDomain(values, lower, upper)
+
+
+def _closed(v: float, op: str, integer: bool) -> float:
+    """The bound `op v` as a closed bound: as is, or for an integer column the integer the
+    comparison admits nearest to v (> 0 is >= 1, <= 9.5 is <= 9). A strict bound on a
+    non-integer column stays as written."""
+    if not integer:
+        return v
+    if op in (">", ">="):
+        return float(math.floor(v) + 1 if op == ">" else math.ceil(v))
+    return float(math.ceil(v) - 1 if op == "<" else math.floor(v))
+
+
+def is_integral(col) -> bool:
+    """Whether a column holds integers only (any INTEGER family, NUMERIC(p, 0))."""
+    return col.generic in ("Integer", "SmallInteger", "BigInteger") or (
+        col.generic == "Numeric" and col.scale == 0)
 
 
 def _split(body: str) -> list[str]:
@@ -106,3 +127,67 @@ def _literal(token: str):
             return float(token)
         except ValueError:
             return token
+
+
+def column_domain(table, col) -> CheckDomain:
+    """What the table's CHECKs and, for a DOMAIN-typed column, the domain's CHECKs (written over
+    VALUE) say about the column's values: both hold, so values intersect and bounds tighten."""
+    integer = is_integral(col)
+    found = domain_from_checks(col.name, [c.sqltext for c in table.checks], integer=integer)
+    if not getattr(col, "domain_checks", ()):
+        return found
+    return _both(found, domain_from_checks("VALUE", list(col.domain_checks), integer=integer))
+
+
+def _both(a: CheckDomain, b: CheckDomain) -> CheckDomain:
+    values = a.values if b.values is None else b.values
+    if a.values is not None and b.values is not None:
+        values = tuple(v for v in a.values if v in b.values)
+    lower = max((v for v in (a.lower, b.lower) if v is not None), default=None)
+    upper = min((v for v in (a.upper, b.upper) if v is not None), default=None)
+    return CheckDomain(values, lower, upper)
+
+
+@dataclass(frozen=True)
+class TextPattern:
+    """A LIKE pattern or a regular expression a string CHECK holds its values to."""
+
+    kind: str  # like | regex
+    pattern: str
+    ignore_case: bool = False
+
+
+# PostgreSQL prints LIKE as ~~ and ILIKE as ~~*; ~ and ~* are regular-expression matches.
+_PATTERN = re.compile(r"\x00\)*(?:::[a-z ]+?)?\)*\s*(~~\*|~~|~\*|~)\s*\(*'((?:[^']|'')*)'")
+
+
+def text_pattern(column: str, checks: list[str]) -> TextPattern | None:
+    """The first LIKE/ILIKE/~ pattern a CHECK holds `column` to (checks over VALUE: column
+    "VALUE"); None when there is none. Negated matches (NOT LIKE, !~) are not patterns to follow."""
+    for raw in checks:
+        m = _PATTERN.search(_mark(raw, column))
+        if m is None:
+            continue
+        op, literal = m.group(1), m.group(2).replace("''", "'")
+        return TextPattern("like" if op.startswith("~~") else "regex", literal, op.endswith("*"))
+    return None
+
+
+def substitute(sql: str, column: str, expression: str) -> str:
+    """`sql` with every mention of `column` (quoted or bare, not inside a string literal) replaced
+    by `expression`: a domain CHECK over VALUE evaluated over another expression."""
+    return _mark(sql, column).replace(_MARK, expression)
+
+
+_LENGTH_CALL = re.compile(r"\b(?:char_length|character_length|length)\s*\(\s*\(?\s*\x00\s*\)?(?:::[a-z ]+)?\s*\)",
+                          re.IGNORECASE)
+_LENGTH_IS = re.compile(r"dbsynth_length\)*\s*=\s*\(*(\d+)")
+
+
+def length_bounds(column: str, checks: list[str]) -> CheckDomain:
+    """What CHECKs on char_length(column) (or length) say about the length of its strings:
+    `char_length(VALUE) BETWEEN 3 AND 8` gives lower 3, upper 8."""
+    spelled = [_LENGTH_CALL.sub("dbsynth_length", _mark(raw, column)) for raw in checks]
+    found = domain_from_checks("dbsynth_length", [s for s in spelled if "dbsynth_length" in s])
+    exact = [float(m) for s in spelled for m in _LENGTH_IS.findall(s)]
+    return _both(found, CheckDomain(None, exact[0], exact[0])) if exact else found

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import re
 import warnings
+from dataclasses import replace
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from dbsynth.connect import engine_kind, translate_errors
-from dbsynth.errors import PermissionDenied
+from dbsynth.errors import PermissionDenied, UnsupportedSchema
 from dbsynth.schema.model import (
     CheckConstraint,
     Column,
@@ -23,6 +25,7 @@ from dbsynth.schema.model import (
     Table,
     UniqueConstraint,
 )
+from dbsynth.schema.partitions import partition_names, read_partitions
 
 # SQLAlchemy warns about every type it does not know (point, inet6, ...) each time it reads a
 # table; dbsynth names those types itself (SourceType) and plan says what it does with them.
@@ -39,7 +42,11 @@ def introspect(engine: sa.Engine) -> Schema:
     with translate_errors(engine, "reading the schema"):
         metadata = sa.MetaData()
         insp = sa.inspect(engine)
-        names = [n for n in insp.get_table_names() if n not in INTERNAL_TABLES and not n.startswith("sqlite_")]
+        partitioned = _partitioned(engine) if kind == "postgresql" else {}
+        # A partition is part of its partitioned table (read through it), never a table of its own.
+        hidden = partition_names(partitioned)
+        names = [n for n in insp.get_table_names()
+                 if n not in INTERNAL_TABLES and not n.startswith("sqlite_") and n not in hidden]
         with warnings.catch_warnings():
             # Types SQLAlchemy does not know (point, tsvector) reflect as NullType; plan says so.
             warnings.simplefilter("ignore", sa.exc.SAWarning)
@@ -52,13 +59,59 @@ def introspect(engine: sa.Engine) -> Schema:
         if kind == "postgresql":
             enums = tuple(EnumType(e["name"], tuple(e["labels"])) for e in insp.get_enums())
             sequences = tuple(insp.get_sequence_names())
+        domains = _domain_checks(insp, metadata) if kind == "postgresql" else {}
         tables = {}
         with warnings.catch_warnings():  # the inspector parses MySQL tables again: same unknown types
             warnings.simplefilter("ignore", sa.exc.SAWarning)
             for name in names:
-                tables[name] = _table(insp, metadata.tables[name], name, kind)
+                tables[name] = _table(insp, metadata.tables[name], name, kind, domains)
+                if name in partitioned:
+                    by, parts = partitioned[name]
+                    tables[name] = replace(tables[name], partitioning=by, partitions=parts)
+    _refuse_partition_references(tables, partitioned)
     _refuse_hidden_parents(tables)
     return Schema(dialect=kind, tables=tables, enums=enums, sequences=sequences, metadata=metadata)
+
+
+def _partitioned(engine: sa.Engine) -> dict:
+    with engine.connect() as conn:
+        return read_partitions(conn)
+
+
+def _domain_checks(insp, metadata: sa.MetaData) -> dict[str, tuple[str, ...]]:
+    """Every CHECK of each domain, those of the domains it is built on included. SQLAlchemy's
+    reflected DOMAIN keeps only the first of its own: the rest are joined to it with AND, so the
+    domain the writer clones holds all of them."""
+    found = {d["name"]: d for d in insp.get_domains()}
+    for table in metadata.tables.values():
+        for col in table.columns:
+            t = col.type
+            while isinstance(t, postgresql.DOMAIN):
+                own = [c["check"] for c in (found.get(t.name) or {}).get("constraints") or []]
+                if len(own) > 1:
+                    t.check = sa.text(" AND ".join(f"({c})" for c in own))
+                t = t.data_type
+
+    def checks(name: str, seen: tuple[str, ...] = ()) -> tuple[str, ...]:
+        d = found.get(name)
+        if d is None or name in seen:
+            return ()
+        own = tuple(c["check"] for c in d.get("constraints") or [])
+        return own + checks(str(d.get("type") or ""), (*seen, name))
+
+    return {name: checks(name) for name in found}
+
+
+def _refuse_partition_references(tables: dict[str, Table], partitioned: dict) -> None:
+    """A foreign key to one partition rather than to its partitioned table: dbsynth writes rows
+    through the partitioned table and cannot tell which keys land in that partition."""
+    owner = {p.name: root for root, (_, parts) in partitioned.items() for p in parts}
+    for t in tables.values():
+        for fk in t.foreign_keys:
+            if fk.ref_table in owner:
+                raise UnsupportedSchema(
+                    f"{fk.key} references {fk.ref_table!r}, a partition of {owner[fk.ref_table]!r}: dbsynth models a "
+                    f"partitioned table as one; reference {owner[fk.ref_table]!r} instead")
 
 
 def _refuse_hidden_parents(tables: dict[str, Table]) -> None:
@@ -72,9 +125,9 @@ def _refuse_hidden_parents(tables: dict[str, Table]) -> None:
                     "it, or on the whole database (connectors/roles/ has least-privilege scripts)")
 
 
-def _table(insp, sa_table: sa.Table, name: str, kind: str) -> Table:
+def _table(insp, sa_table: sa.Table, name: str, kind: str, domains: dict[str, tuple[str, ...]] | None = None) -> Table:
     pk = tuple(insp.get_pk_constraint(name).get("constrained_columns") or ())
-    columns = tuple(_column(c, kind, pk) for c in sa_table.columns)
+    columns = tuple(_column(c, kind, pk, domains) for c in sa_table.columns)
     fks = tuple(
         ForeignKey(
             name=fk.get("name"),
@@ -105,12 +158,19 @@ def _table(insp, sa_table: sa.Table, name: str, kind: str) -> Table:
     return Table(name, columns, pk, fks, uniques, checks, indexes, comment)
 
 
-def _column(col: sa.Column, kind: str, pk: tuple[str, ...]) -> Column:
+def _column(col: sa.Column, kind: str, pk: tuple[str, ...], domains: dict[str, tuple[str, ...]] | None = None,
+            ) -> Column:
     t = col.type
     try:
         spelled = t.compile(dialect=_dialect(kind))
     except Exception:
         spelled = type(t).__name__.upper()
+    # A DOMAIN is its base type with CHECKs and maybe NOT NULL: modelled as the base type.
+    domain = t if isinstance(t, postgresql.DOMAIN) else None
+    not_null = False
+    while isinstance(t, postgresql.DOMAIN):
+        not_null = not_null or bool(t.not_null)
+        t = t.data_type
     try:
         generic = type(t.as_generic()).__name__
     except NotImplementedError:
@@ -138,7 +198,7 @@ def _column(col: sa.Column, kind: str, pk: tuple[str, ...]) -> Column:
         name=col.name,
         type=str(spelled),
         generic=generic,
-        nullable=bool(col.nullable),
+        nullable=bool(col.nullable) and not not_null,
         default=default,
         identity=identity,
         sequence=sequence,
@@ -151,7 +211,33 @@ def _column(col: sa.Column, kind: str, pk: tuple[str, ...]) -> Column:
         comment=col.comment,
         computed=computed,
         computed_stored=stored,
+        domain=domain.name if domain is not None else None,
+        domain_checks=(domains or {}).get(domain.name, ()) if domain is not None else (),
+        value_range=_mysql_value_range(t) if kind == "mysql" else None,
     )
+
+
+def _mysql_value_range(t: sa.types.TypeEngine) -> tuple[float | None, float | None] | None:
+    """What a MySQL/MariaDB type holds where its generic family says otherwise: integers by width,
+    UNSIGNED ones from 0 to 2^bits - 1 (exact ints: a BIGINT UNSIGNED passes int64 and floats);
+    DECIMAL/FLOAT UNSIGNED from 0; YEAR 1901-2155; BIT(n) 0..2^n-1; TIMESTAMP 1970-01-01 00:00:01
+    to 2038-01-19 03:14:07 UTC, as epoch seconds (dbsynth's sessions run in UTC, connect.py)."""
+    from sqlalchemy.dialects import mysql
+
+    if isinstance(t, mysql.YEAR):
+        return (1901, 2155)
+    if isinstance(t, mysql.BIT):
+        return (0, 2 ** (t.length or 1) - 1)
+    if isinstance(t, mysql.TIMESTAMP):
+        return (1, 2**31 - 1)
+    unsigned = bool(getattr(t, "unsigned", False) or getattr(t, "zerofill", False))  # ZEROFILL implies UNSIGNED
+    for cls, bits in ((mysql.TINYINT, 8), (mysql.SMALLINT, 16), (mysql.MEDIUMINT, 24), (mysql.BIGINT, 64),
+                      (mysql.INTEGER, 32)):
+        if isinstance(t, cls):
+            return (0, 2**bits - 1) if unsigned else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+    if unsigned and isinstance(t, sa.Numeric):
+        return (0, None)  # the upper end is the precision's (measure/domains.py)
+    return None
 
 
 def _dialect(kind: str):

@@ -31,6 +31,14 @@ class Column:
     # computes the values, so dbsynth never writes them. computed_stored: STORED, else VIRTUAL.
     computed: str | None = None
     computed_stored: bool | None = None
+    # The values the type holds where its generic family says less or nothing: MySQL/MariaDB
+    # UNSIGNED, TINYINT, MEDIUMINT, YEAR, BIT(n), and TIMESTAMP (epoch seconds, UTC sessions).
+    value_range: tuple[float | None, float | None] | None = None
+    # A PostgreSQL DOMAIN type: its name (`type` spells it, `generic` is its base type's family, and
+    # `nullable` includes the domain's NOT NULL) and every CHECK of it and of the domains under it,
+    # written over VALUE as the catalog prints them.
+    domain: str | None = None
+    domain_checks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,29 @@ class EnumType:
 
 
 @dataclass(frozen=True)
+class Partitioning:
+    """A PostgreSQL PARTITION BY: `by` as pg_get_partkeydef prints it ("RANGE (at)"), the
+    strategy (range, list, hash) and the key's columns (None for an expression)."""
+
+    by: str
+    strategy: str
+    key: tuple[str | None, ...]
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One partition: a table holding the rows of `of` (its parent table or a partition above it)
+    whose key falls in `bound` ("FOR VALUES FROM (...) TO (...)", "FOR VALUES IN (...)",
+    "FOR VALUES WITH (...)" or "DEFAULT", as pg_get_expr prints it). A partition partitioned
+    further has its own `partitioning`."""
+
+    name: str
+    of: str
+    bound: str
+    partitioning: Partitioning | None = None
+
+
+@dataclass(frozen=True)
 class Table:
     name: str
     columns: tuple[Column, ...]
@@ -88,6 +119,10 @@ class Table:
     checks: tuple[CheckConstraint, ...] = ()
     indexes: tuple[Index, ...] = ()
     comment: str | None = None
+    # A partitioned table is one table: reading it reads every partition, and its partitions
+    # (every level, parents first) are schema of it, never tables of their own.
+    partitioning: Partitioning | None = None
+    partitions: tuple[Partition, ...] = ()
 
     def column(self, name: str) -> Column:
         for col in self.columns:

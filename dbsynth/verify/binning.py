@@ -100,7 +100,9 @@ class ColumnKind:
     def normalise(self, values: pd.Series) -> pd.Series:
         """Raw driver values to this column's value space. Normalisers are per-value Python, so
         only the distinct values go through them (a joined column repeats a parent's values)."""
-        codes, uniques = pd.factorize(pd.Series(values, dtype=object).to_numpy(), use_na_sentinel=True)
+        # Arrays come back as lists: as tuples they are hashable values like any other.
+        raw = pd.Series([_hashable(v) for v in values], dtype=object).to_numpy()
+        codes, uniques = pd.factorize(raw, use_na_sentinel=True)
         normal = self.normaliser(pd.Series(uniques, dtype=object)).to_numpy()
         null = np.nan if self.kind == "ordered" else None
         out = np.empty(len(codes), dtype=normal.dtype if len(normal) else object)
@@ -216,6 +218,10 @@ def _as_seconds(s: pd.Series) -> pd.Series:
             return np.nan
 
     return s.map(conv).astype(float)
+
+
+def _hashable(v):
+    return tuple(_hashable(x) for x in v) if isinstance(v, list) else v
 
 
 def _is_null(v) -> bool:

@@ -113,7 +113,10 @@ def _measure(
             continue
         say(f"fidelity: {name}")
         data[name] = d = load_table(source, target, table, present[name], limit)
-        report.fidelity[name] = table_fidelity(d, opts.seed, opts.max_triples)
+        report.fidelity[name] = fid = table_fidelity(d, opts.seed, opts.max_triples)
+        factor = _size_factor(report.ledger, name)
+        if factor != 1.0:  # a run with --scale or rows:/scale: is held to the size it asked for
+            fid.row_count_ratio = None if factor is None or not d.n_source else d.n_target / (d.n_source * factor)
         say(f"realism: {name}")
         report.realism.extend(table_realism(source, target, table, present[name], limit))
         report.reads.append(RealDataRead("table rows", _rows_read(name, d.columns, d.n_source, len(d.source)),
@@ -165,3 +168,14 @@ def _join_read(path: JoinPath, data: dict[str, TableData], rows: int, sampled: b
     how = (f"a uniform sample of {limit} of {rows} joined rows" if sampled else
            f"{rows} joined rows, counted in the database per distinct combination of these columns")
     return f"{' ⋈ '.join(path.tables)} ({cols}); {how}"
+
+
+def _size_factor(ledger: dict | None, table: str) -> float | None:
+    """The size the run asked for against the real one (`size_factors` in its ledger): 1 without
+    scaling, None where the spec fixed the row count."""
+    payload = (ledger or {}).get("ledger")
+    factors = payload.get("size_factors") if isinstance(payload, dict) else None
+    if not isinstance(factors, dict) or table not in factors:
+        return 1.0
+    value = factors[table]
+    return None if value is None else float(value)

@@ -8,7 +8,8 @@ which have to map.
 
 Besides tables, the returned MetaData carries in `info` what the engine writers create around
 them: `"enums"` (PostgreSQL enum types, used or not), `"domains"` and `"sequences"` (standalone
-ones, and those behind serial defaults).
+ones, and those behind serial defaults), and `"partitions"` (the partitions of partitioned tables,
+parents first, created as PARTITION OF their table).
 """
 
 from __future__ import annotations
@@ -61,17 +62,20 @@ def translate_metadata(schema: Schema, target_kind: str) -> sa.MetaData:
         raise UsageError("the schema carries no reflected MetaData; introspect the source again")
     target = _normalise_kind(target_kind)
     md = sa.MetaData()
-    md.info.update(enums=[], domains=[], sequences=[], dropped=[])
+    md.info.update(enums=[], domains=[], sequences=[], dropped=[], partitions=[])
     tables = [schema.metadata.tables[n] for n in sorted(schema.metadata.tables) if n not in INTERNAL_TABLES]
     if target == schema.dialect:
         for table in tables:
             table.to_metadata(md)
         if target == "postgresql":
             _postgres_types(schema, md)
+            _partitioning(schema, md)
     else:
         names = _Names(target, [t.name for t in tables])
         for table in tables:
             _translate_table(table, md, schema, target, names)
+        md.info["dropped"] += [f"{t.name}: PARTITION BY {t.partitioning.by} and its {len(t.partitions)} partitions "
+                               "(one table holds every row)" for t in schema.tables.values() if t.partitioning]
         for line in md.info["dropped"]:
             log.warning("not carried over to %s: %s", target, line)
     if target == "postgresql":
@@ -105,7 +109,7 @@ def _postgres_types(schema: Schema, md: sa.MetaData) -> None:
     for table in md.tables.values():
         for col in table.columns:
             if isinstance(col.type, postgresql.DOMAIN):
-                col.type = domains.setdefault(col.type.name, _domain(col.type, md))
+                col.type = _domain_with_bases(col.type, md, domains)
             if col.identity is not None:
                 # The identity creates its own sequence, named like this unless it was renamed.
                 identity_seqs.add(f"{table.name}_{col.name}_seq")
@@ -125,6 +129,25 @@ def _postgres_types(schema: Schema, md: sa.MetaData) -> None:
         data_type = type(col.type)() if col is not None and isinstance(col.type, sa.Integer) else None
         sequences.append(sa.Sequence(name, data_type=data_type, metadata=md))
     md.info["sequences"] = sequences
+
+
+def _partitioning(schema: Schema, md: sa.MetaData) -> None:
+    """A partitioned table's PARTITION BY, and in `info["partitions"]` its partitions (parents
+    first), which the writer creates as PARTITION OF it: the rows go through the table."""
+    md.info["partitions"] = []
+    for name, table in sorted(schema.tables.items()):
+        if table.partitioning is not None and name in md.tables:
+            md.tables[name].dialect_kwargs["postgresql_partition_by"] = table.partitioning.by
+            md.info["partitions"] += list(table.partitions)
+
+
+def _domain_with_bases(reflected: Any, md: sa.MetaData, domains: dict[str, Any]) -> Any:
+    """A domain to create, after the domains it is built on (created in the order `domains` holds)."""
+    if reflected.name in domains:
+        return domains[reflected.name]
+    if isinstance(reflected.data_type, postgresql.DOMAIN):
+        _domain_with_bases(reflected.data_type, md, domains)
+    return domains.setdefault(reflected.name, _domain(reflected, md))
 
 
 def _domain(reflected: Any, md: sa.MetaData) -> Any:

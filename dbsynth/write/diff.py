@@ -21,8 +21,11 @@ def schema_diff(target: sa.Engine, metadata: sa.MetaData) -> list[Any]:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
+    partitions = _partitions(target)
+
     def include_name(name: str | None, type_: str, _parents: dict[str, Any]) -> bool:
-        return not (type_ == "table" and name in INTERNAL_TABLES)
+        # A partition is part of its partitioned table; verify's catalog compares partitioning.
+        return not (type_ == "table" and (name in INTERNAL_TABLES or name in partitions))
 
     opts = {"compare_type": True, "compare_server_default": True, "include_name": include_name}
     with target.connect() as conn, warnings.catch_warnings():
@@ -41,6 +44,16 @@ def schema_diff(target: sa.Engine, metadata: sa.MetaData) -> list[Any]:
                     continue
             out.append(diff)
     return out
+
+
+def _partitions(target: sa.Engine) -> set[str]:
+    """The tables of the target's schema that are partitions of another (PostgreSQL)."""
+    if target.dialect.name != "postgresql":
+        return set()
+    from dbsynth.schema.partitions import partition_names, read_partitions
+
+    with target.connect() as conn:
+        return partition_names(read_partitions(conn))
 
 
 class _LiveDefaults:

@@ -11,8 +11,9 @@ it could not write.
   FALLBACK.
 - `check_writable(schema, spec, kind)`: run by `plan` (on the source engine) and by `run` (on the
   target engine) before any row is read: raises UnsupportedSchema (exit 6) naming table.column,
-  its type and the fix, for a column that could only fail at write time, and SpecError for a spec
-  that would write a generated column or call a stored one generated.
+  its type and the fix, for a column that could only fail at write time (or a partitioned table
+  whose rows it cannot keep inside its partitions), and SpecError for a spec that would write a
+  generated column or call a stored one generated.
 
 Values are what the engine writers pass on: COPY text on PostgreSQL (the type's input syntax),
 driver parameters on MariaDB and SQLite.
@@ -126,6 +127,8 @@ def _value(t: sa.types.TypeEngine, kind: str) -> Any:
             return ""  # the empty set
         if isinstance(t, mysql.YEAR):
             return 1970
+        if isinstance(t, mysql.TIMESTAMP):
+            return dt.datetime(1970, 1, 1, 0, 0, 1)  # its first second (UTC sessions): 00:00:00 is out of range
     return _generic_value(t)
 
 
@@ -264,7 +267,25 @@ def check_writable(schema: Any, spec: Any, kind: str, target: sa.Engine | None =
                         "value in every row cannot keep it unique; set its kind and values in the spec")
     if kind == "sqlite":
         _create_in_memory(metadata)
+    if kind == "postgresql" and schema.dialect == "postgresql":
+        _partitions_fit(schema, spec)
     return metadata
+
+
+def _partitions_fit(schema: Any, spec: Any) -> None:
+    """A partitioned table whose rows dbsynth cannot keep inside its partitions (an expression or
+    multi-column key, a key the linker assigns) and no DEFAULT partition to take the rest."""
+    from dbsynth.relational.partition_keys import unfit_levels
+
+    for tname, ts in spec.tables.items():
+        table = schema.tables[tname]
+        for level in unfit_levels(table, ts) if ts.private else ():
+            by = table.partitioning.by if level.of == tname else next(
+                p.partitioning.by for p in table.partitions if p.name == level.of)
+            raise UnsupportedSchema(
+                f"{tname}: dbsynth cannot keep synthetic rows inside the partitions of {level.of} (PARTITION BY {by}: "
+                "its key is not one column dbsynth models) and it has no DEFAULT partition; add a DEFAULT partition "
+                "to the source, or write to a target of another engine (one table holds every row)")
 
 
 def _types_exist(target: sa.Engine, metadata: sa.MetaData) -> None:

@@ -30,6 +30,7 @@ from sqlalchemy.schema import (
 
 from dbsynth.synthetic import SyntheticDatabase, SyntheticTable
 from dbsynth.write.ddl import serial_sequence
+from dbsynth.write.domain_checks import hold_domain_checks
 from dbsynth.write.ledger import ledger_row, ledger_table
 from dbsynth.write.rows import Adapter, Progress, chunks, columns_to_write, report, value_adapters
 from dbsynth.write.transaction import acquire_target_lock, all_or_nothing, pause_before_commit, target_not_empty
@@ -65,8 +66,13 @@ def write(
             # Foreign keys come after the rows: that is what lets cycles and self-references load.
             conn.execute(CreateTable(table, include_foreign_key_constraints=[]))
             _comments(conn, table)
+        for partition in metadata.info.get("partitions", []):
+            step.at(partition.name)
+            _create_partition(conn, partition)
         for table in tables:
             step.at(table.name)
+            hold_domain_checks(conn, table, data.tables.get(table.name))
+            # A partitioned table takes its rows itself: each lands in the partition its key selects.
             _copy(conn, table, data.tables.get(table.name), progress)
         for table in tables:
             for fk in sorted(table.foreign_key_constraints, key=lambda c: c.name or ""):
@@ -141,7 +147,8 @@ def _copy(conn: sa.Connection, table: sa.Table, data: SyntheticTable | None, pro
     if not columns or total == 0:
         report(progress, table.name, 0, total)
         return
-    adapters = [_json(table.c[c].type) or generic for c, generic in zip(columns, value_adapters(table, columns))]
+    adapters = [_json(table.c[c].type) or _array(table.c[c].type) or generic
+                for c, generic in zip(columns, value_adapters(table, columns))]
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     )
@@ -163,6 +170,27 @@ def _json(type_: sa.types.TypeEngine) -> Adapter | None:
         wrap = Jsonb if isinstance(type_, postgresql.JSONB) else Json
         return lambda v: v if isinstance(v, str) else wrap(v)
     return None
+
+
+def _array(type_: sa.types.TypeEngine) -> Adapter | None:
+    """An array travels as a tuple (a row's whole array is one category); psycopg writes lists."""
+    while isinstance(type_, postgresql.DOMAIN):
+        type_ = type_.data_type
+    return _as_list if isinstance(type_, sa.ARRAY) else None
+
+
+def _as_list(value: Any) -> Any:
+    return [_as_list(v) for v in value] if isinstance(value, (tuple, list)) else value
+
+
+def _create_partition(conn: sa.Connection, partition: Any) -> None:
+    """`CREATE TABLE p PARTITION OF t <bound>` (and its own PARTITION BY when it is partitioned
+    further): it takes the columns, keys and indexes of `t`; the bound is the source catalog's."""
+    by = f" PARTITION BY {partition.partitioning.by}" if partition.partitioning else ""
+    statement = sql.SQL("CREATE TABLE {} PARTITION OF {} ").format(sql.Identifier(partition.name),
+                                                                  sql.Identifier(partition.of))
+    # The driver's own execute without parameters: a '%' in a bound's literal stays a '%'.
+    conn.connection.driver_connection.execute(statement + sql.SQL(partition.bound + by))
 
 
 def _sequences_past_max(conn: sa.Connection, tables: list[sa.Table]) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from dbsynth.errors import WriteFailed
 from dbsynth.synthetic import SyntheticDatabase, SyntheticTable
@@ -52,14 +53,36 @@ def value_adapters(table: sa.Table, columns: list[str]) -> list[Adapter | None]:
 
     A timezone-aware datetime bound for a column without time zone is stored as UTC: drivers
     would otherwise write its wall-clock time and drop the offset (MySQL, SQLite) or PostgreSQL
-    would ignore the offset while parsing it.
+    would ignore the offset while parsing it. A flag or number for PostgreSQL's bit(n) goes in as
+    its digits, a flag for a SMALLINT as 0 or 1.
     """
-    out: list[Adapter | None] = []
-    for name in columns:
-        type_ = table.c[name].type
-        naive = isinstance(type_, sa.DateTime) and not getattr(type_, "timezone", False)
-        out.append(_utc_naive if naive else None)
-    return out
+    return [_adapter(table.c[name].type) for name in columns]
+
+
+def _adapter(type_: sa.types.TypeEngine) -> Adapter | None:
+    if isinstance(type_, sa.DateTime) and not getattr(type_, "timezone", False):
+        return _utc_naive
+    if _is_pg_bit(type_):
+        return _bit_string(type_.length or 1)
+    if isinstance(type_, sa.SmallInteger):
+        return _flag_number
+    return None
+
+
+def _flag_number(value: Any) -> Any:
+    # A flag modelled as boolean (MySQL's TINYINT(1)) written into the SMALLINT another engine
+    # clones it as (write/portable.py): PostgreSQL's COPY would get 't' for a smallint.
+    return int(value) if isinstance(value, bool) else value
+
+
+def _is_pg_bit(type_: sa.types.TypeEngine) -> bool:
+    # A flag or number sampled for PostgreSQL's bit(n) goes in as its digits: COPY would write
+    # True as 't', which bit's input refuses. (MySQL's BIT takes the number itself.)
+    return isinstance(type_, postgresql.BIT) and not type_.varying
+
+
+def _bit_string(length: int) -> Adapter:
+    return lambda value: value if isinstance(value, str) else format(int(value), f"0{length}b")
 
 
 def _utc_naive(value: Any) -> Any:

@@ -1,0 +1,138 @@
+"""Every table has the right size (issue 15): caps from the data under DP, the tail above a cap
+released so a child table's size is not cut by it, one size per table that follows its parents'
+degrees, a budget split by need with a warning where noise swamps a table, and --scale.
+
+On a shop built by the tests (tests/shop.py) in SQLite and PostgreSQL, with fresh secure noise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+import yaml
+
+import shop
+from dbsynth.pipeline import RunOptions, run
+from dbsynth.plan import make_spec
+from dbsynth.schema.introspect import introspect
+from dbsynth.verify.stage import VerifyOptions, verify
+
+ORDERS = "orders(customer_id)->customer"
+LINES = "order_line(order_id)->orders"
+
+
+def _regular_shop(dsn: str, customers: int = 3000, seed: int = 1) -> dict[str, int]:
+    """Every customer orders 10 to 14 times: well above a cap of 4, in buckets the noise leaves."""
+    engine = sa.create_engine(dsn)
+    rng = np.random.default_rng(seed)
+    with engine.begin() as conn:
+        for ddl in shop.DDL:
+            conn.execute(sa.text(ddl))
+        md = sa.MetaData()
+        md.reflect(conn)
+        conn.execute(md.tables["country"].insert(), [{"id": 1, "code": "DE"}])
+        conn.execute(md.tables["category"].insert(), [{"id": 1, "label": "all"}])
+        conn.execute(md.tables["customer"].insert(), [
+            {"id": i + 1, "email": f"c{i}@x.org", "segment": "retail", "country_id": 1} for i in range(customers)])
+        orders = [{"id": 0, "customer_id": c + 1, "status": "paid", "total": 1.0}
+                  for c in range(customers) for _ in range(int(rng.integers(10, 15)))]
+        for i, o in enumerate(orders):
+            o["id"] = i + 1
+        conn.execute(md.tables["orders"].insert(), orders)
+    engine.dispose()
+    return {"customer": customers, "orders": len(orders)}
+
+
+def _counts(dsn: str, tables) -> dict[str, int]:
+    engine = sa.create_engine(dsn)
+    with engine.connect() as conn:
+        out = {t: int(conn.execute(sa.text(f"SELECT COUNT(*) FROM {t}")).scalar_one()) for t in tables}
+    engine.dispose()
+    return out
+
+
+@pytest.fixture(scope="module")
+def shop_sqlite(tmp_path_factory) -> tuple[str, dict[str, int]]:
+    dsn = f"sqlite:///{tmp_path_factory.mktemp('shop') / 'shop.db'}"
+    return dsn, shop.build(dsn, customers=3000)
+
+
+def test_caps_are_chosen_from_the_data_charged_and_written_to_the_spec(shop_sqlite, tmp_path):
+    source, _ = shop_sqlite
+    spec_out = tmp_path / "released.yaml"
+    result = run(RunOptions(source, f"sqlite:///{tmp_path / 't.db'}", 4.0, seed=0, spec_out=str(spec_out)))
+    chosen = result.ledger["caps_from_data"]
+    assert set(chosen) == {ORDERS, LINES, "customer(country_id)->country", "order_line(category_id)->category"}
+    charged = {c["what"] for c in result.ledger["charges"]}
+    assert {f"cap of {k}" for k in chosen} <= charged, "every cap chosen from the data is paid for"
+    # Most customers order 0-3 times: the cap covers 90% of the ordering ones, far below the 200 of the heaviest.
+    assert 1 <= chosen[ORDERS] <= 16
+    assert result.ledger["units"]["caps"][ORDERS] == chosen[ORDERS], "bounding used the chosen cap"
+    released = yaml.safe_load(spec_out.read_text())
+    assert released["tables"]["orders"]["foreign_keys"][ORDERS]["cap"] == chosen[ORDERS]
+
+    # A cap the spec sets is used as it is: nothing is spent choosing it.
+    schema = introspect(sa.create_engine(source))
+    spec = make_spec(schema)
+    spec.tables["orders"].foreign_keys[ORDERS].cap = 5
+    path = tmp_path / "spec.yaml"
+    spec.save(str(path))
+    again = run(RunOptions(source, f"sqlite:///{tmp_path / 't2.db'}", 4.0, seed=0, spec_path=str(path)))
+    assert ORDERS not in again.ledger["caps_from_data"]
+    assert f"cap of {ORDERS}" not in {c["what"] for c in again.ledger["charges"]}
+    assert again.ledger["units"]["caps"][ORDERS] == 5
+
+
+def test_a_child_table_is_not_cut_by_its_cap(pg_server, tmp_path):
+    """Customers order 10-14 times and the spec caps orders at 4 per customer: the model learns 4
+    per customer, yet the released degrees above the cap give orders its real size."""
+    source = pg_server.create_database("sizes_regular")
+    real = _regular_shop(source)
+    schema = introspect(sa.create_engine(source))
+    spec = make_spec(schema, public={"country", "category"})
+    spec.tables["orders"].foreign_keys[ORDERS].cap = 4
+    path = tmp_path / "spec.yaml"
+    spec.save(str(path))
+    result = run(RunOptions(source, f"sqlite:///{tmp_path / 't.db'}", 4.0, seed=0, spec_path=str(path)))
+    assert abs(result.rows["customer"] / real["customer"] - 1) < 0.1, result.rows
+    assert abs(result.rows["orders"] / real["orders"] - 1) < 0.15, (result.rows, real)
+    assert result.rows["orders"] > 6 * result.rows["customer"], "a cap of 4 would give 4 per customer"
+    # one size: the table's rows are what the linker attached to its parents
+    shadow = sa.create_engine(f"sqlite:///{tmp_path / 't.db'}")
+    with shadow.connect() as conn:
+        per_customer = [n for (n,) in conn.execute(sa.text("SELECT COUNT(*) FROM orders GROUP BY customer_id"))]
+    assert sum(per_customer) == result.rows["orders"]
+    assert np.median(per_customer) >= 8, "degrees above the cap are generated, not cut to it"
+
+
+def test_the_budget_follows_need_and_warns_where_noise_swamps_a_table(shop_sqlite, tmp_path):
+    source, real = shop_sqlite
+    result = run(RunOptions(source, f"sqlite:///{tmp_path / 't.db'}", 1.0, seed=0))
+    split = result.split
+    assert set(split) == set(real)
+    assert abs(sum(s["share"] for s in split.values()) - 1) < 1e-9
+    # per row, the 8-row country needs far more than the 3000-row customer table
+    assert split["country"]["rho"] > split["customer"]["rho"]
+    assert split["customer"]["sensitivity"] == 1, "a customer is a person: never owned by her country"
+    warned = [w for w in result.warnings if w.startswith("country:")]
+    assert warned and "--public country" in warned[0] and "--epsilon" in warned[0]
+    assert not any(w.startswith("customer:") for w in result.warnings)
+    assert result.ledger["split"]["country"]["warning"] == warned[0]
+
+
+@pytest.mark.parametrize("scale", [0.2, 3.0])
+def test_scale_resizes_the_shadow_and_keeps_the_degrees(shop_sqlite, tmp_path, scale):
+    source, real = shop_sqlite
+    target = f"sqlite:///{tmp_path / 't.db'}"
+    result = run(RunOptions(source, target, 4.0, seed=0, scale=scale, public=("country", "category")))
+    assert result.rows["country"] == real["country"], "a public table is copied as it is"
+    assert abs(result.rows["customer"] / (scale * real["customer"]) - 1) < 0.1, result.rows
+    src, tgt = sa.create_engine(source), sa.create_engine(target)
+    report = verify(src, tgt, introspect(src), options=VerifyOptions(workload_queries=0, privacy=False))
+    assert not report.hard_findings(), report.hard_findings()
+    ratio = report.fidelity["customer"].row_count_ratio
+    assert abs(ratio - 1) < 0.1, "verify holds the shadow to the size the run asked for"
+    assert report.ledger["ledger"]["size_factors"]["orders"] == pytest.approx(scale)
+    degrees = {d.foreign_key: d for d in report.degrees}
+    assert degrees[ORDERS].ks < 0.15, degrees[ORDERS]
