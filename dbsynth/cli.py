@@ -98,7 +98,8 @@ def _plan(dsn: str, output: str | None, json_out: bool, public: list[str] | None
     from dbsynth.paths import check_writable_file
     from dbsynth.privacy.units import Units, check_referenced_keys, describe_units
     from dbsynth.reference import explain_reference, resolve_public
-    from dbsynth.render import render_plan, render_units
+    from dbsynth.measure.split import planned_split
+    from dbsynth.render import render_plan, render_split, render_units
     from dbsynth.schema.introspect import introspect as do
 
     if output:
@@ -117,13 +118,15 @@ def _plan(dsn: str, output: str | None, json_out: bool, public: list[str] | None
         data["sensitivity"] = {t: units.sensitivity(t) for t in spec.tables}
         data["units"] = describe_units(schema, spec, units)
         data["suggested_public"] = [{"table": v.table, "reason": v.reason} for v in suggested]
+        data["budget_split"] = planned_split(schema, spec, units)
         _emit_json(data)
     elif output:
         err.print(f"spec written to {output}", highlight=False)
-        out.print(render_plan(schema, spec, units) + _pending(spec, suggested), markup=False, highlight=False,
-                  soft_wrap=True)
+        out.print(render_plan(schema, spec, units) + render_split(planned_split(schema, spec, units))
+                  + _pending(spec, suggested), markup=False, highlight=False, soft_wrap=True)
     else:
-        out.print(spec.to_yaml() + render_units(describe_units(schema, spec, units)) + _pending(spec, suggested),
+        out.print(spec.to_yaml() + render_units(describe_units(schema, spec, units))
+                  + render_split(planned_split(schema, spec, units)) + _pending(spec, suggested),
                   markup=False, highlight=False, soft_wrap=True)
 
 

@@ -204,7 +204,8 @@ def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
     lap("fit")
 
     say("sample", "keys, links, constraints")
-    data = assemble(schema, spec, units, measured, models, rng, seed, links=links, sizing=sizing, scale=opts.scale)
+    data = assemble(schema, spec, units, measured, models, rng, seed, links=links, sizing=sizing, scale=opts.scale,
+                    noise={t: share.noise for t, share in shares.items()})
     lap("sample")
 
     ledger_dict = ledger.to_dict()

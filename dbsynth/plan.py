@@ -130,6 +130,9 @@ def classify(table: Table, col: Column) -> ColumnSpec:
         # bins: none given, so as many as the noise and the rows support (measure/domains.py)
         return ColumnSpec(kind="numeric", domain="dp", bounds=half)
     if g in _DATETIME_GENERICS:
+        if col.value_range is not None:  # MySQL's TIMESTAMP: seconds since 1970 in 32 bits
+            return ColumnSpec(kind="datetime", domain="dp",
+                              note="TIMESTAMP: inside 1970-01-01 00:00:01 .. 2038-01-19 03:14:07 UTC")
         return ColumnSpec(kind="datetime", domain="dp")
     if g in _STRING_GENERICS and members is None:
         provider = pii_type(col.name)

@@ -88,6 +88,19 @@ def render_suggestion(suggested: list) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_split(planned: dict) -> str:
+    """`plan`'s view of the budget: what is spent first, and what each table's need is made of."""
+    lines = [f"# budget: {planned['sizing_share']:.0%} of ρ first for caps and noisy table sizes; the rest split "
+             f"over tables by need, ρ_t ∝ (Δ² · statistics / rows²)^(1/3) × budget_weight (run prints the split)"]
+    if planned["caps_from_data"]:
+        lines.append(f"#   caps chosen from the data at run time (DP quantile, ≤ 64; Δ below counts them as 8): "
+                     f"{', '.join(planned['caps_from_data'])}")
+    for name, t in planned["tables"].items():
+        lines.append(f"#   {name}: {t['statistics']} statistics, Δ = {t['sensitivity']}"
+                     + (f", budget_weight {t['budget_weight']:g}" if t["budget_weight"] != 1 else ""))
+    return "\n".join(lines) + "\n"
+
+
 def render_ledger(result) -> str:
     led = result.ledger
     t = RichTable(title=f"privacy ledger: ε = {led['epsilon']:.4f} (target {led['target_epsilon']}), δ = {led['delta']:g}")

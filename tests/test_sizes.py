@@ -136,3 +136,17 @@ def test_scale_resizes_the_shadow_and_keeps_the_degrees(shop_sqlite, tmp_path, s
     assert report.ledger["ledger"]["size_factors"]["orders"] == pytest.approx(scale)
     degrees = {d.foreign_key: d for d in report.degrees}
     assert degrees[ORDERS].ks < 0.15, degrees[ORDERS]
+
+
+def test_plan_shows_what_the_split_is_made_of(shop_sqlite):
+    from dbsynth.measure.split import planned_split
+    from dbsynth.privacy.units import Units
+
+    source, _ = shop_sqlite
+    schema = introspect(sa.create_engine(source))
+    spec = make_spec(schema, public={"country", "category"})
+    spec.tables["orders"].foreign_keys[ORDERS].cap = 5
+    planned = planned_split(schema, spec, Units.from_spec(schema, spec))
+    assert ORDERS not in planned["caps_from_data"] and LINES in planned["caps_from_data"]
+    assert set(planned["tables"]) == {"customer", "orders", "order_line"}
+    assert planned["tables"]["orders"]["sensitivity"] == 5

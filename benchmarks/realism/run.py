@@ -158,23 +158,25 @@ def bootstrap(source, schema, seed: int) -> list:
     return out
 
 
-def synthetic(host, source_dsn: str, schema, label: str, epsilon: float, seed: int) -> tuple[list, float]:
+def synthetic(host, source_dsn: str, schema, label: str, epsilon: float, seed: int) -> tuple[list, float, dict]:
+    """Realism of one run's shadow, its seconds, and the run's shadow sizes and budget split."""
     name = f"shadow_{label}_{epsilon:g}_{seed}"
     host.drop(name)
     target = host.target(name)
     try:
         start = time.perf_counter()
-        run(RunOptions(source_dsn, target, epsilon, 1e-9, seed=seed))
+        result = run(RunOptions(source_dsn, target, epsilon, 1e-9, seed=seed))
         seconds = time.perf_counter() - start
         src, tgt = source_engine(source_dsn), target_engine(target)
         try:
             out = []
             for table in schema.tables.values():
                 out += table_realism(src, tgt, table, set(table.column_names))
+            info = {"shadow_sizes": {t: row_count(tgt, t) for t in schema.tables}, "split": result.split}
         finally:
             src.dispose()
             tgt.dispose()
-        return out, seconds
+        return out, seconds, info
     finally:
         host.drop(name)
 
@@ -220,7 +222,7 @@ def bench(host, label: str, rows: int, seeds: int, results: list[dict], details:
         runs, secs, failed = [], [], None
         for seed in range(seeds):
             try:
-                columns, seconds = synthetic(host, dsn, schema, label, eps, seed)
+                columns, seconds, info = synthetic(host, dsn, schema, label, eps, seed)
             except Exception as exc:  # noqa: BLE001
                 print(f"[{host.kind}/{label}] ε = {eps:g}, seed {seed} failed:", file=sys.stderr)
                 traceback.print_exc()
@@ -230,7 +232,7 @@ def bench(host, label: str, rows: int, seeds: int, results: list[dict], details:
             runs.append(cells(columns, big))
             secs.append(seconds)
             details.append({"engine": host.kind, "database": label, "release": f"ε = {eps:g}", "seed": seed,
-                            "sizes": sizes, "columns": [c.to_dict() for c in columns]})
+                            "sizes": sizes, **info, "columns": [c.to_dict() for c in columns]})
         row = {"engine": host.kind, "database": label, "release": f"ε = {eps:g}"}
         if runs:
             row |= {**mean_cells(runs), "seconds": float(np.mean(secs))}

@@ -102,6 +102,19 @@ class DegreeRelease:
             p /= p.sum()
         return p if kept_mean is None else _tilted(p, self.cap, kept_mean)
 
+    def kept_mean(self) -> tuple[float, float]:
+        """E[min(d, cap)] by this histogram, and its relative error (from σ alone: the noise of
+        the kept children Σ min(d, cap)·c_d over the noise of the parents Σ c_d)."""
+        # From the clipped counts, not the thresholded ones: the error below is theirs, and a
+        # histogram whose every bucket but one drowned must not claim a confident mean of 0.
+        counts = np.clip(np.asarray(self.noisy, dtype=float), 0.0, None)
+        per_bucket = np.minimum(BUCKETS[: len(counts)], self.cap).astype(float)
+        children, parents = float(per_bucket @ counts), float(counts.sum())
+        if children <= 0 or parents <= 0:
+            return 0.0, float("inf")
+        error = self.sigma * (np.sqrt(float(per_bucket @ per_bucket)) / children + np.sqrt(len(counts)) / parents)
+        return children / parents, float(error)
+
     def mean(self, kept_mean: float | None = None) -> float:
         p = self.distribution(kept_mean)
         return float(p @ np.arange(len(p)))
@@ -119,6 +132,11 @@ class DegreeRelease:
 def _tilted(p: np.ndarray, cap: int, kept_mean: float) -> np.ndarray:
     """p tilted by exp(λ·min(d, cap)) so that E[min(d, cap)] = kept_mean (bisection on λ; the
     mean is increasing in λ). A target outside what p's support allows gets the nearest end."""
+    # A little of every degree up to the cap, so that a shape the noise reduced to one degree can
+    # still be moved to the mean the row counts say (the tilt cannot create support).
+    if len(p) < cap + 1:
+        p = np.append(p, np.zeros(cap + 1 - len(p)))
+    p = 0.95 * p + 0.05 * np.append(np.full(cap + 1, 1.0 / (cap + 1)), np.zeros(len(p) - cap - 1))
     kept = np.minimum(np.arange(len(p)), cap).astype(float)
     support = p > 0
     lo_mean, hi_mean = kept[support].min(), kept[support].max()

@@ -281,15 +281,16 @@ def private_encoders(
     for (col, cs, t, lo, hi), hist in zip(numeric, hists):
         noisy, sigma = mechanisms.gaussian(ledger, hist, sensitivity=sensitivity, rho=rho * _RANGE_SHARE, table=table,
                                            what=f"range of {col.name}")
-        live = np.flatnonzero(live_mass(noisy, sigma) > 0)
+        edges = coarse[col.name]
+        live = np.flatnonzero(live_mass(noisy, sigma, widths=np.diff(edges)) > 0)
         if len(live) == 0:
             live = np.array([int(np.argmax(noisy))])
-        edges = coarse[col.name]
-        ranges[col.name] = (float(edges[live[0]]), float(edges[live[-1] + 1]), max(float(noisy.sum()), 0.0))
+        ranges[col.name] = (float(edges[live[0]]), float(edges[live[-1] + 1]), max(float(noisy.sum()), 0.0),
+                            sigma * np.sqrt(len(noisy)))
     fine = {col.name: quantile_grid(t, *ranges[col.name][:2]) for col, _, t, _, _ in numeric}
     bucket_counts = counts.count([], [(col.name, t, fine[col.name]) for col, _, t, _, _ in numeric])
     for (col, cs, t, lo, hi), bc in zip(numeric, bucket_counts):
-        r_lo, r_hi, total = ranges[col.name]
+        r_lo, r_hi, total, total_noise = ranges[col.name]
         sel = released[col.name]
         points = [exact_number(v, t) for v in sel.values]
         keep = [i for i, p in enumerate(points) if p == p and (lo is None or p >= lo) and (hi is None or p <= hi)]
@@ -300,10 +301,23 @@ def private_encoders(
         # Buckets of the fine grid inside the range: [c_j, c_{j+1}); count b holds #{candidates ≤ x} = b.
         own = [(int(np.searchsorted(candidates, p, side="right")) - 1, float(c))  # a point's bucket and rows
                for p, c in zip(points, sel.noisy_counts[keep] if len(keep) else [])]
-        mass = live_mass(noisy[1:len(candidates)], sigma, own)
+        mass = live_mass(noisy[1:len(candidates)], sigma, own, widths=np.diff(candidates))
+        if not (mass > 0).any() and points and _points_hold_all(total, total_noise, [c for _, c in own],
+                                                               mechanisms.sigma_for(rho * _POINT_SHARE, sensitivity)):
+            # The bins hold noise only: keep them where the frequent values are, not over a range
+            # a noisy coarse cell may have stretched (a rating 0..9 written as 700,000,000).
+            r_lo = float(min(points))
+            r_hi = max(float(max(points)) + (86400.0 if t == "date" else 1.0 if t == "int" else 0.0), r_lo + 1.0)
         edges, shape = _bins_from_mass(candidates, mass, r_lo, r_hi, t, cs.bins, total, sigma)
         out[col.name] = BinEncoder(edges, col.nullable, t, col.scale, lower=lo, upper=hi, points=points, shape=shape)
     return {col.name: out[col.name] for col, _ in columns}
+
+
+def _points_hold_all(total: float, total_noise: float, counts: Sequence[float], point_noise: float) -> bool:
+    """Whether the rows the frequent values leave (the column's noisy total less theirs) are
+    within the noise of both releases (2σ) of none."""
+    left = total - float(np.sum(counts))
+    return left < 2 * np.sqrt(total_noise**2 + len(counts) * point_noise**2)
 
 
 def _categorical(col: Column, cs: ColumnSpec, released: mechanisms.SelectedPartitions, total: int, *,

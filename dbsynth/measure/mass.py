@@ -16,17 +16,20 @@ import numpy as np
 from scipy.optimize import isotonic_regression
 from scipy.stats import norm
 
+_REST_Z = 2.0  # the cells past the blocks join the span when they hold this many σ of their noise
 _WIDEN_Z = 3.0  # a live block widens the spread span by cells holding this many σ of their noise
 
 
-def live_mass(noisy: np.ndarray, sigma: float, own: Sequence[tuple[int, float]] = ()) -> np.ndarray:
+def live_mass(noisy: np.ndarray, sigma: float, own: Sequence[tuple[int, float]] = (),
+              widths: np.ndarray | None = None) -> np.ndarray:
     """Where a noisy histogram's mass lies: the cells that stand out of the noise on their own
     (a busy day, a mass at one number: `_clear`); then the mass spread too thin for any cell
     (dates over a year, a uniform integer, a long tail of amounts), found where blocks of cells
-    stand out together (`_spread_hull`) and placed, between the first and the last such block,
-    by the least-squares monotone fit of its cumulative counts. `own`: (cell, noisy rows) of the
+    stand out together (`_spread_hull`), trimmed to where the rows begin and end (`_onset`) and
+    placed by the least-squares monotone fit of its cumulative counts. `own`: (cell, noisy rows) of the
     frequent values released as points, rows that are not the bins' (such a cell is judged
-    alone). Post-processing of the same counts: it costs nothing."""
+    alone); `widths`: how much of the line each cell spans (equal when None). Post-processing of
+    the same counts: it costs nothing."""
     noisy = np.asarray(noisy, dtype=float)
     live = noisy > _clear(sigma, len(noisy))
     mass = np.where(live, noisy, 0.0)
@@ -39,18 +42,24 @@ def live_mass(noisy: np.ndarray, sigma: float, own: Sequence[tuple[int, float]] 
     if hull is not None:
         a, b = hull
         rest = np.where(free[a:b], noisy[a:b], 0.0)
-        lo, hi = _onset(rest, free[a:b])
+        width = np.ones(b - a) if widths is None else np.asarray(widths[a:b], dtype=float)
+        lo, hi = _onset(rest, free[a:b], width)
         cum = np.clip(isotonic_regression(np.cumsum(rest[lo:hi])).x, 0.0, None)
         mass[a + lo:a + hi] += np.where(free[a + lo:a + hi], np.diff(np.concatenate([[0.0], cum])), 0.0)
     return mass
 
 
-def _onset(rest: np.ndarray, free: np.ndarray) -> tuple[int, int]:
+def _onset(rest: np.ndarray, free: np.ndarray, widths: np.ndarray) -> tuple[int, int]:
     """Where the rows begin and end inside a span of aligned blocks, which may reach past them:
-    the change points of cumulative sums drifting by half the span's mean count per cell
-    (CUSUM), the first from the left, the last from the right. Before the first, the cells hold
-    less than that (noise: a monotone fit over them would make rows up); after it, more."""
-    drift = np.where(free, rest - 0.5 * rest.sum() / max(int(free.sum()), 1), 0.0)
+    the change points of cumulative sums drifting by half of what a cell holds on average (CUSUM),
+    the first from the left, the last from the right. Before the first, the cells hold less
+    (noise: a monotone fit over them would make rows up). On average per cell or per width,
+    whichever is less: a grid of decades and even steps has narrow cells that hold few rows of
+    an even spread, and wide ones that hold few of a long tail; neither is noise."""
+    cells, span = max(int(free.sum()), 1), float(np.sum(np.where(free, widths, 0.0)))
+    per_cell = rest.sum() / cells
+    expected = np.minimum(per_cell, rest.sum() * widths / span) if span > 0 else np.full(len(rest), per_cell)
+    drift = np.where(free, rest - 0.5 * expected, 0.0)
     lo = int(np.argmin(np.concatenate([[0.0], np.cumsum(drift)])))
     hi = len(rest) - int(np.argmin(np.concatenate([[0.0], np.cumsum(drift[::-1])])))
     return (lo, hi) if lo < hi else (0, len(rest))
@@ -78,7 +87,15 @@ def _spread_hull(rest: np.ndarray, free: np.ndarray, sigma: float) -> tuple[int,
         for b in np.flatnonzero(live):
             first, last = min(first, int(starts[b])), max(last, min(int(starts[b]) + k, n))
         k *= 2
-    return (first, last) if first < last else None
+    if first >= last:
+        return None
+    # What the aligned blocks cut off at either end (the last block of a grid is a remainder)
+    # joins when it holds mass of its own; `_onset` trims what holds none.
+    for lo, hi in ((0, first), (last, n)):
+        cells = int(free[lo:hi].sum())
+        if cells and rest[lo:hi].sum() > _REST_Z * sigma * np.sqrt(cells):
+            first, last = min(first, lo), max(last, hi)
+    return first, last
 
 
 def _clear(sigma: float, cells: int) -> float:

@@ -67,3 +67,19 @@ def split_by_need(schema: Schema, spec: Spec, sizing: Sizing, rho: float) -> dic
                        f"mostly noise. Fix: " + "; or ".join(fix))
         out[t] = TableShare(t, rho_t, need[t] / total, float(sizing.rows.get(t, 0.0)), d, m, noise, warning)
     return out
+
+
+def planned_split(schema: Schema, spec: Spec, units) -> dict:
+    """What `plan` can say about the split before any row is read: the sizing share, which caps
+    will come from the data, and each private table's statistics and Δ (at the spec's caps, or
+    the placeholder where the data will choose)."""
+    from dbsynth.measure.sizing import open_edges
+
+    return {
+        "sizing_share": spec.budget.sizing_share,
+        "caps_from_data": [fk.key for fk in open_edges(schema, spec, units)],
+        "rule": "rho_t proportional to (sensitivity^2 * statistics / noisy rows^2)^(1/3) * budget_weight",
+        "tables": {t: {"statistics": statistics(schema, spec, t), "sensitivity": units.sensitivity(t),
+                       "budget_weight": spec.tables[t].budget_weight}
+                   for t in schema.tables if t in units.private},
+    }

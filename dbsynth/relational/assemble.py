@@ -21,7 +21,7 @@ from dbsynth.privacy.units import Units
 from dbsynth.relational.keys import fresh_keys, make_unique_rows, unique_sets_with_fks, unique_sets_without_fks
 from dbsynth.relational.linker import linker_for
 from dbsynth.relational.partition_keys import fit_partitions, partition_keys_first
-from dbsynth.relational.sizes import table_sizes
+from dbsynth.relational.sizes import owner_targets, table_sizes
 from dbsynth.relational.problem import SyntheticState, edge_problem, link_order
 from dbsynth.sample import ValueFactory, decode_column
 from dbsynth.schema import ForeignKey, Schema
@@ -40,10 +40,12 @@ def assemble(
     links: dict[str, EdgeMeasurements] | None = None,
     sizing: Sizing | None = None,
     scale: float = 1.0,
+    noise: dict[str, float] | None = None,
 ) -> SyntheticDatabase:
     """`links`: the cross-table measurements of pgd edges (`measure_links`); an edge without them
-    is linked by degree only. `sizing` and `scale`: see `sizes.table_sizes`."""
-    counts = table_sizes(schema, spec, units, measured, models, sizing, scale)
+    is linked by degree only. `sizing`, `scale`, `noise`: see `sizes.table_sizes`."""
+    targets = owner_targets(units, measured, models, sizing, noise)
+    counts = table_sizes(schema, spec, units, measured, models, sizing, scale, targets)
     values = ValueFactory(seed)
     state = SyntheticState({}, {})
     for name in schema.topological_order():
@@ -54,7 +56,7 @@ def assemble(
         for fk in (e for e in order if e.table == name):
             if not spec.tables[name].private and not spec.tables[fk.ref_table].private:
                 continue  # public -> public: real keys, kept as they are
-            _link_edge(fk, schema, spec, units, measured, (links or {}).get(fk.key), state, rng)
+            _link_edge(fk, schema, spec, units, measured, (links or {}).get(fk.key), state, rng, targets.get(fk.key))
         for uset in unique_sets_with_fks(schema.tables[name]):
             if set(uset) <= set(state.columns[name]):  # a set with a generated column: the target's to enforce
                 _dedupe_links(name, uset, schema, state, rng)
@@ -97,7 +99,8 @@ def _isna(v: Any) -> bool:
 
 
 def _link_edge(fk: ForeignKey, schema: Schema, spec: Spec, units: Units, measured: dict[str, TableMeasurements],
-               edge: EdgeMeasurements | None, state: SyntheticState, rng: np.random.Generator) -> None:
+               edge: EdgeMeasurements | None, state: SyntheticState, rng: np.random.Generator,
+               kept_mean: float | None = None) -> None:
     table = schema.tables[fk.table]
     n = state.n_rows(fk.table)
     nullable = all(table.column(c).nullable for c in fk.columns)
@@ -114,7 +117,7 @@ def _link_edge(fk: ForeignKey, schema: Schema, spec: Spec, units: Units, measure
     tm = measured[fk.table]
     degrees = tm.degrees.get(fk.key) if tm.private else None
     pgd = fk_spec(spec, fk).linker == "pgd" and edge is not None
-    problem = edge_problem(fk, edge if pgd else None, degrees, units, state, children, valid, rng)
+    problem = edge_problem(fk, edge if pgd else None, degrees, units, state, children, valid, rng, kept_mean)
     # Without cross-table marginals (none measured, or inside an FK cycle none resolvable) there
     # is nothing for pgd to match beyond degrees: the degree linker does that directly.
     chosen = linker_for("pgd" if problem.marginals else "degree").link(problem, rng)

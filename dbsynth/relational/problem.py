@@ -76,13 +76,14 @@ def edge_problem(
     children: np.ndarray,
     parents: np.ndarray,
     rng: np.random.Generator,
+    kept_mean: float | None = None,
 ) -> LinkProblem:
     """The problem of attaching rows `children` of fk.table to rows `parents` of fk.ref_table."""
     # Parents per degree, the tail above the cap included (the table's size came from it). Only
     # on the owner edge is the largest released degree a limit; elsewhere the last bin means "≥".
     degree_hist, limit, cap = None, None, units.caps.get(fk.key, 8)
     if degrees is not None:
-        degree_hist, limit = degrees.for_linker(len(parents))
+        degree_hist, limit = degrees.for_linker(len(parents), kept_mean)  # the distribution the size came from
         cap = len(degree_hist) - 1
         if not units.is_owner_edge(fk):
             limit = None

@@ -5,12 +5,19 @@ owner's synthetic size and the released degree distribution of the owner edge, t
 cap included, plus its rows with a NULL owner FK: the same number the linker will realise, not
 a second count that disagrees with it. `--scale` multiplies the roots (children follow through
 their degrees); a table's `rows:` fixes its size and `scale:` multiplies it. Post-processing.
+
+The owner edge's kept children per parent, E[min(d, cap)], is known twice: from the degree
+histogram and from the two models' row counts; the two are combined by their noise, and the
+degree distribution is tilted to the result, so the size and the linker's degrees stay one.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from dbsynth.measure.degrees import DegreeRelease
 from dbsynth.measure.measure import TableMeasurements
 from dbsynth.measure.sizing import Sizing
 from dbsynth.privacy.units import Units
@@ -19,7 +26,9 @@ from dbsynth.spec import Spec
 
 
 def table_sizes(schema: Schema, spec: Spec, units: Units, measured: dict[str, TableMeasurements],
-                models: dict[str, Any], sizing: Sizing | None = None, scale: float = 1.0) -> dict[str, int]:
+                models: dict[str, Any], sizing: Sizing | None = None, scale: float = 1.0,
+                targets: dict[str, float | None] | None = None) -> dict[str, int]:
+    """`targets`: each owner edge's kept children per parent (`owner_targets`)."""
     n: dict[str, float] = {}
     for name, tm in measured.items():
         if not tm.private:
@@ -32,7 +41,7 @@ def table_sizes(schema: Schema, spec: Spec, units: Units, measured: dict[str, Ta
             size = max(0.0, float(models[name].estimated_rows)) * scale
         else:
             roots = sizing.null_roots.get(name, 0.0)
-            size = n[fk.ref_table] * release.mean(kept_mean(name, fk.ref_table, models, sizing)) + roots * scale
+            size = n[fk.ref_table] * release.mean((targets or {}).get(fk.key)) + roots * scale
         if ts.scale is not None:
             size *= ts.scale
         n[name] = float(ts.rows) if ts.rows is not None else size
@@ -49,14 +58,34 @@ def table_sizes(schema: Schema, spec: Spec, units: Units, measured: dict[str, Ta
     return counts
 
 
-def kept_mean(table: str, parent: str, models: dict[str, Any], sizing: Sizing) -> float | None:
-    """Kept children per kept parent on the owner edge, from the two models' noisy row counts
-    (the bounded rows they learned); None when either is too small to say."""
+def owner_targets(units: Units, measured: dict[str, TableMeasurements], models: dict[str, Any],
+                  sizing: Sizing | None, noise: dict[str, float] | None) -> dict[str, float | None]:
+    """fk.key -> kept children per kept parent for every owner edge with a degree release."""
+    out: dict[str, float | None] = {}
+    for name in units.order():
+        fk = units.owner.get(name)
+        release = measured[name].degrees.get(fk.key) if fk is not None else None
+        if release is not None and sizing is not None:
+            out[fk.key] = kept_mean(name, fk.ref_table, release, models, sizing, noise or {})
+    return out
+
+
+def kept_mean(table: str, parent: str, release: DegreeRelease, models: dict[str, Any], sizing: Sizing,
+              noise: dict[str, float]) -> float | None:
+    """Kept children per kept parent on the owner edge: the degree histogram's estimate and the
+    two models' noisy row counts (the bounded rows they learned), each weighed by the inverse
+    of its squared relative error (`noise`: σ per statistic of each table's model, `split.py`)."""
+    by_hist, hist_error = release.kept_mean()
     children = float(models[table].estimated_rows) - sizing.null_roots.get(table, 0.0)
     parents = float(models[parent].estimated_rows)
-    if parents < 1 or children < 0:
-        return None
-    return children / parents
+    if parents < 1 or children <= 0 or table not in noise or parent not in noise:
+        return by_hist if np.isfinite(hist_error) else None
+    by_models = children / parents
+    model_error = noise[table] / children + noise[parent] / parents
+    if not np.isfinite(hist_error):
+        return by_models
+    w_hist, w_models = 1.0 / max(hist_error, 1e-12) ** 2, 1.0 / max(model_error, 1e-12) ** 2
+    return (w_hist * by_hist + w_models * by_models) / (w_hist + w_models)
 
 
 def size_factors(spec: Spec, units: Units, scale: float) -> dict[str, float | None]:
