@@ -29,7 +29,6 @@ import platform
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -85,27 +84,14 @@ def write_spec(url: str, path: Path, method: str) -> dict[str, str]:
 
 def run_one(config: dict) -> dict:
     """One pipeline run in this process: fidelity, wall time, what the ledger spent on domains."""
-    from dbsynth.pipeline import RunOptions, run
-
     columns, values, sizes = adult.load_adult()
     target = Path(config["workdir"]) / f"synth-{config['variant']}-{config['seed']}.sqlite"
     target.unlink(missing_ok=True)
-    opts = RunOptions(source=config["source"], target=f"sqlite:///{target}", epsilon=config["epsilon"],
-                      delta=adult.DELTA, spec_path=config["spec"], seed=config["seed"])
-    start = time.perf_counter()
-    result = run(opts)
-    wall = time.perf_counter() - start
-    engine = sa.create_engine(f"sqlite:///{target}")
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(*[sa.column(c) for c in columns]).select_from(sa.table(adult.TABLE))).all()
-    engine.dispose()
-    target.unlink(missing_ok=True)
-    synth = np.asarray(rows, dtype=np.int64).reshape(len(rows), len(columns))
-    scores = adult.fidelity({c: values[:, i] for i, c in enumerate(columns)},
-                            {c: synth[:, i] for i, c in enumerate(columns)}, sizes)
+    result, wall = adult.run_into(config, target)
+    n_rows, scores = adult.score_target(target, columns, values, sizes)
     charges = result.ledger["charges"]
     return {**{k: config[k] for k in ("engine", "variant", "method", "epsilon", "seed")}, "wall_s": wall,
-            "rows": len(rows), "epsilon_spent": result.ledger["epsilon"],
+            "rows": n_rows, "epsilon_spent": result.ledger["epsilon"],
             "domain_rho": sum(c["rho"] for c in charges if c["what"].startswith(_DOMAIN_CHARGES)),
             "rounds": sum(c["what"].startswith("AIM round") and ": select" not in c["what"] for c in charges),
             **scores}

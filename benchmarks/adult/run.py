@@ -114,7 +114,6 @@ def write_spec(url: str, path: Path, sizes: dict[str, int], method: str) -> None
 def run_one(config: dict) -> dict:
     """One pipeline run (in this fresh process): times, peak memory, fidelity of what came back."""
     import dbsynth.tabular.marginals as counting
-    from dbsynth.pipeline import RunOptions, run
 
     # Time the methods' requests for true counts (the SQL pushdown), part of the fit stage.
     fetch_s = [0.0]
@@ -132,23 +131,37 @@ def run_one(config: dict) -> dict:
     work = Path(config["workdir"])
     target = work / f"synth-{config['engine']}-{config['method']}-{config['epsilon']}-{config['seed']}.sqlite"
     target.unlink(missing_ok=True)
+    result, wall = run_into(config, target)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    n_rows, scores = score_target(target, columns, values, sizes)
+    return {**{k: config[k] for k in ("engine", "method", "epsilon", "seed")}, "wall_s": wall,
+            "fit_s": result.seconds.get("fit"), "counts_s": fetch_s[0], "peak_mb": peak_mb, "rows": n_rows, "real_rows": len(values),
+            "epsilon_spent": result.ledger["epsilon"], **scores}
+
+
+def run_into(config: dict, target: Path):
+    """`dbsynth run` of config's source and spec into the SQLite file `target`: (result, wall seconds).
+    Shared by this benchmark, checks.py and benchmarks/llm."""
+    from dbsynth.pipeline import RunOptions, run
+
     opts = RunOptions(source=config["source"], target=f"sqlite:///{target}", epsilon=config["epsilon"], delta=DELTA,
                       spec_path=config["spec"], seed=config["seed"])
     start = time.perf_counter()
     result = run(opts)
-    wall = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    return result, time.perf_counter() - start
+
+
+def score_target(target: Path, columns: list[str], values: np.ndarray, sizes: dict[str, int]) -> tuple[int, dict]:
+    """The synthetic Adult rows in `target` (removed afterwards) scored against the real ones:
+    (rows, fidelity scores)."""
     engine = sa.create_engine(f"sqlite:///{target}")
     with engine.connect() as conn:
         rows = conn.execute(sa.select(*[sa.column(c) for c in columns]).select_from(sa.table(TABLE))).all()
     engine.dispose()
     target.unlink(missing_ok=True)
     synth = np.asarray(rows, dtype=np.int64).reshape(len(rows), len(columns))
-    scores = fidelity({c: values[:, i] for i, c in enumerate(columns)},
-                      {c: synth[:, i] for i, c in enumerate(columns)}, sizes)
-    return {**{k: config[k] for k in ("engine", "method", "epsilon", "seed")}, "wall_s": wall,
-            "fit_s": result.seconds.get("fit"), "counts_s": fetch_s[0], "peak_mb": peak_mb, "rows": len(rows), "real_rows": len(values),
-            "epsilon_spent": result.ledger["epsilon"], **scores}
+    return len(rows), fidelity({c: values[:, i] for i, c in enumerate(columns)},
+                               {c: synth[:, i] for i, c in enumerate(columns)}, sizes)
 
 
 def baselines(seeds: list[int]) -> list[dict]:

@@ -26,11 +26,8 @@ import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
-import sqlalchemy as sa
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,28 +59,15 @@ def llm_settings(gpu: bool, work: Path) -> dict:
 
 
 def run_one(config: dict) -> dict:
-    from dbsynth.pipeline import RunOptions, run
-
     columns, values, sizes = adult.load_adult()
     target = Path(config["workdir"]) / f"synth-{config['method']}.sqlite"
     target.unlink(missing_ok=True)
-    opts = RunOptions(source=config["source"], target=f"sqlite:///{target}", epsilon=config["epsilon"],
-                      delta=adult.DELTA, spec_path=config["spec"], seed=config["seed"])
-    start = time.perf_counter()
-    result = run(opts)
-    wall = time.perf_counter() - start
-    engine = sa.create_engine(f"sqlite:///{target}")
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(*[sa.column(c) for c in columns]).select_from(sa.table(adult.TABLE))).all()
-    engine.dispose()
-    target.unlink(missing_ok=True)
-    synth = np.asarray(rows, dtype=np.int64).reshape(len(rows), len(columns))
-    scores = adult.fidelity({c: values[:, i] for i, c in enumerate(columns)},
-                            {c: synth[:, i] for i, c in enumerate(columns)}, sizes)
+    result, wall = adult.run_into(config, target)
+    n_rows, scores = adult.score_target(target, columns, values, sizes)
     sgd = [c for c in result.ledger["charges"] if c["mechanism"] == "dp_sgd"]
     return {"method": config["method"], "epsilon": config["epsilon"], "seed": config["seed"], "wall_s": wall,
             "fit_s": result.seconds.get("fit"), "sample_s": result.seconds.get("sample"),
-            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rows": len(rows),
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rows": n_rows,
             "epsilon_spent": result.ledger["epsilon"], "model": config.get("model_note", "-"),
             "dp_sgd": sgd[0]["details"] if sgd else None, **scores}
 
