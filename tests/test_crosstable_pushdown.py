@@ -75,7 +75,7 @@ def assert_cross_tables_match_memory(engine, schema, spec, units) -> tuple[dict[
         if fk.ref_table in units.private:
             cap = units.caps[fk.key]
             kept_per_bucket = np.minimum(degree_buckets(), cap)  # a tail bucket's parents keep `cap` each
-            assert len(rows) == int(kept_per_bucket @ push.degree_histogram(fk, cap)), fk.key
+            assert len(rows) == int(kept_per_bucket @ push.degree_histogram(fk)), fk.key
         vias[fk.key] = {f.side for f in features.values() if f.via is not None and any(f.name in q for q in cliques)}
     return sizes, vias
 

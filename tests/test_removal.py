@@ -413,7 +413,7 @@ def statistics(db: Database, schema, spec, units: Units, encoders: dict[str, dic
             private_parent = fk.ref_table in units.private
             sens = units.degree_sensitivity(fk) if private_parent else 2 * d
             family = "degree histogram" + ("" if private_parent else " (public parent)")
-            stats[f"{fk.key}: degrees"] = Stat(family, push.degree_histogram(fk, units.caps[fk.key]), sens, "l1")
+            stats[f"{fk.key}: degrees"] = Stat(family, push.degree_histogram(fk), sens, "l1")
 
     # cross-table marginals of every edge with a private child, counted in the database
     for fk in schema.edges():

@@ -119,10 +119,9 @@ def statistics(frames, schema, spec, units, encoders, secret) -> dict[str, tuple
                 below = np.searchsorted(sorted_numbers(r[c], "int"), grid, side="left").astype(float)
                 stats[f"{name}:quantile-ranks:{c}"] = (below, d, "linf")
         for fk in table.foreign_keys:
-            cap = units.caps[fk.key]
             # an owner edge counts all of a kept parent's children (the tail above the cap)
             children = frames[name] if units.is_owner_edge(fk) else r
-            hist = degree_histogram(children, rows[fk.ref_table], fk, cap)
+            hist = degree_histogram(children, rows[fk.ref_table], fk)
             stats[f"degree:{fk.key}"] = (hist, units.degree_sensitivity(fk), "l1")
     # Cross-table marginals over each FK join (pgd linker): the default selection plus every
     # parent × child 2-way, owner features (grandparents, the child's owner) included. Counted by

@@ -20,12 +20,6 @@ from dbsynth.schema import ForeignKey
 TOP = 1 << 16  # degrees above this are counted in the last bucket (a public bound)
 EXACT = 16  # degrees up to this get a bucket each; above, widths grow by half each step
 LINK_BINS = 64  # degrees the linker matches one by one; above it, one open bin
-# A bucket whose noisy count is below its threshold (in σ) is taken as noise: clipping alone would
-# leave every empty bucket about 0.4σ phantom parents. Up to EXACT a phantom costs at most 16
-# children per parent; above, one phantom bucket of parents with 40,000 children each would
-# multiply the table, so all the wide buckets together let noise through once in 10,000 edges.
-_THRESHOLD = 2.0
-# (_TAIL_THRESHOLD: set once BUCKETS exist, below)
 
 
 def degree_buckets() -> np.ndarray:
@@ -40,18 +34,23 @@ def degree_buckets() -> np.ndarray:
 
 
 BUCKETS = degree_buckets()
-_TAIL_THRESHOLD = float(norm.isf(1e-4 / int((BUCKETS > EXACT).sum())))  # ≈ 4.9σ
+# A bucket whose noisy count is below its threshold (in σ) is taken as noise: clipping alone would
+# leave every empty bucket about 0.4σ phantom parents. Up to EXACT a phantom costs at most 16
+# children per parent; above, one phantom bucket of parents with 40,000 children each would
+# multiply the table, so all the wide buckets together let noise through once in 10,000 edges.
+_THRESHOLD = 2.0
+_TAIL_THRESHOLD = float(norm.isf(1e-4 / int((BUCKETS > EXACT).sum())))  # ≈ 4.4σ
 
 
-def bucket_counts(degrees: dict[int, int], cap: int | None = None) -> np.ndarray:
-    """Parents per bucket from parents per exact degree (`cap`: unused, the buckets are fixed)."""
+def bucket_counts(degrees: dict[int, int]) -> np.ndarray:
+    """Parents per bucket from parents per exact degree."""
     out = np.zeros(len(BUCKETS))
     for d, n in degrees.items():
         out[np.searchsorted(BUCKETS, int(d), side="right") - 1] += n
     return out
 
 
-def degree_histogram(child: pd.DataFrame, parent: pd.DataFrame, fk: ForeignKey, cap: int) -> np.ndarray:
+def degree_histogram(child: pd.DataFrame, parent: pd.DataFrame, fk: ForeignKey) -> np.ndarray:
     """Parents per degree bucket. `parent`: the kept parent rows; `child`: the children counted
     (all of them on an owner edge, the kept ones on a reference edge)."""
     refs = fk_tuples(child, fk.columns).dropna()
@@ -59,7 +58,7 @@ def degree_histogram(child: pd.DataFrame, parent: pd.DataFrame, fk: ForeignKey, 
     keys = fk_tuples(parent, fk.ref_columns)
     deg = keys.map(per_parent).fillna(0).to_numpy(dtype=np.int64)
     values, counts = np.unique(deg, return_counts=True)
-    return bucket_counts(dict(zip(values.tolist(), counts.tolist())), cap)
+    return bucket_counts(dict(zip(values.tolist(), counts.tolist())))
 
 
 @dataclass(frozen=True)

@@ -163,7 +163,7 @@ def _measure_table(
         tm.llm = _llm_input(name, ts.llm or LlmSpec(), model, tm, units, ledger, pushdown)
 
     for fk in degree_edges:
-        hist = pushdown.degree_histogram(fk, units.caps[fk.key])
+        hist = pushdown.degree_histogram(fk)
         if fk.ref_table in units.private:
             sens = units.degree_sensitivity(fk)
         else:  # a public parent's rows are fixed: only the children move

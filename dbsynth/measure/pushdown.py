@@ -74,12 +74,12 @@ class Pushdown:
     def counts(self, table: str) -> "TableCounts":
         return TableCounts(self, table)
 
-    def degree_histogram(self, fk: ForeignKey, cap: int) -> np.ndarray:
-        """Kept parents per degree bucket (`degrees.degree_buckets(cap)`): the SQL twin of
+    def degree_histogram(self, fk: ForeignKey) -> np.ndarray:
+        """Kept parents per degree bucket (`degrees.BUCKETS`): the SQL twin of
         `degrees.degree_histogram`. On the owner edge a parent's degree counts all its children
         (its unit holds them all, kept or not: the tail above the cap is what corrects the
         table's size); on another edge, the kept children that reference it."""
-        return bucket_counts(self.degree_counts(fk, all_children=self.units.is_owner_edge(fk)), cap)
+        return bucket_counts(self.degree_counts(fk, all_children=self.units.is_owner_edge(fk)))
 
     def degree_counts(self, fk: ForeignKey, all_children: bool) -> dict[int, int]:
         """Kept parents per exact degree: never released as such (bucketed, then noised)."""

@@ -59,7 +59,7 @@ def open_edges(schema: Schema, spec: Spec, units: Units) -> list[ForeignKey]:
 def size_up(pushdown: Pushdown, schema: Schema, spec: Spec, units: Units, ledger: Ledger, rho: float) -> Sizing:
     """Caps for the open edges, then noisy sizes, spending `rho` in all."""
     edges = open_edges(schema, spec, units)
-    private = [t for t in units.order()]
+    private = units.order()
     rho_caps = rho * 2 / 3 if edges else 0.0  # a cap sets Δ for everything below it
     rho_rows = rho - rho_caps
     chosen: dict[str, int] = {}
