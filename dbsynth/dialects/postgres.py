@@ -79,6 +79,8 @@ class PostgresDialect(Dialect):
             expr = sa.extract("epoch", sa.cast(expr, pg.TIMESTAMP))
         elif as_type == "time":
             expr = sa.extract("epoch", sa.cast(expr, pg.TIME))
+        elif isinstance(expr.type, pg.BIT):
+            expr = sa.cast(expr, sa.BigInteger)  # bit(n) to the number its digits spell (n ≤ 63)
         elif isinstance(expr.type, sa.REAL):
             # The driver parses real's shortest text ('32.38'), not its binary value widened to
             # double (32.380001068115234); parse the same text here.

@@ -84,6 +84,11 @@ def coarse_edges(kind: str, lo: float | None, hi: float | None) -> np.ndarray:
             # and evenly over a bounded type: values spread over a SMALLINT UNSIGNED's 0..65535
             # put few rows in each decade below the top one, and the range would start at 10^3
             edges = np.unique(np.concatenate([edges, np.linspace(float(lo), float(hi), _LINEAR_COARSE + 1)]))
+        if kind == "int":
+            # no integer lies between 0.001 and 1: such cells hold only noise, and a dozen of them
+            # weighed against the few rows a spread column has there cut its low end off (0..10^4
+            # of a uniform SMALLINT UNSIGNED, a sixth of its rows)
+            edges = np.unique(np.round(edges))
     if lo is not None:
         edges = np.concatenate([[lo], edges[edges > lo]])
     if hi is not None:
@@ -135,6 +140,29 @@ def quantile_grid(kind: str, lo: float, hi: float) -> Grid:
         short = kind == "datetime" and hi - lo < _LINEAR_DAYS * 86400.0
         return Grid(_linear(kind, lo, hi) if short else np.array([lo, hi], dtype=float), first, len(daily))
     return Grid(np.unique(np.concatenate([candidate_grid(kind, lo, hi), _linear(kind, lo, hi)])))
+
+
+def fine_grid(kind: str, edges: np.ndarray, mass: np.ndarray, lo: float, hi: float, cells: int = 256) -> Grid:
+    """The fine candidates of a number inside its range [lo, hi]: each coarse cell cut into even
+    steps, as many as its share of the coarse noisy mass (`cells` in all, at least one per
+    cell), so a step holds about as many rows wherever the rows are. A fixed grid of decades and
+    even steps cut an even spread over a wide type into dozens of near-empty decades whose noise
+    added up and cut the spread's ends off. Dates and times keep their days and minutes
+    (`quantile_grid`). Post-processing of the coarse release: it costs nothing."""
+    held = np.clip(np.asarray(mass, dtype=float), 0.0, None)
+    if kind in ("date", "datetime", "time") or held.sum() <= 0:
+        return quantile_grid(kind, lo, hi)
+    pieces = [np.array([lo, hi], dtype=float)]
+    for a, b, m in zip(edges[:-1], edges[1:], held):
+        a, b = max(float(a), lo), min(float(b), hi)
+        if b > a:
+            pieces.append(np.linspace(a, b, max(int(np.ceil(cells * m / held.sum())), 1) + 1))
+    grid = np.unique(np.concatenate(pieces))
+    return Grid(np.unique(np.round(grid)) if kind == "int" else grid)
+
+
+_FINE_CELLS, _MIN_FINE = 256, 16
+_FINE_Z = 3.0  # rows a fine cell holds on average, in σ of the fine release
 
 
 def public_encoder(col: Column, cs: ColumnSpec):
@@ -277,17 +305,22 @@ def private_encoders(
         if cs.kind == "categorical":
             out[col.name] = _categorical(col, cs, released[col.name], totals[col.name], ledger=ledger, rho=rho,
                                          sensitivity=sensitivity, table=table)
-    ranges = {}
+    ranges, masses = {}, {}
     for (col, cs, t, lo, hi), hist in zip(numeric, hists):
         noisy, sigma = mechanisms.gaussian(ledger, hist, sensitivity=sensitivity, rho=rho * _RANGE_SHARE, table=table,
                                            what=f"range of {col.name}")
         edges = coarse[col.name]
-        live = np.flatnonzero(live_mass(noisy, sigma, widths=np.diff(edges)) > 0)
+        masses[col.name] = mass = live_mass(noisy, sigma, widths=np.diff(edges))
+        live = np.flatnonzero(mass > 0)
         if len(live) == 0:
             live = np.array([int(np.argmax(noisy))])
         ranges[col.name] = (float(edges[live[0]]), float(edges[live[-1] + 1]), max(float(noisy.sum()), 0.0),
                             sigma * np.sqrt(len(noisy)))
-    fine = {col.name: quantile_grid(t, *ranges[col.name][:2]) for col, _, t, _, _ in numeric}
+    # As many fine cells as hold a few σ of the fine release each: more would hold noise only.
+    fine_sigma = mechanisms.sigma_for(rho * _FINE_SHARE, sensitivity)
+    fine = {col.name: fine_grid(t, coarse[col.name], masses[col.name], *ranges[col.name][:2],
+                                cells=int(np.clip(ranges[col.name][2] / (_FINE_Z * fine_sigma), _MIN_FINE, _FINE_CELLS)))
+            for col, _, t, _, _ in numeric}
     bucket_counts = counts.count([], [(col.name, t, fine[col.name]) for col, _, t, _, _ in numeric])
     for (col, cs, t, lo, hi), bc in zip(numeric, bucket_counts):
         r_lo, r_hi, total, total_noise = ranges[col.name]

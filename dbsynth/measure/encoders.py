@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy.dialects.postgresql import BitString
 
 EPOCH = dt.datetime(1970, 1, 1)
 _SECOND = dt.timedelta(seconds=1)  # timedelta / _SECOND: exact microseconds, rounded once
@@ -224,6 +225,8 @@ def number(v: Any, as_type: str) -> float:
         return dt.timedelta(hours=v.hour, minutes=v.minute, seconds=v.second, microseconds=v.microsecond) / _SECOND
     if isinstance(v, dt.timedelta):
         return v / _SECOND
+    if isinstance(v, BitString):  # a PostgreSQL bit(n): the number its digits spell
+        return float(int(v, 2))
     if isinstance(v, str):
         return _parse_text_number(v, as_type)
     if isinstance(v, (bytes, bytearray)):  # a MySQL BIT(n): its bits, big-endian
@@ -237,6 +240,8 @@ def exact_number(v: Any, as_type: str) -> float | int:
     if as_type == "int" and not _isnull(v) and not isinstance(v, bool):
         if isinstance(v, (bytes, bytearray)):
             return int.from_bytes(v, "big")
+        if isinstance(v, BitString):
+            return int(v, 2)
         if isinstance(v, (int, np.integer)) or (isinstance(v, Decimal) and v == v.to_integral_value()):
             return int(v)
     return number(v, as_type)

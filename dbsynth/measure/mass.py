@@ -16,8 +16,9 @@ import numpy as np
 from scipy.optimize import isotonic_regression
 from scipy.stats import norm
 
-_REST_Z = 2.0  # the cells past the blocks join the span when they hold this many σ of their noise
+_REST_Z = 2.5  # the cells past the blocks join the span as far as they hold this many σ of their noise
 _WIDEN_Z = 3.0  # a live block widens the spread span by cells holding this many σ of their noise
+_CUT_Z = 2.0  # an end of the spread span is cut where it lacks this many σ of its noise
 
 
 def live_mass(noisy: np.ndarray, sigma: float, own: Sequence[tuple[int, float]] = (),
@@ -43,25 +44,51 @@ def live_mass(noisy: np.ndarray, sigma: float, own: Sequence[tuple[int, float]] 
         a, b = hull
         rest = np.where(free[a:b], noisy[a:b], 0.0)
         width = np.ones(b - a) if widths is None else np.asarray(widths[a:b], dtype=float)
-        lo, hi = _onset(rest, free[a:b], width)
-        cum = np.clip(isotonic_regression(np.cumsum(rest[lo:hi])).x, 0.0, None)
-        mass[a + lo:a + hi] += np.where(free[a + lo:a + hi], np.diff(np.concatenate([[0.0], cum])), 0.0)
+        lo, hi = _onset(rest, free[a:b], width, sigma)
+        mass[a + lo:a + hi] += _fit(rest[lo:hi], free[a + lo:a + hi])
+    held = np.flatnonzero(mass > 0)
+    if len(held):
+        # The rows just past the outermost mass, too few per cell to stand out alone or in an
+        # aligned block (an even spread's first cells of a wide type: 4% of its rows).
+        a, b = int(held[0]), int(held[-1]) + 1
+        rest = np.where(free, noisy, 0.0)
+        out_lo, out_hi = a - _reach(rest[:a][::-1], free[:a][::-1], sigma), b + _reach(rest[b:], free[b:], sigma)
+        mass[out_lo:a] += _fit(rest[out_lo:a], free[out_lo:a])
+        mass[b:out_hi] += _fit(rest[b:out_hi], free[b:out_hi])
     return mass
 
 
-def _onset(rest: np.ndarray, free: np.ndarray, widths: np.ndarray) -> tuple[int, int]:
+def _fit(rest: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """The free cells' mass: the least-squares monotone fit of their cumulative noisy counts."""
+    if not len(rest):
+        return np.zeros(0)
+    cum = np.clip(isotonic_regression(np.cumsum(rest)).x, 0.0, None)
+    return np.where(free, np.diff(np.concatenate([[0.0], cum])), 0.0)
+
+
+def _onset(rest: np.ndarray, free: np.ndarray, widths: np.ndarray, sigma: float) -> tuple[int, int]:
     """Where the rows begin and end inside a span of aligned blocks, which may reach past them:
     the change points of cumulative sums drifting by half of what a cell holds on average (CUSUM),
     the first from the left, the last from the right. Before the first, the cells hold less
     (noise: a monotone fit over them would make rows up). On average per cell or per width,
     whichever is less: a grid of decades and even steps has narrow cells that hold few rows of
-    an even spread, and wide ones that hold few of a long tail; neither is noise."""
+    an even spread, and wide ones that hold few of a long tail; neither is noise. An end is cut
+    only where what it lacks stands out of its noise (`_CUT_Z` σ√cells): with a few rows per cell
+    against more noise, the lowest point of the sums wanders into the rows by chance, and cut
+    a sixth off a column spread evenly over its type."""
     cells, span = max(int(free.sum()), 1), float(np.sum(np.where(free, widths, 0.0)))
     per_cell = rest.sum() / cells
     expected = np.minimum(per_cell, rest.sum() * widths / span) if span > 0 else np.full(len(rest), per_cell)
     drift = np.where(free, rest - 0.5 * expected, 0.0)
-    lo = int(np.argmin(np.concatenate([[0.0], np.cumsum(drift)])))
-    hi = len(rest) - int(np.argmin(np.concatenate([[0.0], np.cumsum(drift[::-1])])))
+
+    def cut(d: np.ndarray, f: np.ndarray) -> int:
+        sums = np.concatenate([[0.0], np.cumsum(d)])
+        noise = _CUT_Z * sigma * np.sqrt(np.concatenate([[0.0], np.cumsum(f)]))
+        at = int(np.argmin(sums))
+        return at if -sums[at] > noise[at] else 0
+
+    lo = cut(drift, free)
+    hi = len(rest) - cut(drift[::-1], free[::-1])
     return (lo, hi) if lo < hi else (0, len(rest))
 
 
@@ -90,12 +117,20 @@ def _spread_hull(rest: np.ndarray, free: np.ndarray, sigma: float) -> tuple[int,
     if first >= last:
         return None
     # What the aligned blocks cut off at either end (the last block of a grid is a remainder)
-    # joins when it holds mass of its own; `_onset` trims what holds none.
-    for lo, hi in ((0, first), (last, n)):
-        cells = int(free[lo:hi].sum())
-        if cells and rest[lo:hi].sum() > _REST_Z * sigma * np.sqrt(cells):
-            first, last = min(first, lo), max(last, hi)
+    # joins as far out as the cells next to the span hold mass of their own, however many
+    # near-empty cells lie beyond (a wide type's decades below an even spread: all or nothing,
+    # their noise outweighed the rows next to the span); `_onset` trims what holds none.
+    first -= _reach(rest[:first][::-1], free[:first][::-1], sigma)
+    last += _reach(rest[last:], free[last:], sigma)
     return first, last
+
+
+def _reach(rest: np.ndarray, free: np.ndarray, sigma: float) -> int:
+    """How many cells, counted from the span outwards, to join: the most whose sum holds
+    `_REST_Z` σ of its noise (0 when no run from the span does)."""
+    sums, cells = np.cumsum(np.where(free, rest, 0.0)), np.cumsum(free)
+    held = np.flatnonzero((cells > 0) & (sums > _REST_Z * sigma * np.sqrt(np.maximum(cells, 1))))
+    return int(held[-1]) + 1 if len(held) else 0
 
 
 def _clear(sigma: float, cells: int) -> float:

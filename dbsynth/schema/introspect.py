@@ -213,7 +213,7 @@ def _column(col: sa.Column, kind: str, pk: tuple[str, ...], domains: dict[str, t
         computed_stored=stored,
         domain=domain.name if domain is not None else None,
         domain_checks=(domains or {}).get(domain.name, ()) if domain is not None else (),
-        value_range=_mysql_value_range(t) if kind == "mysql" else None,
+        value_range={"mysql": _mysql_value_range, "postgresql": _postgres_value_range}.get(kind, lambda _: None)(t),
     )
 
 
@@ -237,6 +237,16 @@ def _mysql_value_range(t: sa.types.TypeEngine) -> tuple[float | None, float | No
             return (0, 2**bits - 1) if unsigned else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
     if unsigned and isinstance(t, sa.Numeric):
         return (0, None)  # the upper end is the precision's (measure/domains.py)
+    return None
+
+
+def _postgres_value_range(t: sa.types.TypeEngine) -> tuple[float | None, float | None] | None:
+    """A PostgreSQL bit(n) as the number its digits spell, 0..2^n - 1: the server casts it to
+    bigint, so up to 63 bits (wider ones stay `unsupported`, written as a valid constant)."""
+    from sqlalchemy.dialects import postgresql
+
+    if isinstance(t, postgresql.BIT) and not t.varying and 1 <= (t.length or 1) <= 63:
+        return (0, 2 ** (t.length or 1) - 1)
     return None
 
 

@@ -32,7 +32,8 @@ class Column:
     computed: str | None = None
     computed_stored: bool | None = None
     # The values the type holds where its generic family says less or nothing: MySQL/MariaDB
-    # UNSIGNED, TINYINT, MEDIUMINT, YEAR, BIT(n), and TIMESTAMP (epoch seconds, UTC sessions).
+    # UNSIGNED, TINYINT, MEDIUMINT, YEAR, BIT(n), and TIMESTAMP (epoch seconds, UTC sessions);
+    # PostgreSQL bit(n), n ≤ 63, as the number its digits spell.
     value_range: tuple[float | None, float | None] | None = None
     # A PostgreSQL DOMAIN type: its name (`type` spells it, `generic` is its base type's family, and
     # `nullable` includes the domain's NOT NULL) and every CHECK of it and of the domains under it,

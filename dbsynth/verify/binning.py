@@ -146,6 +146,8 @@ def column_kind(col: Column) -> ColumnKind | None:
         return None
     if g == "Boolean":
         return ColumnKind(col.name, "categorical", "", _as_bool_text, False)
+    if g == "BIT" and col.value_range is not None and col.value_range[1] > 1:
+        return ColumnKind(col.name, "ordered", "", _as_bit_number, True)  # BIT(n): the number it spells
     if g in _NUMERIC:
         return ColumnKind(col.name, "ordered", "", _as_float, True)
     if g in _DATETIME:
@@ -194,6 +196,17 @@ def _as_float(s: pd.Series) -> pd.Series:
             return np.nan
 
     return s.map(conv).astype(float)
+
+
+def bit_number(v: object) -> int:
+    """A BIT(n) value as the number it spells: MySQL's bytes, PostgreSQL's digits, or an int."""
+    if isinstance(v, (bytes, bytearray)):
+        return int.from_bytes(v, "big")
+    return int(v, 2) if isinstance(v, str) else int(v)
+
+
+def _as_bit_number(s: pd.Series) -> pd.Series:
+    return s.map(lambda v: np.nan if _is_null(v) else float(bit_number(v))).astype(float)
 
 
 def _as_epoch_seconds(s: pd.Series) -> pd.Series:

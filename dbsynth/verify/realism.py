@@ -22,7 +22,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from dbsynth.schema.model import Table
-from dbsynth.verify.binning import column_kind
+from dbsynth.verify.binning import bit_number, column_kind
 from dbsynth.verify.fidelity import read_rows, row_count
 
 LOW_CARDINALITY = 50  # real distinct values up to which exact-value TVD is reported
@@ -63,7 +63,7 @@ def column_realism(table: str, col, real: pd.Series, synthetic: pd.Series) -> Co
     out: dict[str, Any] = {}
     if distinct <= LOW_CARDINALITY:
         out["tvd"] = exact_tvd(r, s)
-    if kind in ("number", "datetime"):
+    if kind in ("number", "bits", "datetime"):
         rn = np.array([_number(v) for v in r if v is not None], dtype=float)
         sn = np.array([_number(v) for v in s if v is not None], dtype=float)
         out["ks"] = ks_distance(rn, sn)
@@ -74,7 +74,7 @@ def column_realism(table: str, col, real: pd.Series, synthetic: pd.Series) -> Co
         real_set = {v for v in r if v is not None}
         present = [v for v in s if v is not None]
         out["seen"] = float(np.mean([v in real_set for v in present])) if present else None
-    return ColumnRealism(table, col.name, kind, distinct, **out)
+    return ColumnRealism(table, col.name, "number" if kind == "bits" else kind, distinct, **out)
 
 
 def summary(columns: list[ColumnRealism]) -> dict[str, float | None]:
@@ -120,6 +120,8 @@ def _kind(col) -> str:
     ck = column_kind(col)
     if col.generic == "Boolean":
         return "boolean"
+    if col.generic == "BIT" and ck is not None and ck.kind == "ordered":
+        return "bits"
     if ck is not None and ck.kind == "ordered":
         return "number" if ck.unit == "" else "datetime"
     if ck is not None and ck.kind == "categorical":
@@ -134,6 +136,8 @@ def _values(series: pd.Series, kind: str) -> list:
 def _normal(v: Any, kind: str) -> Any:
     if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT:
         return None
+    if kind == "bits":
+        return Decimal(bit_number(v))
     if kind == "number":
         if isinstance(v, (bytes, str)):
             try:
