@@ -35,10 +35,13 @@ def degree_buckets() -> np.ndarray:
 
 BUCKETS = degree_buckets()
 # A bucket whose noisy count is below its threshold (in σ) is taken as noise: clipping alone would
-# leave every empty bucket about 0.4σ phantom parents. Up to EXACT a phantom costs at most 16
-# children per parent; above, one phantom bucket of parents with 40,000 children each would
-# multiply the table, so all the wide buckets together let noise through once in 10,000 edges.
-_THRESHOLD = 2.0
+# leave every empty bucket about 0.4σ phantom parents. Up to EXACT the buckets together let noise
+# through once in 100 edges: at 2σ one of the 17 passed in a third of the edges whose histogram
+# is all noise (Chinook's tracks under ε = 1, σ = 6,000 parents), and that one phantom bucket
+# became every parent's degree: 14 lines per track, 15× the table. Above, one phantom bucket of
+# parents with 40,000 children each would multiply the table, so all the wide buckets together
+# let noise through once in 10,000 edges.
+_THRESHOLD = float(norm.isf(0.01 / (EXACT + 1)))  # ≈ 3.0σ
 _TAIL_THRESHOLD = float(norm.isf(1e-4 / int((BUCKETS > EXACT).sum())))  # ≈ 4.4σ
 
 
