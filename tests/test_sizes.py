@@ -150,3 +150,21 @@ def test_plan_shows_what_the_split_is_made_of(shop_sqlite):
     assert ORDERS not in planned["caps_from_data"] and LINES in planned["caps_from_data"]
     assert set(planned["tables"]) == {"customer", "orders", "order_line"}
     assert planned["tables"]["orders"]["sensitivity"] == 5
+
+
+def test_a_degree_histogram_of_noise_alone_gives_no_phantom_degree():
+    """Where the noise dwarfs the parents (Chinook's tracks at ε = 1: σ ≈ 6,000 parents), no
+    bucket may stand out often: the one that did became every parent's degree (14 lines per
+    track, PlaylistTrack 15× its size). At 2σ per exact bucket that happened in a third of the
+    draws; the buckets together now let noise through about once in a hundred."""
+    from dbsynth.measure.degrees import BUCKETS, DegreeRelease
+
+    rng = np.random.default_rng(0)
+    true = np.zeros(len(BUCKETS))
+    true[:4] = [500, 1500, 1000, 500]  # 3,500 parents with 0-3 children, under σ = 6,000
+    draws = [DegreeRelease(8, true + np.rint(rng.normal(0, 6000.0, len(true))), 6000.0) for _ in range(400)]
+    phantom = np.mean([r.informative for r in draws])
+    assert phantom < 0.05, phantom
+    # Where the parents stand out, the histogram keeps them.
+    clear = DegreeRelease(8, true * 100 + np.rint(rng.normal(0, 50.0, len(true))), 50.0)
+    assert clear.informative and abs(clear.mean() - (true @ np.arange(len(true))) / true.sum()) < 0.05
