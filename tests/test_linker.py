@@ -223,3 +223,19 @@ def test_the_gradient_is_the_derivative_of_the_loss():
         d = rng.normal(size=x.shape) * 1e-4
         numeric = (objective.evaluate(x + d)[0] - objective.evaluate(x - d)[0]) / 2
         assert numeric == pytest.approx(float((grad * d).sum()), rel=1e-3)
+
+
+def test_an_owner_that_came_out_empty_gives_its_children_the_no_owner_code():
+    """Noise may leave an owner table with no rows while a table two links down has some (a
+    Northwind run at ε = 1 crashed there): owner features of those rows read "no owner"."""
+    from types import SimpleNamespace
+
+    from dbsynth.measure.crossplan import Feature
+    from dbsynth.relational.problem import SyntheticState, _codes
+
+    via = "orders(customer_id)->customer"
+    state = SyntheticState(columns={"customer": {"tier": []}}, codes={"customer": {"tier": np.zeros(0, dtype=np.int64)}},
+                           parents={via: np.full(3, -1)})
+    feature = Feature("parent.owner.tier", "parent", "customer", "tier", via, size=4)
+    codes = _codes(feature, np.arange(3), state, SimpleNamespace(public_encoders={}))
+    assert codes.tolist() == [feature.none_code] * 3

@@ -64,6 +64,8 @@ def _codes(feature: Feature, rows: np.ndarray, state: SyntheticState, edge: Edge
     if up is None:
         return None  # linked later (an FK cycle)
     u = up[rows]
+    if not len(base):  # the owner came out empty (noise): no row has one
+        return np.full(len(u), feature.none_code, dtype=np.int64)
     return np.where(u >= 0, base[np.maximum(u, 0)], feature.none_code)
 
 
