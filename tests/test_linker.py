@@ -239,3 +239,32 @@ def test_an_owner_that_came_out_empty_gives_its_children_the_no_owner_code():
     feature = Feature("parent.owner.tier", "parent", "customer", "tier", via, size=4)
     codes = _codes(feature, np.arange(3), state, SimpleNamespace(public_encoders={}))
     assert codes.tolist() == [feature.none_code] * 3
+
+
+def test_parents_above_the_linker_bins_get_the_released_tail_shape():
+    """The linker matches degrees up to LINK_BINS one by one and puts every parent above in one
+    open bin; `reshape_tail` then gives those parents the released shape (products with 136 to
+    38,000 order lines all came out between 242 and 488), moving children only within a group,
+    so every cross-table count by parent group stays."""
+    from dbsynth.relational.rounding import reshape_tail
+
+    rng = np.random.default_rng(3)
+    real = np.maximum(64, (rng.pareto(1.3, 2000) * 150 + 64).astype(int))
+    parent = rng.integers(0, 2000, int(real.sum()))  # the open bin as a linker leaves it: all near the mean
+    group = rng.integers(0, 3, 2000)
+    tail = np.bincount(real - 64).astype(float)
+    out = reshape_tail(parent, group, tail, 64, rng)
+
+    def ks(a, b):
+        x = np.sort(np.concatenate([a, b]))
+        return np.max(np.abs(np.searchsorted(np.sort(a), x, "right") / len(a)
+                             - np.searchsorted(np.sort(b), x, "right") / len(b)))
+
+    before, after = np.bincount(parent, minlength=2000), np.bincount(out, minlength=2000)
+    assert ks(real, before) > 0.5 and ks(real, after) < 0.05
+    assert len(out) == len(parent) and (out >= 0).all()
+    assert (np.bincount(group[out], minlength=3) == np.bincount(group[parent], minlength=3)).all()
+    # a parent below the open bin keeps exactly its children
+    low = np.where(parent == 0, 1, parent)
+    low[:5] = 0
+    assert np.flatnonzero(reshape_tail(low, group, tail, 64, rng) == 0).tolist() == [0, 1, 2, 3, 4]

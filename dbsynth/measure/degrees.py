@@ -130,6 +130,15 @@ class DegreeRelease:
             return p * parents, None
         return p * parents, len(p) - 1
 
+    def tail_for_linker(self, kept_mean: float | None = None) -> np.ndarray | None:
+        """P(degree = LINK_BINS + k | degree ≥ LINK_BINS): the shape of the open bin, which the
+        linker gives the parents it put there (`rounding.reshape_tail`); None when there is none."""
+        p = self.distribution(kept_mean)
+        tail = p[LINK_BINS:]
+        if len(p) - 1 <= LINK_BINS or tail.sum() <= 0:
+            return None
+        return tail / tail.sum()
+
 
 def _tilted(p: np.ndarray, cap: int, kept_mean: float) -> np.ndarray:
     """p tilted by exp(λ·min(d, cap)) so that E[min(d, cap)] = kept_mean (bisection on λ; the

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dbsynth.relational.linker import LinkProblem
+from dbsynth.relational.rounding import reshape_tail
 
 
 def degree_distribution(noisy_hist: np.ndarray | None, cap: int) -> np.ndarray:
@@ -108,4 +109,8 @@ class DegreeLinker:
             return assign_ordered_parents(problem.child_position, problem.parent_position, probs, rng)
         if problem.n_children and not problem.n_parents:
             return np.full(problem.n_children, -1, dtype=np.int64)
-        return assign_parents(problem.n_children, problem.n_parents, probs, rng)
+        parent = assign_parents(problem.n_children, problem.n_parents, probs, rng)
+        if problem.degree_tail is not None:
+            parent = reshape_tail(parent, np.zeros(problem.n_parents, dtype=np.int64), problem.degree_tail,
+                                  problem.cap, rng)
+        return parent

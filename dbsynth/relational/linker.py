@@ -42,6 +42,7 @@ class LinkProblem:
     degree_sigma: float = 0.0  # its noise σ per bin
     cap: int = 8
     limit: int | None = None  # hard maximum degree after linking (None: none)
+    degree_tail: np.ndarray | None = None  # P(degree = cap + k | degree ≥ cap): the open bin's shape
     child_position: np.ndarray | None = None
     parent_position: np.ndarray | None = None
 

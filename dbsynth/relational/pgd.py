@@ -18,7 +18,7 @@ import numpy as np
 from dbsynth.relational.candidates import CandidateSampler
 from dbsynth.relational.linker import LinkProblem
 from dbsynth.relational.objective import Objective
-from dbsynth.relational.rounding import repair_caps, repair_degrees, round_rows
+from dbsynth.relational.rounding import reshape_tail, repair_caps, repair_degrees, round_rows
 from dbsynth.relational.simplex import project_rows
 
 
@@ -66,6 +66,8 @@ class PGDLinker:
         if problem.degree_hist is not None and self.degree_repair:
             target = shrunk_degrees(problem.degree_hist, problem.degree_sigma, parent, m)
             parent = repair_degrees(parent, relaxed.objective.parent_type, target, rng, limit=limit)
+        if problem.degree_tail is not None and self.degree_repair:
+            parent = reshape_tail(parent, relaxed.objective.parent_type, problem.degree_tail, problem.cap, rng)
         return parent
 
     def relax(self, problem: LinkProblem, rng: np.random.Generator) -> Relaxation:

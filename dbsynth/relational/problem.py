@@ -83,9 +83,10 @@ def edge_problem(
     """The problem of attaching rows `children` of fk.table to rows `parents` of fk.ref_table."""
     # Parents per degree, the tail above the cap included (the table's size came from it). Only
     # on the owner edge is the largest released degree a limit; elsewhere the last bin means "≥".
-    degree_hist, limit, cap = None, None, units.caps.get(fk.key, 8)
+    degree_hist, limit, cap, tail = None, None, units.caps.get(fk.key, 8), None
     if degrees is not None:
         degree_hist, limit = degrees.for_linker(len(parents), kept_mean)  # the distribution the size came from
+        tail = degrees.tail_for_linker(kept_mean) if limit is None else None
         cap = len(degree_hist) - 1
         if not units.is_owner_edge(fk):
             limit = None
@@ -113,5 +114,5 @@ def edge_problem(
         sizes.update({f: edge.features[f].size for f in mg.features})
     sigma = degrees.sigma if degrees is not None else 0.0
     return LinkProblem(len(children), len(parents), parent_features, child_features, sizes, marginals,
-                       degree_hist=degree_hist, degree_sigma=sigma, cap=cap, limit=limit,
+                       degree_hist=degree_hist, degree_sigma=sigma, cap=cap, limit=limit, degree_tail=tail,
                        child_position=child_position, parent_position=parent_position)

@@ -223,3 +223,50 @@ def _move_one_child(parent: np.ndarray, kids: np.ndarray, pairs: np.ndarray) -> 
     last = np.full(int(parent.max()) + 1, -1, dtype=np.int64)
     last[parent[kids]] = kids
     parent[last[pairs[:, 0]]] = pairs[:, 1]
+
+
+def reshape_tail(parent: np.ndarray, group: np.ndarray, tail: np.ndarray, top: int,
+                 rng: np.random.Generator) -> np.ndarray:
+    """Give the parents with `top` or more children the released shape above `top` (`tail[k]`:
+    P(degree = top + k | degree ≥ top)), moving children only between parents of one group, so
+    the cross-table marginals stay as they were. Per group, target degrees drawn from `tail` are
+    scaled to the children the group's parents hold and matched to the parents by rank: the
+    linker's bins stop at `top`, and without this its parents above it (every product of a shop,
+    with 136 to 38,000 order lines) all came out near the mean."""
+    parent = parent.copy()
+    linked = np.flatnonzero(parent >= 0)
+    if not len(linked) or not len(group):
+        return parent
+    degree = np.bincount(parent[linked], minlength=len(group))
+    tail = np.clip(np.asarray(tail, dtype=float), 0.0, None)
+    if tail.sum() <= 0:
+        return parent
+    tail = tail / tail.sum()
+    want = np.zeros(len(group), dtype=np.int64)
+    heavy = np.flatnonzero(degree >= top)
+    for g in np.unique(group[heavy]):
+        members = heavy[group[heavy] == g]
+        draws = np.sort(top + rng.choice(len(tail), size=len(members), p=tail)).astype(float)
+        draws *= degree[members].sum() / draws.sum()  # the children the group holds, no more
+        counts = np.floor(draws).astype(np.int64)
+        short = int(degree[members].sum() - counts.sum())  # largest remainders get the rest
+        counts[np.argsort(counts - draws)[:short]] += 1
+        want[members[np.argsort(degree[members], kind="stable")]] = counts
+    need = np.zeros(len(group), dtype=np.int64)
+    need[heavy] = want[heavy] - degree[heavy]
+    givers, takers = np.flatnonzero(need < 0), np.flatnonzero(need > 0)
+    if not len(givers) or not len(takers):
+        return parent
+    kids = linked[rng.permutation(len(linked))]
+    for g in np.unique(group[givers]):
+        give, take = givers[group[givers] == g], takers[group[takers] == g]
+        # a giver's surplus: the first of its children in the random order
+        mine = kids[np.isin(parent[kids], give)]
+        mine = mine[np.argsort(parent[mine], kind="stable")]
+        of = parent[mine]
+        rank = np.arange(len(of)) - np.searchsorted(of, of, side="left")
+        moving = mine[rank < -need[of]]
+        slots = np.repeat(take, need[take])
+        n = min(len(moving), len(slots))
+        parent[moving[rng.permutation(len(moving))[:n]]] = slots[rng.permutation(len(slots))[:n]]
+    return parent
