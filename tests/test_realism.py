@@ -124,12 +124,22 @@ def test_verify_reports_the_realism_of_every_non_key_column_and_gates_on_it(tmp_
 
         return res.returncode, json.loads(res.stdout)
 
-    code, report = verify("--fail-under", "realism_tvd=0.1")
+    reports = tmp_path / "report"
+    code, report = verify("--fail-under", "realism_tvd=0.1", "--report", str(reports))
     assert code == 0
     columns = {c["column"]: c for c in report["realism"]["columns"]}
     # every non-key column, free text included (the within-table fidelity leaves that one out)
     assert set(columns) == {"price", "amount", "hours", "rating", "created", "last_update", "status", "gender", "note"}
     assert columns["note"]["seen"] == 0.0 and "tvd" in columns["status"] and "ks" in columns["created"]
+    # the same section in the markdown and the HTML report, one row per column
+    md = (reports / "report.md").read_text()
+    md_realism = md[md.index("### Realism of every column"):]
+    html = (reports / "report.html").read_text()
+    html_realism = html[html.index("<section id=realism>"):]
+    html_realism = html_realism[:html_realism.index("</section>")]
+    for name in columns:
+        assert f"| purchase | {name} |" in md_realism, name
+        assert f"<td>purchase</td><td>{name}</td>" in html_realism, name
     # A shadow whose categories are filler is caught, by the report and by the gate.
     con = sqlite3.connect(tmp_path / "dst.db")
     con.execute("UPDATE purchase SET status = 'lorem ipsum ' || id")
