@@ -9,16 +9,11 @@ sends, in the same transaction, on a shop whose skewed degrees gave the nested l
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import sqlalchemy as sa
 from sqlalchemy import event
 
+import shop
 from dbsynth.pipeline import RunOptions, run
-
-sys.path.insert(0, str(Path(__file__).parent))
-import shop  # noqa: E402
 
 
 def test_statements_over_bounded_rows_are_planned_without_nested_loops(new_pg_db):

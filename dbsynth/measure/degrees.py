@@ -121,23 +121,17 @@ class DegreeRelease:
         p = self.distribution(kept_mean)
         return float(p @ np.arange(len(p)))
 
-    def for_linker(self, parents: int, kept_mean: float | None = None) -> tuple[np.ndarray, int | None]:
-        """Parents per degree 0..min(D, LINK_BINS), the last bin open above when D is larger,
-        and the hard limit on any parent's degree (None when the last bin is open)."""
+    def for_linker(self, parents: int, kept_mean: float | None = None
+                   ) -> tuple[np.ndarray, int | None, np.ndarray | None]:
+        """Parents per degree 0..min(D, LINK_BINS), the last bin open above when D is larger; the
+        hard limit on any parent's degree (None when the last bin is open); and the open bin's
+        shape, P(degree = LINK_BINS + k | degree ≥ LINK_BINS), which the linker gives the parents
+        it put there (`rounding.reshape_tail`; None when the bin is not open or holds nothing)."""
         p = self.distribution(kept_mean)
         if len(p) - 1 > LINK_BINS:
-            p = np.append(p[:LINK_BINS], p[LINK_BINS:].sum())
-            return p * parents, None
-        return p * parents, len(p) - 1
-
-    def tail_for_linker(self, kept_mean: float | None = None) -> np.ndarray | None:
-        """P(degree = LINK_BINS + k | degree ≥ LINK_BINS): the shape of the open bin, which the
-        linker gives the parents it put there (`rounding.reshape_tail`); None when there is none."""
-        p = self.distribution(kept_mean)
-        tail = p[LINK_BINS:]
-        if len(p) - 1 <= LINK_BINS or tail.sum() <= 0:
-            return None
-        return tail / tail.sum()
+            tail = p[LINK_BINS:]
+            return np.append(p[:LINK_BINS], tail.sum()) * parents, None, tail / tail.sum() if tail.sum() > 0 else None
+        return p * parents, len(p) - 1, None
 
 
 def _tilted(p: np.ndarray, cap: int, kept_mean: float) -> np.ndarray:

@@ -142,7 +142,7 @@ def quantile_grid(kind: str, lo: float, hi: float) -> Grid:
     return Grid(np.unique(np.concatenate([candidate_grid(kind, lo, hi), _linear(kind, lo, hi)])))
 
 
-def fine_grid(kind: str, edges: np.ndarray, mass: np.ndarray, lo: float, hi: float, cells: int = 256) -> Grid:
+def fine_grid(kind: str, edges: np.ndarray, mass: np.ndarray, lo: float, hi: float, cells: int) -> Grid:
     """The fine candidates of a number inside its range [lo, hi]: each coarse cell cut into even
     steps, as many as its share of the coarse noisy mass (`cells` in all, at least one per
     cell), so a step holds about as many rows wherever the rows are. A fixed grid of decades and

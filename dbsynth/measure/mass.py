@@ -39,19 +39,18 @@ def live_mass(noisy: np.ndarray, sigma: float, own: Sequence[tuple[int, float]] 
         if 0 <= j < len(mass):  # what the point leaves must stand out of both noises on its own
             mass[j] = mass[j] - c if mass[j] - c > np.sqrt(2) * _clear(sigma, len(noisy)) else 0.0
             free[j] = False
-    hull = _spread_hull(np.where(free, noisy, 0.0), free, sigma)
+    rest = np.where(free, noisy, 0.0)  # what the cells not kept alone hold
+    hull = _spread_hull(rest, free, sigma)
     if hull is not None:
         a, b = hull
-        rest = np.where(free[a:b], noisy[a:b], 0.0)
         width = np.ones(b - a) if widths is None else np.asarray(widths[a:b], dtype=float)
-        lo, hi = _onset(rest, free[a:b], width, sigma)
-        mass[a + lo:a + hi] += _fit(rest[lo:hi], free[a + lo:a + hi])
+        lo, hi = _onset(rest[a:b], free[a:b], width, sigma)
+        mass[a + lo:a + hi] += _fit(rest[a + lo:a + hi], free[a + lo:a + hi])
     held = np.flatnonzero(mass > 0)
     if len(held):
         # The rows just past the outermost mass, too few per cell to stand out alone or in an
         # aligned block (an even spread's first cells of a wide type: 4% of its rows).
         a, b = int(held[0]), int(held[-1]) + 1
-        rest = np.where(free, noisy, 0.0)
         out_lo, out_hi = a - _reach(rest[:a][::-1], free[:a][::-1], sigma), b + _reach(rest[b:], free[b:], sigma)
         mass[out_lo:a] += _fit(rest[out_lo:a], free[out_lo:a])
         mass[b:out_hi] += _fit(rest[b:out_hi], free[b:out_hi])
@@ -130,7 +129,7 @@ def _reach(rest: np.ndarray, free: np.ndarray, sigma: float) -> int:
     sum stands out of its noise, all of those tests together wrong once in a thousand (testing
     every count of cells, a random walk of noise past a column's last value crossed a fixed 2.5σ
     one time in ten, and a rating 0..9 got a 10)."""
-    sums, cells = np.cumsum(np.where(free, rest, 0.0)), np.cumsum(free)
+    sums, cells = np.cumsum(rest), np.cumsum(free)  # `rest` holds nothing outside `free`
     sizes = 2 ** np.arange(int(np.log2(max(len(rest), 1))) + 1) if len(rest) else np.zeros(0, dtype=int)
     z = float(norm.isf(_REACH_FALSE / max(len(sizes), 1)))
     held = [k for k in sizes if cells[k - 1] > 0 and sums[k - 1] > z * sigma * np.sqrt(cells[k - 1])]

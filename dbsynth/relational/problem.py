@@ -85,8 +85,7 @@ def edge_problem(
     # on the owner edge is the largest released degree a limit; elsewhere the last bin means "≥".
     degree_hist, limit, cap, tail = None, None, units.caps.get(fk.key, 8), None
     if degrees is not None:
-        degree_hist, limit = degrees.for_linker(len(parents), kept_mean)  # the distribution the size came from
-        tail = degrees.tail_for_linker(kept_mean) if limit is None else None
+        degree_hist, limit, tail = degrees.for_linker(len(parents), kept_mean)  # the distribution the size came from
         cap = len(degree_hist) - 1
         if not units.is_owner_edge(fk):
             limit = None

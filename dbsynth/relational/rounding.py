@@ -205,16 +205,22 @@ def _pairs(degree: np.ndarray, group: np.ndarray, d1: int, d2: int, size: int,
         pairs = np.stack([g[first], g[second]], axis=1)
     else:
         # after a random shuffle, the k-th giver of a group pairs with the k-th taker of that group
-        givers = givers[np.argsort(group[givers], kind="stable")]
-        takers = takers[np.argsort(group[takers], kind="stable")]
-        gg, tg = group[givers], group[takers]
-        g_rank = np.arange(len(gg)) - np.searchsorted(gg, gg, side="left")
-        t_start = np.searchsorted(tg, gg, side="left")
-        ok = g_rank < np.searchsorted(tg, gg, side="right") - t_start
-        pairs = np.stack([givers[ok], takers[t_start[ok] + g_rank[ok]]], axis=1)
+        pairs = np.stack(_match_in_groups(givers, group[givers], takers, group[takers]), axis=1)
     if len(pairs) > size:
         pairs = pairs[rng.permutation(len(pairs))[:size]]
     return pairs
+
+
+def _match_in_groups(a: np.ndarray, a_group: np.ndarray, b: np.ndarray, b_group: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """The k-th of `a` in each group paired with the k-th of `b` in the same group (each taken in
+    the order given), as many pairs as both sides of a group have."""
+    a, ag = a[np.argsort(a_group, kind="stable")], np.sort(a_group, kind="stable")
+    b, bg = b[np.argsort(b_group, kind="stable")], np.sort(b_group, kind="stable")
+    rank = np.arange(len(ag)) - np.searchsorted(ag, ag, side="left")
+    start = np.searchsorted(bg, ag, side="left")
+    ok = rank < np.searchsorted(bg, ag, side="right") - start
+    return a[ok], b[start[ok] + rank[ok]]
 
 
 def _move_one_child(parent: np.ndarray, kids: np.ndarray, pairs: np.ndarray) -> None:
@@ -254,19 +260,17 @@ def reshape_tail(parent: np.ndarray, group: np.ndarray, tail: np.ndarray, top: i
         want[members[np.argsort(degree[members], kind="stable")]] = counts
     need = np.zeros(len(group), dtype=np.int64)
     need[heavy] = want[heavy] - degree[heavy]
-    givers, takers = np.flatnonzero(need < 0), np.flatnonzero(need > 0)
-    if not len(givers) or not len(takers):
-        return parent
+    # A giver's surplus: the first of its children in a random order; each goes to an open slot
+    # of a taker of its own group.
     kids = linked[rng.permutation(len(linked))]
-    for g in np.unique(group[givers]):
-        give, take = givers[group[givers] == g], takers[group[takers] == g]
-        # a giver's surplus: the first of its children in the random order
-        mine = kids[np.isin(parent[kids], give)]
-        mine = mine[np.argsort(parent[mine], kind="stable")]
-        of = parent[mine]
-        rank = np.arange(len(of)) - np.searchsorted(of, of, side="left")
-        moving = mine[rank < -need[of]]
-        slots = np.repeat(take, need[take])
-        n = min(len(moving), len(slots))
-        parent[moving[rng.permutation(len(moving))[:n]]] = slots[rng.permutation(len(slots))[:n]]
+    mine = kids[need[parent[kids]] < 0]
+    mine = mine[np.argsort(parent[mine], kind="stable")]
+    of = parent[mine]
+    moving = mine[np.arange(len(of)) - np.searchsorted(of, of, side="left") < -need[of]]
+    moving = moving[rng.permutation(len(moving))]
+    takers = np.flatnonzero(need > 0)
+    slots = np.repeat(takers, need[takers])
+    slots = slots[rng.permutation(len(slots))]
+    children, to = _match_in_groups(moving, group[parent[moving]], slots, group[slots])
+    parent[children] = to
     return parent
