@@ -18,7 +18,8 @@ recounts through the SQL path `run` executes, with the sensitivities `measure` a
   bounds every single value's count too), coarse range histograms (L1) and the fine bucket
   counts DP quantiles rank by (ranks, L∞ ≤ Δ(T));
 - marginals of the encoded bounded rows from `SqlMarginalSource` (FK NULL flags included), Δ(T);
-- `Pushdown.degree_histogram` per FK, `Units.degree_sensitivity` (2·Δ(T) under a public parent);
+- `Pushdown.degree_histogram` per FK into a private parent, `Units.degree_sensitivity`; into a
+  public parent, `Pushdown.parent_degrees` (children per parent row), Δ(T);
 - each FK edge's cross-table marginals from `crossjoin.join_counts`, `join_sensitivity`.
 
 The worst ratio change / declared Δ is tracked per statistic family over every trial; it must
@@ -58,7 +59,7 @@ DSN_FIXTURE = {"sqlite": "new_sqlite_path", "pg": "new_pg_db", "maria": "new_mar
 TRIALS = 3  # per engine; every trial draws a new schema, new data, new caps and new owners
 REMOVALS_PER_TABLE = 2  # units removed per private table and trial (one at a time)
 PER_TABLE = ("row count", "partition counts", "range histogram", "quantile ranks", "marginals",
-             "degree histogram", "degree histogram (public parent)")
+             "degree histogram", "children per public parent")
 MAX_DEPTH = 4  # tables on the longest FK path (a chain of 3 owner edges at most)
 CROSS = ("cross-table owner edge", "cross-table reference edge", "cross-table public parent")
 
@@ -408,12 +409,14 @@ def statistics(db: Database, schema, spec, units: Units, encoders: dict[str, dic
         for clique, counts in zip(cliques, source.marginals(cliques)):
             stats[f"{name}: marginal {clique}"] = Stat("marginals", np.asarray(counts, dtype=float), d, "l1")
 
-        # degree histograms, with the sensitivity `measure` charges
+        # degrees, with the sensitivity `measure` charges: a histogram under a private parent,
+        # each parent's own count under a public one
         for fk in table.foreign_keys:
-            private_parent = fk.ref_table in units.private
-            sens = units.degree_sensitivity(fk) if private_parent else 2 * d
-            family = "degree histogram" + ("" if private_parent else " (public parent)")
-            stats[f"{fk.key}: degrees"] = Stat(family, push.degree_histogram(fk), sens, "l1")
+            if fk.ref_table in units.private:
+                stats[f"{fk.key}: degrees"] = Stat("degree histogram", push.degree_histogram(fk),
+                                                   units.degree_sensitivity(fk), "l1")
+            else:
+                stats[f"{fk.key}: degrees"] = Stat("children per public parent", push.parent_degrees(fk), d, "l1")
 
     # cross-table marginals of every edge with a private child, counted in the database
     for fk in schema.edges():

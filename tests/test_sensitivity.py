@@ -121,6 +121,11 @@ def statistics(frames, schema, spec, units, encoders, secret) -> dict[str, tuple
         for fk in table.foreign_keys:
             # an owner edge counts all of a kept parent's children (the tail above the cap)
             children = frames[name] if units.is_owner_edge(fk) else r
+            if fk.ref_table not in units.private:  # a public parent: its own count per parent row, Δ(T)
+                per = fk_tuples(r, fk.columns).dropna().value_counts()
+                keys = fk_tuples(rows[fk.ref_table], fk.ref_columns)
+                stats[f"children:{fk.key}"] = (keys.map(per).fillna(0).to_numpy(dtype=float), d, "l1")
+                continue
             hist = degree_histogram(children, rows[fk.ref_table], fk)
             stats[f"degree:{fk.key}"] = (hist, units.degree_sensitivity(fk), "l1")
     # Cross-table marginals over each FK join (pgd linker): the default selection plus every

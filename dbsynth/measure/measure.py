@@ -20,6 +20,7 @@ from dbsynth.errors import BudgetTooSmall
 from dbsynth.measure.degrees import DegreeRelease
 from dbsynth.measure.domains import private_encoders, public_encoder
 from dbsynth.measure.encoders import NullIndicator
+from dbsynth.measure.parents import ParentCounts
 from dbsynth.measure.pushdown import Pushdown, SqlMarginalSource
 from dbsynth.measure.read import read_table
 from dbsynth.privacy import mechanisms
@@ -47,6 +48,7 @@ class TableMeasurements:
     rho_model: float = 0.0
     sensitivity: int = 0
     degrees: dict[str, DegreeRelease] = field(default_factory=dict)  # fk.key -> noisy parent degrees
+    parent_counts: dict[str, ParentCounts] = field(default_factory=dict)  # fk.key -> per public parent
     public_rows: pd.DataFrame | None = None  # public tables only: copied verbatim
     llm: LlmTable | None = None  # llm tables only: rows by unit, for DP-SGD
 
@@ -163,14 +165,19 @@ def _measure_table(
         tm.llm = _llm_input(name, ts.llm or LlmSpec(), model, tm, units, ledger, pushdown)
 
     for fk in degree_edges:
-        hist = pushdown.degree_histogram(fk)
-        if fk.ref_table in units.private:
-            sens = units.degree_sensitivity(fk)
-        else:  # a public parent's rows are fixed: only the children move
-            sens = 2 * delta_t
+        rho_edge = rho_degree / len(degree_edges)
+        if fk.ref_table not in units.private:
+            # A public parent is copied as it is: its children are released parent by parent.
+            degrees = pushdown.parent_degrees(fk)
+            keys = tuple(sorted(degrees))
+            noisy, sigma = mechanisms.gaussian(
+                ledger, np.array([degrees[k] for k in keys], dtype=float), sensitivity=delta_t, rho=rho_edge,
+                table=name, what=f"children per {fk.ref_table} row of {fk.key}")
+            tm.parent_counts[fk.key] = ParentCounts(keys, noisy, sigma)
+            continue
         noisy, sigma = mechanisms.gaussian(
-            ledger, hist, sensitivity=sens, rho=rho_degree / len(degree_edges), table=name,
-            what=f"degree histogram of {fk.key}",
+            ledger, pushdown.degree_histogram(fk), sensitivity=units.degree_sensitivity(fk), rho=rho_edge,
+            table=name, what=f"degree histogram of {fk.key}",
         )
         tm.degrees[fk.key] = DegreeRelease(units.caps[fk.key], noisy, sigma)
     return tm

@@ -23,6 +23,7 @@ from dbsynth.measure.degrees import bucket_counts
 from dbsynth.measure.discretise import Encoder, code_of, null_indicator
 from dbsynth.measure.domains import Bucketing, ValueSink
 from dbsynth.measure.encoders import NullIndicator, canonical, codes_outside_order
+from dbsynth.measure.parents import key_text
 from dbsynth.privacy.units import Units
 from dbsynth.schema import ForeignKey, Schema
 
@@ -83,6 +84,28 @@ class Pushdown:
 
     def degree_counts(self, fk: ForeignKey, all_children: bool) -> dict[int, int]:
         """Kept parents per exact degree: never released as such (bucketed, then noised)."""
+        degrees = self._degrees(fk, all_children)
+        out: dict[int, int] = {}
+        with self.connect(f"degrees of {fk.key}") as conn:
+            d = degrees.c.dbsynth_degree
+            for d, count in conn.execute(sa.select(d, sa.func.count()).group_by(d)):
+                out[int(d)] = out.get(int(d), 0) + int(count)
+        return out
+
+    def parent_degrees(self, fk: ForeignKey) -> dict[str, int]:
+        """Kept children of every parent row, by the parent's key (`parents.key_text`): for edges
+        into a public table, whose rows are copied as they are (released parent by parent)."""
+        degrees = self._degrees(fk, all_children=False)
+        out: dict[str, int] = {}
+        with self.connect(f"degrees of {fk.key}") as conn:
+            for row in conn.execute(sa.select(degrees)):
+                key = key_text(row[:-1])
+                if key is not None:
+                    out[key] = int(row[-1])
+        return out
+
+    def _degrees(self, fk: ForeignKey, all_children: bool) -> sa.Subquery:
+        """(parent key columns..., degree) per kept parent row."""
         if all_children:
             t = self.bounded.table(fk.table)
             child = sa.select(*[t.c[c] for c in fk.columns]).subquery()
@@ -93,14 +116,9 @@ class Pushdown:
                       .where(sa.and_(*[k.is_not(None) for k in keys])).group_by(*keys).subquery())
         parent = self.bounded.rows(fk.ref_table, fk.ref_columns)
         on = sa.and_(*[parent.c[rc] == per_parent.c[c] for c, rc in zip(fk.columns, fk.ref_columns)])
-        n = per_parent.c.dbsynth_children
-        degree = sa.func.coalesce(n, 0).label("degree")
-        degrees = sa.select(degree).select_from(parent.outerjoin(per_parent, on)).subquery()
-        out: dict[int, int] = {}
-        with self.connect(f"degrees of {fk.key}") as conn:
-            for d, count in conn.execute(sa.select(degrees.c.degree, sa.func.count()).group_by(degrees.c.degree)):
-                out[int(d)] = out.get(int(d), 0) + int(count)
-        return out
+        degree = sa.func.coalesce(per_parent.c.dbsynth_children, 0).label("dbsynth_degree")
+        return sa.select(*[parent.c[rc] for rc in fk.ref_columns], degree).select_from(
+            parent.outerjoin(per_parent, on)).subquery()
 
     def unit_rows(self, table: str, model: dict[str, ModelColumn]) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """The codes of every kept row of `table`, and the unit each row belongs to (0..k-1: the

@@ -44,7 +44,9 @@ class Sizing:
 
 
 def open_edges(schema: Schema, spec: Spec, units: Units) -> list[ForeignKey]:
-    """Edges of private tables with no cap in the spec: owner edges in owner order, then the rest."""
+    """Edges of private tables with no cap in the spec: owner edges in owner order, then the rest
+    between private tables (an edge into a public table has no cap: its children are released
+    parent by parent, `parents.py`)."""
     def uncapped(fk: ForeignKey) -> bool:
         fs = spec.tables[fk.table].foreign_keys.get(fk.key)
         return fs is None or fs.cap is None
@@ -52,7 +54,7 @@ def open_edges(schema: Schema, spec: Spec, units: Units) -> list[ForeignKey]:
     owners = [units.owner[t] for t in units.order() if units.owner.get(t) is not None]
     owners = [fk for fk in owners if uncapped(fk)]
     rest = [fk for t in schema.topological_order() if t in units.private for fk in schema.tables[t].foreign_keys
-            if uncapped(fk) and not units.is_owner_edge(fk)]
+            if uncapped(fk) and not units.is_owner_edge(fk) and fk.ref_table in units.private]
     return owners + rest
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dbsynth.relational.linker import LinkProblem
-from dbsynth.relational.rounding import reshape_tail
+from dbsynth.relational.rounding import fit_parent_targets, reshape_tail
 
 
 def degree_distribution(noisy_hist: np.ndarray | None, cap: int) -> np.ndarray:
@@ -110,7 +110,9 @@ class DegreeLinker:
         if problem.n_children and not problem.n_parents:
             return np.full(problem.n_children, -1, dtype=np.int64)
         parent = assign_parents(problem.n_children, problem.n_parents, probs, rng)
+        one_group = np.zeros(problem.n_parents, dtype=np.int64)
         if problem.degree_tail is not None:
-            parent = reshape_tail(parent, np.zeros(problem.n_parents, dtype=np.int64), problem.degree_tail,
-                                  problem.cap, rng)
+            parent = reshape_tail(parent, one_group, problem.degree_tail, problem.cap, rng)
+        if problem.parent_targets is not None:
+            parent = fit_parent_targets(parent, one_group, problem.parent_targets, rng)
         return parent

@@ -43,6 +43,7 @@ class LinkProblem:
     cap: int = 8
     limit: int | None = None  # hard maximum degree after linking (None: none)
     degree_tail: np.ndarray | None = None  # P(degree = cap + k | degree ≥ cap): the open bin's shape
+    parent_targets: np.ndarray | None = None  # expected children per parent (a public parent's release)
     child_position: np.ndarray | None = None
     parent_position: np.ndarray | None = None
 
@@ -53,6 +54,8 @@ class LinkProblem:
         for name, codes in self.child_features.items():
             if len(codes) != self.n_children:
                 raise ValueError(f"child feature {name}: {len(codes)} codes for {self.n_children} children")
+        if self.parent_targets is not None and len(self.parent_targets) != self.n_parents:
+            raise ValueError(f"{len(self.parent_targets)} parent targets for {self.n_parents} parents")
         if (self.child_position is None) != (self.parent_position is None):
             raise ValueError("a self reference needs both child and parent positions")
 

@@ -18,7 +18,7 @@ import numpy as np
 from dbsynth.relational.candidates import CandidateSampler
 from dbsynth.relational.linker import LinkProblem
 from dbsynth.relational.objective import Objective
-from dbsynth.relational.rounding import reshape_tail, repair_caps, repair_degrees, round_rows
+from dbsynth.relational.rounding import fit_parent_targets, repair_caps, repair_degrees, reshape_tail, round_rows
 from dbsynth.relational.simplex import project_rows
 
 
@@ -68,6 +68,8 @@ class PGDLinker:
             parent = repair_degrees(parent, relaxed.objective.parent_type, target, rng, limit=limit)
         if problem.degree_tail is not None and self.degree_repair:
             parent = reshape_tail(parent, relaxed.objective.parent_type, problem.degree_tail, problem.cap, rng)
+        if problem.parent_targets is not None:
+            parent = fit_parent_targets(parent, relaxed.objective.parent_type, problem.parent_targets, rng)
         return parent
 
     def relax(self, problem: LinkProblem, rng: np.random.Generator) -> Relaxation:

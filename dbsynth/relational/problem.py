@@ -79,8 +79,10 @@ def edge_problem(
     parents: np.ndarray,
     rng: np.random.Generator,
     kept_mean: float | None = None,
+    parent_targets: np.ndarray | None = None,
 ) -> LinkProblem:
-    """The problem of attaching rows `children` of fk.table to rows `parents` of fk.ref_table."""
+    """The problem of attaching rows `children` of fk.table to rows `parents` of fk.ref_table;
+    `parent_targets`: expected children of each of `parents` (an edge into a public table)."""
     # Parents per degree, the tail above the cap included (the table's size came from it). Only
     # on the owner edge is the largest released degree a limit; elsewhere the last bin means "≥".
     degree_hist, limit, cap, tail = None, None, units.caps.get(fk.key, 8), None
@@ -107,11 +109,34 @@ def edge_problem(
             continue
         pf = tuple(f for f in mg.features if edge.features[f].side == "parent")
         cf = tuple(f for f in mg.features if edge.features[f].side == "child")
-        marginals.append(TargetMarginal(pf, cf, mg.noisy, mg.sigma))
+        counts = mg.noisy
+        if parent_targets is not None and pf:
+            counts = _rake_to_parents(counts, [resolved[f] for f in pf], [edge.features[f].size for f in pf],
+                                      parent_targets)
+        marginals.append(TargetMarginal(pf, cf, counts, mg.sigma))
         parent_features.update({f: resolved[f] for f in pf})
         child_features.update({f: resolved[f] for f in cf})
         sizes.update({f: edge.features[f].size for f in mg.features})
     sigma = degrees.sigma if degrees is not None else 0.0
     return LinkProblem(len(children), len(parents), parent_features, child_features, sizes, marginals,
                        degree_hist=degree_hist, degree_sigma=sigma, cap=cap, limit=limit, degree_tail=tail,
+                       parent_targets=parent_targets,
                        child_position=child_position, parent_position=parent_position)
+
+
+def _rake_to_parents(counts: np.ndarray, codes: list[np.ndarray], sizes: list[int],
+                     targets: np.ndarray) -> np.ndarray:
+    """A cross-table marginal whose children per parent cell are the parents' own released counts
+    summed over the cell (a far less noisy statistic), keeping each cell's split over the child
+    features; a cell with no positive count gets the child features' overall split."""
+    n_cells = int(np.prod(sizes))
+    flat = np.clip(np.asarray(counts, dtype=float), 0.0, None).reshape(n_cells, -1)
+    total = flat.sum()
+    if total <= 0 or targets.sum() <= 0:
+        return counts
+    cell = np.ravel_multi_index(tuple(np.asarray(c, dtype=np.int64) for c in codes), tuple(sizes))
+    wanted = np.bincount(cell, weights=targets, minlength=n_cells) * total / targets.sum()
+    held = flat.sum(axis=1)
+    overall = flat.sum(axis=0) / total
+    split = np.where(held[:, None] > 0, flat / np.where(held > 0, held, 1.0)[:, None], overall[None, :])
+    return (split * wanted[:, None]).reshape(np.shape(counts))

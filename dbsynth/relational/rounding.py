@@ -260,6 +260,54 @@ def reshape_tail(parent: np.ndarray, group: np.ndarray, tail: np.ndarray, top: i
         want[members[np.argsort(degree[members], kind="stable")]] = counts
     need = np.zeros(len(group), dtype=np.int64)
     need[heavy] = want[heavy] - degree[heavy]
+    return _move_by_need(parent, linked, group, need, rng)
+
+
+def fit_parent_targets(parent: np.ndarray, group: np.ndarray, targets: np.ndarray,
+                       rng: np.random.Generator) -> np.ndarray:
+    """Give each parent its share of its group's children by `targets` (expected children per
+    parent, any scale: a public parent's released count), moving children only between parents
+    of one group, so the cross-table marginals stay as they were; then, where the groups' totals
+    still differ from their targets' (rounding, or marginals that disagree with the targets),
+    between any parents. A group whose targets are all zero is left as it is. Shares are rounded
+    without bias: the whole parts, then the children left over drawn by the fractional parts."""
+    within = _fit_shares(parent, group, targets, rng)
+    return _fit_shares(within, np.zeros(len(group), dtype=np.int64), targets, rng)
+
+
+def _fit_shares(parent: np.ndarray, group: np.ndarray, targets: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One pass of `fit_parent_targets` within `group`."""
+    parent = parent.copy()
+    linked = np.flatnonzero(parent >= 0)
+    m = len(group)
+    if not len(linked) or not m:
+        return parent
+    targets = np.clip(np.asarray(targets, dtype=float), 0.0, None)
+    degree = np.bincount(parent[linked], minlength=m)
+    held = np.bincount(group, weights=degree, minlength=int(group.max()) + 1)
+    wanted = np.bincount(group, weights=targets, minlength=len(held))
+    open_ = wanted[group] > 0
+    share = np.where(open_, held[group] * targets / np.where(open_, wanted[group], 1.0), degree)
+    want = np.floor(share).astype(np.int64)
+    # Systematic sampling within each group: one uniform offset per group, a parent takes one
+    # more child where its fractional part carries the running sum past an integer (probability
+    # = the fractional part; the group's leftovers in all, up to rounding of the sum).
+    members = np.flatnonzero(open_)
+    members = members[np.argsort(group[members], kind="stable")]
+    frac, g = share[members] - want[members], group[members]
+    cum = np.cumsum(frac)
+    start = np.searchsorted(g, g, side="left")
+    before = np.r_[0.0, cum][start]  # the running sum of the groups before this one
+    u = rng.random(len(held))[g]
+    within = cum - before
+    want[members] += (np.floor(within + u) > np.floor(within - frac + u)).astype(np.int64)
+    return _move_by_need(parent, linked, group, want - degree, rng)
+
+
+def _move_by_need(parent: np.ndarray, linked: np.ndarray, group: np.ndarray, need: np.ndarray,
+                  rng: np.random.Generator) -> np.ndarray:
+    """Children of parents with need < 0 (a random `-need` of each) moved to parents with need > 0
+    of their own group, one per open slot, as far as the group has slots."""
     # A giver's surplus: the first of its children in a random order; each goes to an open slot
     # of a taker of its own group.
     kids = linked[rng.permutation(len(linked))]
