@@ -54,15 +54,15 @@ def _per_country(dsn: str, countries: int) -> np.ndarray:
     return out
 
 
-@pytest.mark.parametrize("engine_name", ["pg", "sqlite"])
-def test_a_public_parent_keeps_its_own_children(engine_name, request, tmp_path):
+@pytest.mark.parametrize("engine_name, linker", [("pg", "pgd"), ("sqlite", "pgd"), ("sqlite", "degree")])
+def test_a_public_parent_keeps_its_own_children(engine_name, linker, request, tmp_path):
     if engine_name == "pg":
         source = request.getfixturevalue("pg_server").create_database("public_parents")
     else:
         source = f"sqlite:///{tmp_path / 'source.db'}"
     real = _build(source)
     target = f"sqlite:///{tmp_path / 'shadow.db'}"
-    result = run(RunOptions(source, target, 4.0, seed=0, public=("country",)))
+    result = run(RunOptions(source, target, 4.0, seed=0, public=("country",), link=linker))
 
     charged = {c["what"] for c in result.ledger["charges"]}
     assert f"children per country row of {EDGE}" in charged

@@ -19,7 +19,8 @@ recounts through the SQL path `run` executes, with the sensitivities `measure` a
   counts DP quantiles rank by (ranks, L∞ ≤ Δ(T));
 - marginals of the encoded bounded rows from `SqlMarginalSource` (FK NULL flags included), Δ(T);
 - `Pushdown.degree_histogram` per FK into a private parent, `Units.degree_sensitivity`; into a
-  public parent, `Pushdown.parent_degrees` (children per parent row), Δ(T);
+  public parent, `Pushdown.parent_degrees` (children per parent row), Δ(T); on an owner edge,
+  `Pushdown.tail_excess` (children above the cap, clipped per parent), `Units.excess_sensitivity`;
 - each FK edge's cross-table marginals from `crossjoin.join_counts`, `join_sensitivity`.
 
 The worst ratio change / declared Δ is tracked per statistic family over every trial; it must
@@ -44,6 +45,7 @@ from dbsynth.errors import UnsupportedSchema
 from dbsynth.measure.crossjoin import join_counts
 from dbsynth.measure.crossplan import admits, default_marginals, edge_features, join_sensitivity
 from dbsynth.measure.crosstable import public_table_encoders
+from dbsynth.measure.degrees import tail_clip
 from dbsynth.measure.domains import (Grid, as_type, coarse_edges, histogram_grid, public_encoder, quantile_grid,
                                      type_range)
 from dbsynth.measure.encoders import EPOCH, BinEncoder, CategoricalEncoder, NullIndicator, to_number
@@ -59,7 +61,8 @@ DSN_FIXTURE = {"sqlite": "new_sqlite_path", "pg": "new_pg_db", "maria": "new_mar
 TRIALS = 3  # per engine; every trial draws a new schema, new data, new caps and new owners
 REMOVALS_PER_TABLE = 2  # units removed per private table and trial (one at a time)
 PER_TABLE = ("row count", "partition counts", "range histogram", "quantile ranks", "marginals",
-             "degree histogram", "children per public parent")
+             "degree histogram", "children per public parent",
+             "children above the cap")
 MAX_DEPTH = 4  # tables on the longest FK path (a chain of 3 owner edges at most)
 CROSS = ("cross-table owner edge", "cross-table reference edge", "cross-table public parent")
 
@@ -415,6 +418,11 @@ def statistics(db: Database, schema, spec, units: Units, encoders: dict[str, dic
             if fk.ref_table in units.private:
                 stats[f"{fk.key}: degrees"] = Stat("degree histogram", push.degree_histogram(fk),
                                                    units.degree_sensitivity(fk), "l1")
+                if units.is_owner_edge(fk):
+                    clip = tail_clip(units.caps[fk.key])
+                    stats[f"{fk.key}: above the cap"] = Stat("children above the cap",
+                                                             np.array([push.tail_excess(fk)], dtype=float),
+                                                             units.excess_sensitivity(fk, clip), "l1")
             else:
                 stats[f"{fk.key}: degrees"] = Stat("children per public parent", push.parent_degrees(fk), d, "l1")
 

@@ -16,7 +16,7 @@ import pytest
 from dbsynth.connect import source_engine
 from dbsynth.measure.crossmemory import encode_tables, join_marginals
 from dbsynth.measure.crossplan import default_marginals, edge_features, join_sensitivity
-from dbsynth.measure.degrees import degree_histogram
+from dbsynth.measure.degrees import degree_histogram, excess, tail_clip
 from dbsynth.measure.domains import public_encoder, sorted_numbers, value_counts, candidate_grid
 from dbsynth.measure.encoders import CategoricalEncoder
 from dbsynth.measure.read import read_table
@@ -128,6 +128,12 @@ def statistics(frames, schema, spec, units, encoders, secret) -> dict[str, tuple
                 continue
             hist = degree_histogram(children, rows[fk.ref_table], fk)
             stats[f"degree:{fk.key}"] = (hist, units.degree_sensitivity(fk), "l1")
+            if units.is_owner_edge(fk):  # the children above the cap, summed (clipped per parent)
+                per = fk_tuples(children, fk.columns).dropna().value_counts()
+                deg = fk_tuples(rows[fk.ref_table], fk.ref_columns).map(per).fillna(0).astype(int)
+                over = excess(deg.value_counts().to_dict(), units.caps[fk.key])
+                clip = tail_clip(units.caps[fk.key])
+                stats[f"excess:{fk.key}"] = (np.array([over], dtype=float), units.excess_sensitivity(fk, clip), "l1")
     # Cross-table marginals over each FK join (pgd linker): the default selection plus every
     # parent × child 2-way, owner features (grandparents, the child's owner) included. Counted by
     # the in-memory reference, which test_crosstable_pushdown holds equal to the SQL the stage runs.

@@ -64,13 +64,40 @@ def degree_histogram(child: pd.DataFrame, parent: pd.DataFrame, fk: ForeignKey) 
     return bucket_counts(dict(zip(values.tolist(), counts.tolist())))
 
 
+TAIL_CLIP = 8  # the tail above an owner edge's cap is summed per parent up to this many caps
+
+
+def tail_clip(cap: int) -> int:
+    """The degree up to which a parent's children above the cap are summed (`excess`): public,
+    from the cap alone, so it costs nothing and bounds the sum's sensitivity. No further than
+    the linker's one-by-one bins where the cap allows: the sum's tilt gives every degree up to
+    the clip a little mass, and a distribution that ends inside those bins is realised with its
+    largest degree as a hard limit."""
+    cap = max(cap, 1)
+    return int(min(TAIL_CLIP * cap, max(LINK_BINS, 2 * cap), TOP))
+
+
+def excess(degrees: dict[int, int], cap: int) -> int:
+    """Σ over parents of min(max(d − cap, 0), tail_clip(cap) − cap): the children above the cap,
+    each parent's clipped (the in-memory twin of `Pushdown.tail_excess`)."""
+    top = tail_clip(cap) - cap
+    return int(sum(n * min(max(d - cap, 0), top) for d, n in degrees.items()))
+
+
 @dataclass(frozen=True)
 class DegreeRelease:
-    """A noisy parent-degree histogram over `BUCKETS`: post-processing only."""
+    """A noisy parent-degree histogram over `BUCKETS`: post-processing only.
+
+    On an owner edge the children above the cap are also released as one clipped sum (`excess`):
+    the histogram spends its noise on parents, and a tail of a few thousand heavy parents sits in
+    buckets each under the noise threshold at ε = 1 (a shop's orders came out 11 % short); the sum
+    counts their children, with noise σ_excess against tens of thousands of children."""
 
     cap: int  # the edge's cap (bounding); the buckets go past it
     noisy: np.ndarray  # noisy parents per bucket
     sigma: float
+    excess: float | None = None  # noisy Σ min(max(d − cap, 0), tail_clip − cap) (owner edges)
+    excess_sigma: float = 0.0
 
     def cleaned(self) -> np.ndarray:
         """Noisy parents per bucket, those below the noise threshold zeroed."""
@@ -102,7 +129,19 @@ class DegreeRelease:
             for i in np.flatnonzero(counts):
                 p[BUCKETS[i]:upper[i]] += counts[i] / (upper[i] - BUCKETS[i])
             p /= p.sum()
-        return p if kept_mean is None else _tilted(p, self.cap, kept_mean)
+        tail = self.excess_mean()
+        if kept_mean is None and tail is None:
+            return p
+        return _tilted(p, self.cap, kept_mean, tail_clip(self.cap) if tail is not None else None, tail)
+
+    def excess_mean(self) -> float | None:
+        """Children above the cap per parent, E[min(max(d − cap, 0), clip − cap)], from the noisy
+        sum over the noisy number of parents; None where the sum does not stand out of its noise
+        (2σ: the histogram's tail is left as released)."""
+        if self.excess is None or self.excess < 2 * self.excess_sigma:
+            return None
+        parents = max(float(np.sum(self.noisy)), float(self.cleaned().sum()), 1.0)  # unbiased, not clipped
+        return float(self.excess) / parents
 
     def kept_mean(self) -> tuple[float, float]:
         """E[min(d, cap)] by this histogram, and its relative error (from σ alone: the noise of
@@ -134,31 +173,52 @@ class DegreeRelease:
         return p * parents, len(p) - 1, None
 
 
-def _tilted(p: np.ndarray, cap: int, kept_mean: float) -> np.ndarray:
-    """p tilted by exp(λ·min(d, cap)) so that E[min(d, cap)] = kept_mean (bisection on λ; the
-    mean is increasing in λ). A target outside what p's support allows gets the nearest end."""
-    # A little of every degree up to the cap, so that a shape the noise reduced to one degree can
-    # still be moved to the mean the row counts say (the tilt cannot create support).
-    if len(p) < cap + 1:
-        p = np.append(p, np.zeros(cap + 1 - len(p)))
-    p = 0.95 * p + 0.05 * np.append(np.full(cap + 1, 1.0 / (cap + 1)), np.zeros(len(p) - cap - 1))
-    kept = np.minimum(np.arange(len(p)), cap).astype(float)
+def _tilted(p: np.ndarray, cap: int, kept_mean: float | None, clip: int | None = None,
+            excess_mean: float | None = None) -> np.ndarray:
+    """p tilted by exp(λ·min(d, cap) + μ·min(max(d − cap, 0), clip − cap)) so that E[min(d, cap)]
+    = kept_mean and E[children above the cap, clipped] = excess_mean (either may be None: its
+    factor stays 1). One constraint: bisection on its multiplier (the mean is increasing in it);
+    two: bisection on each in turn until both hold (the log-partition is convex, so this
+    converges). A target outside what p's support allows gets the nearest end."""
+    # A little of every degree up to the cap (and up to the clip when the tail is constrained),
+    # so that a shape the noise reduced to one degree, or a tail the noise wiped out, can still
+    # be moved to the means the row counts and the tail's sum say (the tilt cannot create support).
+    top = cap if excess_mean is None or clip is None else max(cap, clip)
+    if len(p) < top + 1:
+        p = np.append(p, np.zeros(top + 1 - len(p)))
+    p = 0.95 * p + 0.05 * np.append(np.full(top + 1, 1.0 / (top + 1)), np.zeros(len(p) - top - 1))
+    degree = np.arange(len(p))
+    stats, targets = [], []
+    if kept_mean is not None:
+        stats.append(np.minimum(degree, cap).astype(float))
+        targets.append(kept_mean)
+    if excess_mean is not None and clip is not None:
+        stats.append(np.clip(degree - cap, 0, clip - cap).astype(float))
+        targets.append(excess_mean)
     support = p > 0
-    lo_mean, hi_mean = kept[support].min(), kept[support].max()
-    target = float(np.clip(kept_mean, lo_mean, hi_mean))
-    if hi_mean - lo_mean < 1e-12:
-        return p
+    log_p = np.log(np.where(support, p, 1.0))
+    lams = [0.0] * len(stats)
 
-    def tilt(lam: float) -> np.ndarray:
-        w = np.where(support, np.log(np.where(support, p, 1.0)) + lam * kept, -np.inf)
-        w = np.exp(w - w.max())
+    def tilt(values: list[float]) -> np.ndarray:
+        w = log_p + sum(lam * st for lam, st in zip(values, stats))
+        w = np.exp(np.where(support, w, -np.inf) - w[support].max())
         return w / w.sum()
 
-    lo, hi = -50.0, 50.0
-    for _ in range(100):
-        mid = (lo + hi) / 2
-        if tilt(mid) @ kept < target:
-            lo = mid
-        else:
-            hi = mid
-    return tilt((lo + hi) / 2)
+    goals = []
+    for st, target in zip(stats, targets):
+        lo_mean, hi_mean = st[support].min(), st[support].max()
+        goals.append(None if hi_mean - lo_mean < 1e-12 else float(np.clip(target, lo_mean, hi_mean)))
+    rounds = 1 if len(stats) == 1 else 12
+    for _ in range(rounds):
+        for k, (st, goal) in enumerate(zip(stats, goals)):
+            if goal is None:
+                continue
+            lo, hi = -50.0, 50.0
+            for _ in range(100 if rounds == 1 else 60):
+                lams[k] = (lo + hi) / 2
+                if tilt(lams) @ st < goal:
+                    lo = lams[k]
+                else:
+                    hi = lams[k]
+            lams[k] = (lo + hi) / 2
+    return tilt(lams)

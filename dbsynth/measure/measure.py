@@ -17,7 +17,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from dbsynth.errors import BudgetTooSmall
-from dbsynth.measure.degrees import DegreeRelease
+from dbsynth.measure.degrees import DegreeRelease, tail_clip
 from dbsynth.measure.domains import private_encoders, public_encoder
 from dbsynth.measure.encoders import NullIndicator
 from dbsynth.measure.parents import ParentCounts
@@ -175,11 +175,19 @@ def _measure_table(
                 table=name, what=f"children per {fk.ref_table} row of {fk.key}")
             tm.parent_counts[fk.key] = ParentCounts(keys, noisy, sigma)
             continue
+        excess, excess_sigma = None, 0.0
+        if units.is_owner_edge(fk):
+            # A third for the children above the cap, summed: what the table's size hangs on.
+            rho_tail, rho_edge = rho_edge / 3, rho_edge * 2 / 3
+            (excess,), excess_sigma = mechanisms.gaussian(
+                ledger, np.array([float(pushdown.tail_excess(fk))]),
+                sensitivity=units.excess_sensitivity(fk, tail_clip(units.caps[fk.key])), rho=rho_tail,
+                table=name, what=f"children above the cap of {fk.key}")
         noisy, sigma = mechanisms.gaussian(
             ledger, pushdown.degree_histogram(fk), sensitivity=units.degree_sensitivity(fk), rho=rho_edge,
             table=name, what=f"degree histogram of {fk.key}",
         )
-        tm.degrees[fk.key] = DegreeRelease(units.caps[fk.key], noisy, sigma)
+        tm.degrees[fk.key] = DegreeRelease(units.caps[fk.key], noisy, sigma, excess, excess_sigma)
     return tm
 
 

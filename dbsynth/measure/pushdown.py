@@ -19,7 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from dbsynth.connect import translate_errors
 from dbsynth.dialects import Counts, Dialect, dialect_for
 from dbsynth.measure.bounding import BoundedRows
-from dbsynth.measure.degrees import bucket_counts
+from dbsynth.measure.degrees import bucket_counts, tail_clip
 from dbsynth.measure.discretise import Encoder, code_of, null_indicator
 from dbsynth.measure.domains import Bucketing, ValueSink
 from dbsynth.measure.encoders import NullIndicator, canonical, codes_outside_order
@@ -91,6 +91,16 @@ class Pushdown:
             for d, count in conn.execute(sa.select(d, sa.func.count()).group_by(d)):
                 out[int(d)] = out.get(int(d), 0) + int(count)
         return out
+
+    def tail_excess(self, fk: ForeignKey) -> int:
+        """Σ over kept parents of their children above the owner edge's cap, each parent's clipped
+        at `degrees.tail_clip(cap)` − cap: the SQL twin of `degrees.excess`."""
+        cap = self.units.caps[fk.key]
+        top = tail_clip(cap) - cap
+        d = self._degrees(fk, all_children=True).c.dbsynth_degree
+        over = sa.case((d <= cap, 0), (d >= cap + top, top), else_=d - cap)
+        with self.connect(f"degrees of {fk.key}") as conn:
+            return int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(over), 0))).scalar_one())
 
     def parent_degrees(self, fk: ForeignKey) -> dict[str, int]:
         """Kept children of every parent row, by the parent's key (`parents.key_text`): for edges
