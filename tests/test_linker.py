@@ -100,6 +100,26 @@ def test_degree_repair_moves_children_only_between_parents_of_one_group():
     assert np.abs(after - target).sum() < 0.5 * np.abs(before - target).sum()
 
 
+def test_degree_repair_reaches_a_skewed_histogram_on_many_parents():
+    """Rounding leaves Poisson-like degrees; the released histogram is skewed (a third of the
+    parents childless, a long tail). The repair matches it closely, group by group: the greedy
+    search over single moves it replaced stalled with a KS of 0.04 on 100k parents."""
+    rng = np.random.default_rng(5)
+    m = 20_000
+    real = np.minimum(np.ceil(rng.lognormal(0.6, 1.25, m)).astype(int), 40)
+    real[rng.random(m) < 0.35] = 0
+    target = np.bincount(real, minlength=41).astype(float)
+    group = rng.integers(0, 4, m)
+    parent = rng.integers(0, m, int(real.sum()))  # what independent rounding gives: Poisson degrees
+    fixed = repair_degrees(parent, group, target, rng, limit=40)
+    assert (group[fixed] == group[parent]).all()
+    degree = np.bincount(fixed, minlength=m)
+    assert degree.max() <= 40
+    ks = np.abs(np.cumsum(np.bincount(degree, minlength=41)[:41] - target)).max() / m
+    before = np.abs(np.cumsum(np.bincount(np.bincount(parent, minlength=m), minlength=41)[:41] - target)).max() / m
+    assert before > 0.2 and ks < 0.01, (before, ks)
+
+
 def dependent_problem(m: int, rng: np.random.Generator, noise: float = 0.0, **extra) -> tuple[LinkProblem, dict]:
     """Parents (segment, region) and children (category, channel); a segment fixes the category and
     the number of children, a region the channel. Returns the problem (fresh draws as the

@@ -133,17 +133,25 @@ class PGDLinker:
 
 
 def shrunk_degrees(noisy: np.ndarray, sigma: float, parent: np.ndarray, n_parents: int) -> np.ndarray:
-    """The degree histogram to repair towards: the noisy one's shape and the one the rounded links
-    already have, mixed by w = s²/(s² + σ²) with s = parents per bin (a bin's signal-to-noise):
-    a histogram lost in noise moves nothing, a clear one is followed."""
+    """The degree histogram to repair towards: the one the rounded links already have, moved
+    towards the noisy one only as far as the two differ by more than the noise explains. On the
+    cumulative counts (parents with degree ≤ d, whose noise grows as σ√(d+1)), each difference is
+    shrunk by 2σ√(d+1) (soft thresholding). Rounding spreads degrees (too few childless parents:
+    a sum of Bernoullis is never as concentrated as real degrees), which a clear histogram
+    corrects; where the histogram is noisy the links, which carry what the marginals say about
+    who has many children, are left as they are."""
     h = np.clip(np.asarray(noisy, dtype=float), 0.0, None)
     bins = len(h)
-    current = np.bincount(np.minimum(np.bincount(parent[parent >= 0], minlength=n_parents), bins - 1), minlength=bins)
-    current = current / max(current.sum(), 1)
-    measured = h / h.sum() if h.sum() > 0 else current
-    signal = n_parents / bins
-    w = signal**2 / (signal**2 + sigma**2) if sigma > 0 else 1.0
-    return (w * measured + (1.0 - w) * current) * n_parents
+    current = np.bincount(np.minimum(np.bincount(parent[parent >= 0], minlength=n_parents), bins - 1),
+                          minlength=bins).astype(float)
+    if h.sum() <= 0:
+        return current
+    have = np.cumsum(current)
+    gap = np.cumsum(h * n_parents / h.sum()) - have
+    slack = 2.0 * sigma * np.sqrt(np.arange(1, bins + 1))
+    cdf = np.clip(np.maximum.accumulate(have + np.sign(gap) * np.maximum(np.abs(gap) - slack, 0.0)), 0, n_parents)
+    cdf[-1] = n_parents
+    return np.diff(cdf, prepend=0.0)
 
 
 def _dedupe(candidates: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

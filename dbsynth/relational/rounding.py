@@ -125,90 +125,85 @@ def repair_degrees(
     rng: np.random.Generator,
     *,
     limit: int | None = None,
-    max_batches: int = 60,
 ) -> np.ndarray:
-    """Move children between parents of the same group until the degree histogram (bins 0..cap,
-    the last open) is as close to `target` (scaled to the parents) as such moves get it.
+    """Move children between parents of the same group so that the degree histogram (bins
+    0..cap, the last open unless `limit` makes it exact) is `target` (scaled to the parents), as
+    far as such moves allow.
 
     Parents of one group share every feature the cross-table marginals see, so these moves leave
     the marginals exactly as they were: they only undo the spread that independent rounding
-    adds to degrees (a sum of Bernoullis is never as concentrated as real degrees can be)."""
+    adds to degrees (a sum of Bernoullis is never as concentrated as real degrees can be).
+
+    By rank: the parents, ordered by the degree rounding gave them (ties at random), take the
+    target's degrees in order, so a parent the marginals filled stays among the full ones; then
+    each group's degrees are nudged by one, where the ordering gave them more or fewer children
+    than the group holds, on the parents furthest from their rounded degree. (A greedy search
+    over single moves stalled after a few batches: on 100k parents it left a degree KS of 0.04.)"""
     parent = parent.copy()
     m = len(group)
     cap = len(target) - 1
     goal = np.clip(np.asarray(target, dtype=float), 0.0, None)
-    if m == 0 or cap < 1 or goal.sum() <= 0:
-        return parent
-    goal *= m / goal.sum()
-    top = cap if limit is None else min(cap, limit)
     linked = np.flatnonzero(parent >= 0)
-    kids = linked[rng.permutation(len(linked))]  # which child of a giver moves: a random one
-    for _ in range(max_batches):
-        degree = np.bincount(parent[linked], minlength=m)
-        excess = np.bincount(np.minimum(degree, cap), minlength=cap + 1) - goal
-        moves = _best_moves(excess, top, exact_top=limit is not None and limit <= cap)
-        done = False
-        for d1, d2, size in moves:
-            pairs = _pairs(degree, group, d1, d2, size, rng)
-            if len(pairs):
-                _move_one_child(parent, kids, pairs)
-                done = len(pairs) >= max(1, m // 5000)  # a trickle of moves is not worth a batch
-                break
-        if not done:
+    if m == 0 or cap < 1 or goal.sum() <= 0 or not len(linked):
+        return parent
+    degree = np.bincount(parent[linked], minlength=m)
+    top = cap if limit is not None and limit <= cap else None  # the last bin is exact
+    # The target's degrees as m values (largest remainders), ascending, holding the children
+    # there are: where the bins are exact, the target is tilted (p_d ∝ p_d·e^{λd}) to their mean.
+    share = goal * m / goal.sum()
+    if top is not None:
+        share = _tilted_to_mean(share, len(linked) / m) * m
+    count = np.floor(share).astype(np.int64)
+    count[np.argsort(count - share)[: m - int(count.sum())]] += 1
+    wanted = np.repeat(np.arange(cap + 1), count)
+    order = np.lexsort((rng.random(m), degree))
+    want = np.empty(m, dtype=np.int64)
+    want[order] = wanted
+    if top is None:  # "cap or more": a parent there keeps what it has above the cap
+        want = np.where(want >= cap, np.maximum(degree, cap), want)
+    ceiling = limit if limit is not None else np.iinfo(np.int64).max
+    # Each group's children are fixed: nudge degrees by one until the group's wants add up.
+    for _ in range(8):
+        held = np.bincount(group, weights=degree, minlength=int(group.max()) + 1)
+        asked = np.bincount(group, weights=want, minlength=len(held))
+        gap = np.rint(held - asked).astype(np.int64)
+        if not gap.any():
             break
-    return parent
+        for sign in (1, -1):
+            short = gap[group] * sign > 0
+            room = (want < ceiling) if sign > 0 else (want > 0)
+            eligible = np.flatnonzero(short & room)
+            if not len(eligible):
+                continue
+            # The largest degrees first: one child more or less moves a parent within the sparse
+            # tail of the histogram, not out of a crowded bin.
+            idx = eligible[np.lexsort((rng.random(len(eligible)), -want[eligible], group[eligible]))]
+            g = group[idx]
+            rank = np.arange(len(idx)) - np.searchsorted(g, g, side="left")
+            take = idx[rank < np.abs(gap[g])]
+            want[take] += sign
+    return _move_by_need(parent, linked, group, want - degree, rng)
 
 
-def _best_moves(excess: np.ndarray, top: int, exact_top: bool) -> list[tuple[int, int, int]]:
-    """(d1, d2, batch) moves of one child from a degree-d1 parent to a degree-d2 parent that
-    lower Σ|excess|, best first. Bin `cap` stands for "cap or more": it is left only when a hard
-    limit makes it exact."""
-    cap = len(excess) - 1
-    out = []
-    for d1 in range(1, cap + 1 if exact_top else cap):
-        for d2 in range(0, top):
-            if d2 == d1 - 1:
-                continue  # the two parents swap bins: the histogram does not change
-            change = np.zeros(cap + 1)
-            change[d1] -= 1
-            change[d1 - 1] += 1
-            change[d2] -= 1
-            change[d2 + 1] += 1
-            gain = np.abs(excess + change).sum() - np.abs(excess).sum()
-            if gain < 0:
-                # As many moves at once as the most urgent bin can take without overshooting.
-                touched = np.flatnonzero(change)
-                size = max(1, int(np.min(np.abs(excess[touched])) // 2))
-                out.append((gain, d1, d2, size))
-    out.sort()
-    return [(d1, d2, size) for _, d1, d2, size in out]
+def _tilted_to_mean(counts: np.ndarray, mean: float) -> np.ndarray:
+    """counts as a distribution tilted by e^{λd} to have `mean` (bisection on λ; a mean out of
+    the support's reach gets the nearest end)."""
+    p = counts / counts.sum()
+    d = np.arange(len(p), dtype=float)
+    support = p > 0
+    log_p = np.log(np.where(support, p, 1.0))
 
+    def tilt(lam: float) -> np.ndarray:
+        w = np.where(support, log_p + lam * d, -np.inf)
+        w = np.exp(w - w.max())
+        return w / w.sum()
 
-def _pairs(degree: np.ndarray, group: np.ndarray, d1: int, d2: int, size: int,
-           rng: np.random.Generator) -> np.ndarray:
-    """Up to `size` disjoint (giver, taker) pairs: a degree-d1 and a degree-d2 parent of one group."""
-    givers = np.flatnonzero(degree == d1)
-    takers = np.flatnonzero(degree == d2)
-    if not len(givers) or not len(takers):
-        return np.zeros((0, 2), dtype=np.int64)
-    givers, takers = givers[rng.permutation(len(givers))], takers[rng.permutation(len(takers))]
-    if d1 == d2:  # one set: pair its first half with its second half within each group
-        order = np.argsort(group[givers], kind="stable")
-        g = givers[order]
-        gg = group[g]
-        starts = np.r_[0, np.flatnonzero(np.diff(gg)) + 1]
-        counts = np.diff(np.r_[starts, len(g)])
-        half = counts // 2
-        rank = np.arange(len(g)) - np.repeat(starts, counts)
-        first = rank < np.repeat(half, counts)
-        second = (rank >= np.repeat(half, counts)) & (rank < np.repeat(2 * half, counts))
-        pairs = np.stack([g[first], g[second]], axis=1)
-    else:
-        # after a random shuffle, the k-th giver of a group pairs with the k-th taker of that group
-        pairs = np.stack(_match_in_groups(givers, group[givers], takers, group[takers]), axis=1)
-    if len(pairs) > size:
-        pairs = pairs[rng.permutation(len(pairs))[:size]]
-    return pairs
+    goal = float(np.clip(mean, d[support].min(), d[support].max()))
+    lo, hi = -20.0, 20.0
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if tilt(mid) @ d < goal else (lo, mid)
+    return tilt((lo + hi) / 2)
 
 
 def _match_in_groups(a: np.ndarray, a_group: np.ndarray, b: np.ndarray, b_group: np.ndarray
@@ -221,14 +216,6 @@ def _match_in_groups(a: np.ndarray, a_group: np.ndarray, b: np.ndarray, b_group:
     start = np.searchsorted(bg, ag, side="left")
     ok = rank < np.searchsorted(bg, ag, side="right") - start
     return a[ok], b[start[ok] + rank[ok]]
-
-
-def _move_one_child(parent: np.ndarray, kids: np.ndarray, pairs: np.ndarray) -> None:
-    """For each (giver, taker): one child of the giver now belongs to the taker. Givers are
-    distinct; with `kids` in random order, the last child written per parent is a random one."""
-    last = np.full(int(parent.max()) + 1, -1, dtype=np.int64)
-    last[parent[kids]] = kids
-    parent[last[pairs[:, 0]]] = pairs[:, 1]
 
 
 def reshape_tail(parent: np.ndarray, group: np.ndarray, tail: np.ndarray, top: int,
