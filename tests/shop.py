@@ -40,15 +40,20 @@ def build(dsn: str, customers: int = 3000, seed: int = 0) -> dict[str, int]:
             for _ in range(int(min(30, 1 + rng.geometric(0.35)))):
                 lines.append({"id": len(lines) + 1, "order_id": oid, "category_id": int(rng.integers(1, 17)),
                               "quantity": int(rng.integers(1, 5))})
-    engine = sa.create_engine(dsn)
-    with engine.begin() as conn:
-        for ddl in DDL:
-            conn.execute(sa.text(ddl))
-        md = sa.MetaData()
-        md.reflect(conn)
-        for name, rows in (("country", countries), ("category", categories), ("customer", cust),
-                           ("orders", orders), ("order_line", lines)):
-            conn.execute(md.tables[name].insert(), rows)
-    engine.dispose()
+    load(dsn, DDL, {"country": countries, "category": categories, "customer": cust, "orders": orders,
+                    "order_line": lines})
     return {"country": len(countries), "category": len(categories), "customer": customers,
             "orders": len(orders), "order_line": len(lines)}
+
+
+def load(dsn: str, ddl: list[str], rows: dict[str, list[dict]]) -> None:
+    """Create the tables and insert the rows, table by table in the order given."""
+    engine = sa.create_engine(dsn)
+    with engine.begin() as conn:
+        for statement in ddl:
+            conn.execute(sa.text(statement))
+        md = sa.MetaData()
+        md.reflect(conn)
+        for name, table_rows in rows.items():
+            conn.execute(md.tables[name].insert(), table_rows)
+    engine.dispose()

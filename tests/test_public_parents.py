@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from scipy.stats import spearmanr
 
+import shop
 from dbsynth.pipeline import RunOptions, run
 from dbsynth.schema.introspect import introspect
 from dbsynth.verify.stage import VerifyOptions, verify
@@ -29,17 +30,10 @@ def _build(dsn: str, customers: int = 8000, countries: int = 40, seed: int = 3) 
     weights = 1.0 / np.arange(1, countries + 1)
     weights[-10:] = 0.0  # lookup rows nobody uses
     country = rng.choice(countries, size=customers, p=weights / weights.sum()) + 1
-    engine = sa.create_engine(dsn)
-    with engine.begin() as conn:
-        for ddl in DDL:
-            conn.execute(sa.text(ddl))
-        md = sa.MetaData()
-        md.reflect(conn)
-        conn.execute(md.tables["country"].insert(), [{"id": i + 1, "code": f"C{i:02d}"} for i in range(countries)])
-        conn.execute(md.tables["customer"].insert(), [
-            {"id": i + 1, "email": f"c{i}@example.org", "segment": str(rng.choice(["retail", "pro"])),
-             "country_id": int(c)} for i, c in enumerate(country)])
-    engine.dispose()
+    shop.load(dsn, DDL, {
+        "country": [{"id": i + 1, "code": f"C{i:02d}"} for i in range(countries)],
+        "customer": [{"id": i + 1, "email": f"c{i}@example.org", "segment": str(rng.choice(["retail", "pro"])),
+                      "country_id": int(c)} for i, c in enumerate(country)]})
     return np.bincount(country, minlength=countries + 1)[1:]
 
 

@@ -20,7 +20,8 @@ recounts through the SQL path `run` executes, with the sensitivities `measure` a
 - marginals of the encoded bounded rows from `SqlMarginalSource` (FK NULL flags included), Δ(T);
 - `Pushdown.degree_histogram` per FK into a private parent, `Units.degree_sensitivity`; into a
   public parent, `Pushdown.parent_degrees` (children per parent row), Δ(T); on an owner edge,
-  `Pushdown.tail_excess` (children above the cap, clipped per parent), `Units.excess_sensitivity`;
+  the children above the cap (`degrees.excess` of `Pushdown.degree_counts`, clipped per parent),
+  `Units.excess_sensitivity`;
 - each FK edge's cross-table marginals from `crossjoin.join_counts`, `join_sensitivity`.
 
 The worst ratio change / declared Δ is tracked per statistic family over every trial; it must
@@ -45,7 +46,7 @@ from dbsynth.errors import UnsupportedSchema
 from dbsynth.measure.crossjoin import join_counts
 from dbsynth.measure.crossplan import admits, default_marginals, edge_features, join_sensitivity
 from dbsynth.measure.crosstable import public_table_encoders
-from dbsynth.measure.degrees import tail_clip
+from dbsynth.measure.degrees import excess, tail_clip
 from dbsynth.measure.domains import (Grid, as_type, coarse_edges, histogram_grid, public_encoder, quantile_grid,
                                      type_range)
 from dbsynth.measure.encoders import EPOCH, BinEncoder, CategoricalEncoder, NullIndicator, to_number
@@ -420,8 +421,8 @@ def statistics(db: Database, schema, spec, units: Units, encoders: dict[str, dic
                                                    units.degree_sensitivity(fk), "l1")
                 if units.is_owner_edge(fk):
                     clip = tail_clip(units.caps[fk.key])
-                    stats[f"{fk.key}: above the cap"] = Stat("children above the cap",
-                                                             np.array([push.tail_excess(fk)], dtype=float),
+                    above = excess(push.degree_counts(fk, all_children=True), units.caps[fk.key])
+                    stats[f"{fk.key}: above the cap"] = Stat("children above the cap", np.array([above], dtype=float),
                                                              units.excess_sensitivity(fk, clip), "l1")
             else:
                 stats[f"{fk.key}: degrees"] = Stat("children per public parent", push.parent_degrees(fk), d, "l1")

@@ -24,23 +24,16 @@ LINES = "order_line(order_id)->orders"
 
 def _regular_shop(dsn: str, customers: int = 3000, seed: int = 1) -> dict[str, int]:
     """Every customer orders 10 to 14 times: well above a cap of 4, in buckets the noise leaves."""
-    engine = sa.create_engine(dsn)
     rng = np.random.default_rng(seed)
-    with engine.begin() as conn:
-        for ddl in shop.DDL:
-            conn.execute(sa.text(ddl))
-        md = sa.MetaData()
-        md.reflect(conn)
-        conn.execute(md.tables["country"].insert(), [{"id": 1, "code": "DE"}])
-        conn.execute(md.tables["category"].insert(), [{"id": 1, "label": "all"}])
-        conn.execute(md.tables["customer"].insert(), [
-            {"id": i + 1, "email": f"c{i}@x.org", "segment": "retail", "country_id": 1} for i in range(customers)])
-        orders = [{"id": 0, "customer_id": c + 1, "status": "paid", "total": 1.0}
-                  for c in range(customers) for _ in range(int(rng.integers(10, 15)))]
-        for i, o in enumerate(orders):
-            o["id"] = i + 1
-        conn.execute(md.tables["orders"].insert(), orders)
-    engine.dispose()
+    orders = [{"id": 0, "customer_id": c + 1, "status": "paid", "total": 1.0}
+              for c in range(customers) for _ in range(int(rng.integers(10, 15)))]
+    for i, o in enumerate(orders):
+        o["id"] = i + 1
+    shop.load(dsn, shop.DDL, {
+        "country": [{"id": 1, "code": "DE"}], "category": [{"id": 1, "label": "all"}],
+        "customer": [{"id": i + 1, "email": f"c{i}@x.org", "segment": "retail", "country_id": 1}
+                     for i in range(customers)],
+        "orders": orders})
     return {"customer": customers, "orders": len(orders)}
 
 

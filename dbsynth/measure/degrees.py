@@ -3,8 +3,8 @@
 The buckets are public: one per degree up to the edge's cap, then doubling widths above it, so a
 parent with 300 orders is counted (in its bucket) rather than cut to the cap: a table's size
 follows from its parents' degrees without the cap's bias. `degree_histogram` counts rows in
-memory: the reference that `Pushdown.degree_histogram`, which the measure stage runs, is tested
-against (and what the sensitivity tests recompute)."""
+memory: the reference that `Pushdown.degree_histogram` (the measure stage's degree counts,
+bucketed) is tested against (and what the sensitivity tests recompute)."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def tail_clip(cap: int) -> int:
 
 def excess(degrees: dict[int, int], cap: int) -> int:
     """Σ over parents of min(max(d − cap, 0), tail_clip(cap) − cap): the children above the cap,
-    each parent's clipped (the in-memory twin of `Pushdown.tail_excess`)."""
+    each parent's clipped, from parents per exact degree (`Pushdown.degree_counts`)."""
     top = tail_clip(cap) - cap
     return int(sum(n * min(max(d - cap, 0), top) for d, n in degrees.items()))
 
@@ -177,9 +177,7 @@ def _tilted(p: np.ndarray, cap: int, kept_mean: float | None, clip: int | None =
             excess_mean: float | None = None) -> np.ndarray:
     """p tilted by exp(λ·min(d, cap) + μ·min(max(d − cap, 0), clip − cap)) so that E[min(d, cap)]
     = kept_mean and E[children above the cap, clipped] = excess_mean (either may be None: its
-    factor stays 1). One constraint: bisection on its multiplier (the mean is increasing in it);
-    two: bisection on each in turn until both hold (the log-partition is convex, so this
-    converges). A target outside what p's support allows gets the nearest end."""
+    factor stays 1), by `tilt_to_means`."""
     # A little of every degree up to the cap (and up to the clip when the tail is constrained),
     # so that a shape the noise reduced to one degree, or a tail the noise wiped out, can still
     # be moved to the means the row counts and the tail's sum say (the tilt cannot create support).
@@ -195,6 +193,15 @@ def _tilted(p: np.ndarray, cap: int, kept_mean: float | None, clip: int | None =
     if excess_mean is not None and clip is not None:
         stats.append(np.clip(degree - cap, 0, clip - cap).astype(float))
         targets.append(excess_mean)
+    return tilt_to_means(p, stats, targets)
+
+
+def tilt_to_means(p: np.ndarray, stats: list[np.ndarray], targets: list[float]) -> np.ndarray:
+    """p tilted by exp(Σ λ_k·stats[k]) so that E[stats[k]] = targets[k] for each k. One
+    constraint: bisection on its multiplier (the mean is increasing in it); more: bisection on
+    each in turn until all hold (the log-partition is convex, so this converges). A target outside
+    what p's support allows gets the nearest end; a statistic constant on the support is left."""
+    p = np.asarray(p, dtype=float)
     support = p > 0
     log_p = np.log(np.where(support, p, 1.0))
     lams = [0.0] * len(stats)

@@ -17,7 +17,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from dbsynth.errors import BudgetTooSmall
-from dbsynth.measure.degrees import DegreeRelease, tail_clip
+from dbsynth.measure.degrees import DegreeRelease, bucket_counts, excess, tail_clip
 from dbsynth.measure.domains import private_encoders, public_encoder
 from dbsynth.measure.encoders import NullIndicator
 from dbsynth.measure.parents import ParentCounts
@@ -175,19 +175,21 @@ def _measure_table(
                 table=name, what=f"children per {fk.ref_table} row of {fk.key}")
             tm.parent_counts[fk.key] = ParentCounts(keys, noisy, sigma)
             continue
-        excess, excess_sigma = None, 0.0
-        if units.is_owner_edge(fk):
+        owner_edge = units.is_owner_edge(fk)
+        degrees = pushdown.degree_counts(fk, all_children=owner_edge)  # one query: histogram and tail sum
+        above, above_sigma = None, 0.0
+        if owner_edge:
             # A third for the children above the cap, summed: what the table's size hangs on.
             rho_tail, rho_edge = rho_edge / 3, rho_edge * 2 / 3
-            (excess,), excess_sigma = mechanisms.gaussian(
-                ledger, np.array([float(pushdown.tail_excess(fk))]),
+            (above,), above_sigma = mechanisms.gaussian(
+                ledger, np.array([float(excess(degrees, units.caps[fk.key]))]),
                 sensitivity=units.excess_sensitivity(fk, tail_clip(units.caps[fk.key])), rho=rho_tail,
                 table=name, what=f"children above the cap of {fk.key}")
         noisy, sigma = mechanisms.gaussian(
-            ledger, pushdown.degree_histogram(fk), sensitivity=units.degree_sensitivity(fk), rho=rho_edge,
+            ledger, bucket_counts(degrees), sensitivity=units.degree_sensitivity(fk), rho=rho_edge,
             table=name, what=f"degree histogram of {fk.key}",
         )
-        tm.degrees[fk.key] = DegreeRelease(units.caps[fk.key], noisy, sigma, excess, excess_sigma)
+        tm.degrees[fk.key] = DegreeRelease(units.caps[fk.key], noisy, sigma, above, above_sigma)
     return tm
 
 

@@ -11,7 +11,7 @@ a country with 2,000 customers keeps about 2,000, and the largest country stays 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 from scipy.stats import norm
@@ -20,18 +20,11 @@ from scipy.stats import norm
 _FALSE_PARENT = 0.05
 
 
-def key_text(values: Sequence[Any]) -> str | None:
-    """A parent key as one string (as `units.fk_tuples` spells FK values); None with a NULL part."""
-    if any(v is None or v != v for v in values):
-        return None
-    return "\x1f".join(map(str, values))
-
-
 @dataclass(frozen=True)
 class ParentCounts:
     """Noisy kept children per public parent key: post-processing only."""
 
-    keys: tuple[str, ...]  # key_text of every parent row, in the order of `noisy`
+    keys: tuple[str, ...]  # `units.fk_text` of every parent row, in the order of `noisy`
     noisy: np.ndarray
     sigma: float
 

@@ -19,12 +19,11 @@ from sqlalchemy.sql.elements import ColumnElement
 from dbsynth.connect import translate_errors
 from dbsynth.dialects import Counts, Dialect, dialect_for
 from dbsynth.measure.bounding import BoundedRows
-from dbsynth.measure.degrees import bucket_counts, tail_clip
+from dbsynth.measure.degrees import bucket_counts
 from dbsynth.measure.discretise import Encoder, code_of, null_indicator
 from dbsynth.measure.domains import Bucketing, ValueSink
 from dbsynth.measure.encoders import NullIndicator, canonical, codes_outside_order
-from dbsynth.measure.parents import key_text
-from dbsynth.privacy.units import Units
+from dbsynth.privacy.units import Units, fk_text
 from dbsynth.schema import ForeignKey, Schema
 
 ModelColumn = Union[Encoder, NullIndicator]  # a model column: an encoded column or an FK's NULL flag
@@ -92,24 +91,14 @@ class Pushdown:
                 out[int(d)] = out.get(int(d), 0) + int(count)
         return out
 
-    def tail_excess(self, fk: ForeignKey) -> int:
-        """Σ over kept parents of their children above the owner edge's cap, each parent's clipped
-        at `degrees.tail_clip(cap)` − cap: the SQL twin of `degrees.excess`."""
-        cap = self.units.caps[fk.key]
-        top = tail_clip(cap) - cap
-        d = self._degrees(fk, all_children=True).c.dbsynth_degree
-        over = sa.case((d <= cap, 0), (d >= cap + top, top), else_=d - cap)
-        with self.connect(f"degrees of {fk.key}") as conn:
-            return int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(over), 0))).scalar_one())
-
     def parent_degrees(self, fk: ForeignKey) -> dict[str, int]:
-        """Kept children of every parent row, by the parent's key (`parents.key_text`): for edges
+        """Kept children of every parent row, by the parent's key (`units.fk_text`): for edges
         into a public table, whose rows are copied as they are (released parent by parent)."""
         degrees = self._degrees(fk, all_children=False)
         out: dict[str, int] = {}
         with self.connect(f"degrees of {fk.key}") as conn:
             for row in conn.execute(sa.select(degrees)):
-                key = key_text(row[:-1])
+                key = fk_text(row[:-1])
                 if key is not None:
                     out[key] = int(row[-1])
         return out

@@ -182,10 +182,18 @@ def keyed_hash(identities: list[str], secret: bytes) -> list[str]:
     return [hashlib.md5((prefix + s).encode("utf-8")).hexdigest() for s in identities]
 
 
+def fk_text(values) -> str | None:
+    """An FK value (or the parent key it references) as one hashable string; None where any part
+    is NULL."""
+    if any(v is None or v != v for v in values):
+        return None
+    return "\x1f".join(map(str, values))
+
+
 def fk_tuples(frame: pd.DataFrame, cols: tuple[str, ...]) -> pd.Series:
-    """FK values as one hashable string per row; None where any part is NULL (a root)."""
+    """FK values as one hashable string per row (`fk_text`); None where any part is NULL (a root)."""
     columns = [frame[c].tolist() for c in cols]
-    out = [None if any(v is None or v != v for v in vals) else "\x1f".join(map(str, vals)) for vals in zip(*columns)]
+    out = [fk_text(vals) for vals in zip(*columns)]
     return pd.Series(out if columns else [None] * len(frame), index=frame.index, dtype=object)
 
 

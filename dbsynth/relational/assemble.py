@@ -16,9 +16,8 @@ import pandas as pd
 from dbsynth.measure.crossplan import fk_spec
 from dbsynth.measure.crosstable import EdgeMeasurements
 from dbsynth.measure.measure import TableMeasurements, null_column
-from dbsynth.measure.parents import key_text
 from dbsynth.measure.sizing import Sizing
-from dbsynth.privacy.units import Units
+from dbsynth.privacy.units import Units, fk_text
 from dbsynth.relational.keys import fresh_keys, make_unique_rows, unique_sets_with_fks, unique_sets_without_fks
 from dbsynth.relational.linker import linker_for
 from dbsynth.relational.partition_keys import fit_partitions, partition_keys_first
@@ -118,7 +117,7 @@ def _link_edge(fk: ForeignKey, schema: Schema, spec: Spec, units: Units, measure
     tm = measured[fk.table]
     degrees = tm.degrees.get(fk.key) if tm.private else None
     counts = tm.parent_counts.get(fk.key) if tm.private else None
-    targets = counts.targets(key_text(parent_keys[i]) for i in valid) if counts is not None else None
+    targets = counts.targets(fk_text(parent_keys[i]) for i in valid) if counts is not None else None
     pgd = fk_spec(spec, fk).linker == "pgd" and edge is not None
     problem = edge_problem(fk, edge if pgd else None, degrees, units, state, children, valid, rng, kept_mean,
                            targets)
