@@ -335,12 +335,17 @@ def private_encoders(
         own = [(int(np.searchsorted(candidates, p, side="right")) - 1, float(c))  # a point's bucket and rows
                for p, c in zip(points, sel.noisy_counts[keep] if len(keep) else [])]
         mass = live_mass(noisy[1:len(candidates)], sigma, own, widths=np.diff(candidates))
-        if not (mass > 0).any() and points and _points_hold_all(total, total_noise, [c for _, c in own],
-                                                               mechanisms.sigma_for(rho * _POINT_SHARE, sensitivity)):
-            # The bins hold noise only: keep them where the frequent values are, not over a range
-            # a noisy coarse cell may have stretched (a rating 0..9 written as 700,000,000).
+        if points and (not (mass > 0).any() or _points_hold_all(
+                total, total_noise, [c for _, c in own], mechanisms.sigma_for(rho * _POINT_SHARE, sensitivity))):
+            # The bins hold noise only: the frequent values hold every row, or the fine release,
+            # finer and less noisy than the coarse one, found no rows outside them (a spread the
+            # coarse cells see, its blocks of fine cells see too). Keep the bins where the
+            # frequent values are, not over a range a noisy coarse cell may have stretched (a
+            # rating 0..9 written as 700,000,000), nor where a noisy fine cell lies (a 10 or a -1).
             r_lo = float(min(points))
             r_hi = max(float(max(points)) + (86400.0 if t == "date" else 1.0 if t == "int" else 0.0), r_lo + 1.0)
+            inside = (candidates[:len(mass)] >= r_lo) & (candidates[1:len(mass) + 1] <= r_hi)
+            mass = np.where(inside, mass, 0.0)
         edges, shape = _bins_from_mass(candidates, mass, r_lo, r_hi, t, cs.bins, total, sigma)
         out[col.name] = BinEncoder(edges, col.nullable, t, col.scale, lower=lo, upper=hi, points=points, shape=shape)
     return {col.name: out[col.name] for col, _ in columns}
