@@ -79,6 +79,9 @@ def _introspect(dsn: str, json_out: bool) -> None:
         out.print(render_schema(schema), markup=False, highlight=False, soft_wrap=True)
 
 
+_SNAPSHOT_HELP = ("PostgreSQL source: read it in this snapshot, exported by a session still in its transaction "
+                  "(SELECT pg_export_snapshot()); the extension passes its caller's")
+
 _PUBLIC_HELP = ("make tables public (copied verbatim, no budget): `suggested` for the reference tables that "
                 "`plan` suggests, and/or table names, comma-separated, e.g. --public suggested,playlist")
 
@@ -87,26 +90,31 @@ _PUBLIC_HELP = ("make tables public (copied verbatim, no budget): `suggested` fo
 def plan(dsn: str = typer.Argument(..., help="source database URL"),
          output: Optional[str] = typer.Option(None, "-o", "--output", help="write the spec YAML here"),
          public: list[str] = typer.Option([], "--public", metavar="suggested|TABLE[,TABLE...]", help=_PUBLIC_HELP),
+         spec: Optional[str] = typer.Option(
+             None, "--spec", metavar="FILE",
+             help="check this spec against the schema and show it, its units and its budget split, "
+                  "instead of a fresh one (not with --public)"),
          json_out: bool = typer.Option(False, "--json")) -> None:
     """Write the Spec: private/public, column kinds and domains, caps, budget, method. Reads no rows."""
-    _guard(_plan)(dsn, output, json_out, public)
+    _guard(_plan)(dsn, output, json_out, public, spec)
 
 
-def _plan(dsn: str, output: str | None, json_out: bool, public: list[str] | None = None) -> None:
+def _plan(dsn: str, output: str | None, json_out: bool, public: list[str] | None = None,
+          spec_path: str | None = None) -> None:
     from dbsynth.connect import source_engine
-    from dbsynth.plan import make_spec
     from dbsynth.paths import check_writable_file
-    from dbsynth.privacy.units import Units, check_referenced_keys, describe_units
-    from dbsynth.reference import explain_reference, resolve_public
+    from dbsynth.pipeline import load_spec
+    from dbsynth.privacy.units import Units, describe_units
+    from dbsynth.reference import explain_reference, refuse_public_with_spec
     from dbsynth.measure.split import planned_split
     from dbsynth.render import render_plan, render_split, render_units
     from dbsynth.schema.introspect import introspect as do
 
+    refuse_public_with_spec(public, spec_path)
     if output:
         check_writable_file(output, "-o")
     schema = do(source_engine(dsn))
-    check_referenced_keys(schema)
-    spec = make_spec(schema, public=resolve_public(schema, public) if public else frozenset())
+    spec = load_spec(schema, spec_path, tuple(public or ()))
     units = Units.from_spec(schema, spec)
     # Shown, never applied: a table becomes public only through --public or the spec (DESIGN §2).
     suggested = [v for v in explain_reference(schema).values() if v.reference]
@@ -178,14 +186,15 @@ def run(source: str = typer.Argument(..., help="source database URL (read only)"
         scale: float = typer.Option(1.0, "--scale", metavar="F",
                                     help="size of the shadow: every table × F (children follow their parents' "
                                          "degrees; public tables are copied as they are), e.g. 0.01 or 10"),
+        source_snapshot: Optional[str] = typer.Option(None, "--source-snapshot", metavar="ID", help=_SNAPSHOT_HELP),
         json_out: bool = typer.Option(False, "--json")) -> None:
     """Learn the source under DP and write a shadow database into the target."""
     _guard(_run)(source, target, epsilon, delta, spec, seed, replace, ledger, json_out, link, method, llm_model,
-                 spec_out, public, scale)
+                 spec_out, public, scale, source_snapshot)
 
 
 def _run(source, target, epsilon, delta, spec, seed, replace, ledger, json_out, link=None, method=None,
-         llm_model=None, spec_out=None, public=None, scale=1.0) -> None:
+         llm_model=None, spec_out=None, public=None, scale=1.0, source_snapshot=None) -> None:
     from dbsynth.connect import refuse_same_database
     from dbsynth.reference import refuse_public_with_spec
 
@@ -193,11 +202,12 @@ def _run(source, target, epsilon, delta, spec, seed, replace, ledger, json_out, 
     refuse_public_with_spec(public, spec)  # exit 2 before connecting (the pipeline checks again)
     from dbsynth.pipeline import RunOptions
     from dbsynth.pipeline import run as do
-    from dbsynth.render import StageProgress, render_ledger
+    from dbsynth.render import render_ledger, stage_progress
 
     opts = RunOptions(source, target, epsilon, delta, spec, seed, replace, ledger, link, method=method,
-                      llm_model=llm_model, spec_out=spec_out, public=tuple(public or ()), scale=scale)
-    with StageProgress(err, enabled=not json_out) as progress:
+                      llm_model=llm_model, spec_out=spec_out, public=tuple(public or ()), scale=scale,
+                      source_snapshot=source_snapshot)
+    with stage_progress(err, enabled=not json_out) as progress:
         result = do(opts, progress=progress.update)
     if json_out:
         _emit_json(result.to_dict())
@@ -234,17 +244,20 @@ def verify(source: str = typer.Argument(..., help="source database URL (read onl
            seed: int = typer.Option(0, "--seed", help="seed of the sampled triples, chains, workload and splits"),
            workload: int = typer.Option(200, "--workload", min=0, help="number of random aggregate queries"),
            hard_only: bool = typer.Option(
-               False, "--hard-only", help="hard checks only: read no rows of the source (no fidelity)")) -> None:
+               False, "--hard-only", help="hard checks only: read no rows of the source (no fidelity)"),
+           source_snapshot: Optional[str] = typer.Option(None, "--source-snapshot", metavar="ID",
+                                                         help=_SNAPSHOT_HELP)) -> None:
     """Check the target's integrity and schema with SQL and report fidelity to the source."""
     _guard(_verify)(source, target, json_out, epsilon, report_dir, emit_sql, fail_under, tstr, seed, workload,
-                    hard_only)
+                    hard_only, source_snapshot)
 
 
 def _verify(source: str, target: str, json_out: bool, epsilon: float | None = None, report_dir: str | None = None,
             emit_sql: str | None = None, fail_under: list[str] | None = None, tstr: str | None = None,
-            seed: int = 0, workload: int = 200, hard_only: bool = False) -> None:
+            seed: int = 0, workload: int = 200, hard_only: bool = False, source_snapshot: str | None = None) -> None:
     from dbsynth.connect import redact, source_engine, target_engine, translate_errors
     from dbsynth.errors import UsageError
+    from dbsynth.render import stage_progress
     from dbsynth.paths import check_writable_dir, check_writable_file
     from dbsynth.schema.introspect import introspect as do
     from dbsynth.verify import VerifyOptions, render_text, write_report
@@ -262,7 +275,7 @@ def _verify(source: str, target: str, json_out: bool, epsilon: float | None = No
         check_writable_dir(report_dir, "--report")
     if emit_sql:
         check_writable_file(emit_sql, "--emit-sql")
-    src = source_engine(source)
+    src = source_engine(source, source_snapshot)
     schema = do(src)
     tgt = target_engine(target)
     if emit_sql:
@@ -272,12 +285,8 @@ def _verify(source: str, target: str, json_out: bool, epsilon: float | None = No
                             tstr=tstr, thresholds=thresholds)
     # A role that may not read the source (or the target) is the user's to fix: exit 4, naming the table.
     with translate_errors(src, "verify reads the source"), translate_errors(tgt, "verify reads the target"):
-        if err.is_terminal and not json_out:
-            with err.status("verify") as status:
-                report = check(src, tgt, schema, options=options,
-                               progress=lambda msg: status.update(f"verify: {msg}"))
-        else:
-            report = check(src, tgt, schema, options=options)
+        with stage_progress(err, enabled=not json_out, stages=("verify",)) as progress:
+            report = check(src, tgt, schema, options=options, progress=lambda msg: progress.update("verify", msg))
     if report_dir:
         paths = write_report(report, report_dir, source=redact(source), target=redact(target))
         err.print(f"report written to {paths[-1]}", highlight=False, soft_wrap=True)
@@ -306,6 +315,79 @@ def _emit_checks(schema: Any, engine: Any, path: str, epsilon: float | None, sou
     else:
         err.print(f"{n} verification queries for {engine_kind(engine)} written to {path}", highlight=False,
                   soft_wrap=True)
+
+
+@app.command("install-procedures")
+def install_procedures(
+        source: str = typer.Argument(..., help="source database URL (read only): the schema to check for"),
+        dsn: str = typer.Argument(..., help="MySQL/MariaDB database to create the procedure in (not the source)"),
+        epsilon: Optional[float] = typer.Option(
+            None, "--epsilon", "-e", help="the ledger's epsilon must not exceed this (default: presence only)"),
+        json_out: bool = typer.Option(False, "--json")) -> None:
+    """Create CALL dbsynth_verify('shadow_db'): the hard checks of --emit-sql as a MySQL/MariaDB procedure."""
+    _guard(_install_procedures)(source, dsn, epsilon, json_out)
+
+
+def _install_procedures(source: str, dsn: str, epsilon: float | None, json_out: bool) -> None:
+    import sqlalchemy as sa
+
+    from dbsynth.connect import engine_kind, redact, refuse_same_database, scrub, source_engine, target_engine
+    from dbsynth.errors import PermissionDenied, UsageError, WriteFailed
+    from dbsynth.schema.introspect import introspect as do
+    from dbsynth.verify.procedures import PROCEDURE, install, procedure_sql
+    from dbsynth.verify.structure import expected_metadata
+
+    if epsilon is not None and not epsilon > 0:
+        raise UsageError(f"--epsilon must be positive, got {epsilon}")
+    refuse_same_database(source, dsn)  # the procedure is written: never into the source
+    src = source_engine(source)
+    where = target_engine(dsn)
+    if engine_kind(where) != "mysql":
+        raise UsageError(f"install-procedures needs a MySQL/MariaDB database, got {redact(dsn)} "
+                         "(PostgreSQL: CREATE EXTENSION dbsynth; any engine: verify --emit-sql)")
+    refuse_same_database(source, dsn, src, where)
+    schema = do(src)
+    text = procedure_sql(schema, expected_metadata(schema, "mysql"), where.dialect, source=redact(source),
+                         ledger_bound=epsilon)
+    try:
+        install(where, text)
+    except sa.exc.DBAPIError as exc:
+        message = f"cannot create {PROCEDURE} in {redact(dsn)}: {scrub(str(exc.orig).splitlines()[0])}"
+        if "denied" in message.lower():
+            raise PermissionDenied(message + " (grant CREATE ROUTINE and ALTER ROUTINE on that database)") from None
+        raise WriteFailed(message) from None
+    database = where.url.database
+    if json_out:
+        _emit_json({"procedure": PROCEDURE, "database": database, "call": f"CALL {database}.{PROCEDURE}('shadow_db')"})
+    else:
+        out.print(f"created {database}.{PROCEDURE}: CALL {PROCEDURE}('shadow_db') returns the hard checks' rows",
+                  markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command("install-extension")
+def install_extension(
+        pg_config: Optional[str] = typer.Option(None, "--pg-config", metavar="PATH",
+                                                help="the server's pg_config (default: on PATH, else the newest "
+                                                     "/usr/lib/postgresql/*/bin/pg_config)"),
+        python: Optional[str] = typer.Option(None, "--python", metavar="PATH",
+                                             help="the Python the extension runs dbsynth with (default: this one)"),
+        json_out: bool = typer.Option(False, "--json")) -> None:
+    """Install the PostgreSQL extension into a server on this machine; then CREATE EXTENSION dbsynth."""
+    _guard(_install_extension)(pg_config, python, json_out)
+
+
+def _install_extension(pg_config: str | None, python: str | None, json_out: bool) -> None:
+    from dbsynth.extension import install
+
+    done = install(pg_config, python)
+    if json_out:
+        _emit_json(done.to_dict())
+    else:
+        out.print(f"extension dbsynth {done.default_version} installed into {done.extension_dir}, running "
+                  f"{done.python};\nin a database: CREATE EXTENSION plpython3u; CREATE EXTENSION dbsynth;",
+                  markup=False, highlight=False, soft_wrap=True)
+    for warning in done.warnings:
+        err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -263,10 +263,21 @@ def _scrub(message: str, url: URL) -> str:
     return scrub(text, url).strip()
 
 
-def source_engine(dsn: str) -> sa.Engine:
-    """An engine whose every transaction is read only (enforced by the server)."""
+# What pg_export_snapshot() returns: hex transaction and counter, then a decimal sequence number.
+_SNAPSHOT = re.compile(r"[0-9A-F]+-[0-9A-F]+-[0-9]+")
+
+
+def source_engine(dsn: str, snapshot: str | None = None) -> sa.Engine:
+    """An engine whose every transaction is read only (enforced by the server).
+
+    `snapshot`: a PostgreSQL snapshot exported by another session (`pg_export_snapshot()`, e.g.
+    the session that called `dbsynth.synthesize`): every transaction then imports it, so all
+    reads see exactly what that session saw, whatever commits meanwhile."""
     url = parse_dsn(dsn)
     kind = engine_kind(url)
+    if snapshot is not None and (kind != "postgresql" or not _SNAPSHOT.fullmatch(snapshot)):
+        raise UsageError(f"--source-snapshot {snapshot!r}: needs a PostgreSQL source and an id from "
+                         "pg_export_snapshot(), e.g. 00000003-0000001B-1")
     if kind == "sqlite":
         path = url.database
         if not path or path == ":memory:":
@@ -296,8 +307,23 @@ def source_engine(dsn: str) -> sa.Engine:
                 dbapi_conn.commit()
 
         utc_sessions(engine, kind)
+        if snapshot is not None:
+            _import_snapshot(engine, snapshot)
     check_connection(engine, url)
     return engine
+
+
+def _import_snapshot(engine: sa.Engine, snapshot: str) -> None:
+    """Every transaction of `engine` reads in `snapshot` (REPEATABLE READ, as importing needs)."""
+
+    @sa.event.listens_for(engine, "begin")
+    def _in_snapshot(conn):  # pragma: no cover - runs inside the driver
+        conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        try:
+            conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        except sa.exc.DBAPIError as exc:
+            raise ConnectionFailed(f"cannot read in snapshot {snapshot}: {_scrub(str(exc.orig), engine.url)} "
+                                   "(the session that exported it must still be in its transaction)") from None
 
 
 def target_engine(dsn: str) -> sa.Engine:
@@ -357,7 +383,7 @@ def translate_errors(engine: sa.Engine, what: str) -> Iterator[None]:
         low = msg.lower()
         if "permission denied" in low or "command denied" in low or "access denied" in low:
             raise PermissionDenied(
-                f"{what}: {msg} — grant SELECT on it to the source role (connectors/roles/ has least-privilege scripts)"
+                f"{what}: {msg} — grant SELECT on it to the source role (connectors/postgres/roles.sql and connectors/mysql/roles.sql create least-privilege roles)"
             ) from None
         raise
 

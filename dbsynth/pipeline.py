@@ -60,6 +60,7 @@ class RunOptions:
     public: tuple[str, ...] = ()  # `--public`: "suggested" and/or table names (dbsynth.reference); not with spec_path
     noise: Noise | None = None  # tests only: SeededNoise (the ledger then says the guarantee is void)
     scale: float = 1.0  # every table's size × scale (children follow their parents' degrees): post-processing
+    source_snapshot: str | None = None  # PostgreSQL: read the source in this exported snapshot (the extension's caller's)
 
 
 @dataclass
@@ -143,7 +144,7 @@ def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
     # two servers say they are, before anything is read.
     refuse_same_database(opts.source, opts.target)
     say("introspect", redact(opts.source))
-    src = source_engine(opts.source)
+    src = source_engine(opts.source, opts.source_snapshot)
     tgt = target_engine(opts.target)
     refuse_same_database(opts.source, opts.target, src, tgt)
     schema = introspect(src)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import sys
+import time
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -125,12 +128,46 @@ def render_ledger(result) -> str:
     return _to_text(t, *([split] if getattr(result, "split", None) else []), rows)
 
 
+def stage_progress(console: Console | None, enabled: bool = True, stages=STAGES) -> "StageProgress | LineProgress":
+    """Bars on a terminal; with DBSYNTH_PROGRESS=lines, one plain line per step on stderr instead
+    (whatever --json says): what the PostgreSQL extension turns into NOTICEs."""
+    if os.environ.get("DBSYNTH_PROGRESS") == "lines":
+        return LineProgress()
+    return StageProgress(console, enabled, stages)
+
+
+class LineProgress:
+    """`progress: <stage>: <detail>` lines on stderr, at a stage's start and then at most every
+    few seconds (a write reports every chunk)."""
+
+    EVERY = 5.0  # seconds between two lines of the same stage
+
+    def __init__(self):
+        self.current: str | None = None
+        self.last = 0.0
+
+    def __enter__(self) -> "LineProgress":
+        return self
+
+    def update(self, stage: str, detail: str) -> None:
+        now = time.monotonic()
+        if stage == self.current and now - self.last < self.EVERY:
+            return
+        self.current, self.last = stage, now
+        sys.stderr.write(f"progress: {stage}: {' '.join(detail.split())[:120]}\n")
+        sys.stderr.flush()
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
 class StageProgress:
     """One bar per pipeline stage on stderr; quiet when output is JSON or not a terminal."""
 
-    def __init__(self, console: Console | None, enabled: bool = True):
+    def __init__(self, console: Console | None, enabled: bool = True, stages=STAGES):
         enabled = enabled and console is not None and console.is_terminal
         self.enabled = enabled
+        self.stages = list(stages)
         self.progress = Progress(SpinnerColumn(), TextColumn("{task.description:<10}"), BarColumn(),
                                  TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console,
                                  transient=False, disable=not enabled)
@@ -139,7 +176,7 @@ class StageProgress:
 
     def __enter__(self) -> "StageProgress":
         self.progress.__enter__()
-        for s in STAGES:
+        for s in self.stages:
             self.tasks[s] = self.progress.add_task(s, total=1, detail="", start=False)
         return self
 

@@ -6,13 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ ! -x /usr/lib/postgresql/15/bin/initdb ] || ! command -v mariadbd >/dev/null 2>&1 \
-        || ! command -v chromium >/dev/null 2>&1; then
+        || ! command -v chromium >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1 \
+        || [ ! -e /usr/share/postgresql/15/extension/plpython3u.control ]; then
     if [ "$(id -u)" = 0 ]; then
         export DEBIAN_FRONTEND=noninteractive
         apt-get update
-        apt-get install -y postgresql postgresql-plpython3-15 mariadb-server chromium
+        apt-get install -y postgresql postgresql-plpython3-15 mariadb-server chromium make
     else
-        echo "needs PostgreSQL 15, MariaDB and Chromium: sudo apt-get install -y postgresql mariadb-server chromium" >&2
+        echo "needs PostgreSQL 15 with PL/Python, MariaDB, Chromium and make: sudo apt-get install -y postgresql postgresql-plpython3-15 mariadb-server chromium make" >&2
         exit 1
     fi
 fi

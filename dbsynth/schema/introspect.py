@@ -122,7 +122,7 @@ def _refuse_hidden_parents(tables: dict[str, Table]) -> None:
             if fk.ref_table not in tables:
                 raise PermissionDenied(
                     f"table {fk.ref_table!r} (referenced by {fk.key}) is not visible to the source role: grant SELECT on "
-                    "it, or on the whole database (connectors/roles/ has least-privilege scripts)")
+                    "it, or on the whole database (connectors/postgres/roles.sql and connectors/mysql/roles.sql create least-privilege roles)")
 
 
 def _table(insp, sa_table: sa.Table, name: str, kind: str, domains: dict[str, tuple[str, ...]] | None = None) -> Table:

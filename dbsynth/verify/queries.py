@@ -58,6 +58,7 @@ def plan_checks(
     *,
     ledger_bound: float | None = None,
     include_ledger: bool = False,
+    quoter: Quoter | None = None,
 ) -> list[CheckQuery]:
     """Every hard row-level check of `schema` on a target speaking `dialect`.
 
@@ -65,8 +66,9 @@ def plan_checks(
     it). `present` maps the target's tables to their columns: a check on a table or column the
     target lacks is left out, since the schema diff reports the absence once. None means the
     target is assumed complete (emitting a file). `include_ledger` adds the ledger presence and
-    epsilon-bound query, which the verify stage does in Python (it also parses the JSON)."""
-    q = Quoter(dialect)
+    epsilon-bound query, which the verify stage does in Python (it also parses the JSON).
+    `quoter` spells table names (default: as they are, in the connected database)."""
+    q = quoter or Quoter(dialect)
     kind = dialect_kind(dialect)
     conditions = check_conditions(metadata, dialect)
     out: list[CheckQuery] = []
@@ -102,8 +104,8 @@ def orphan_fk(q: Quoter, fk: ForeignKey) -> CheckQuery:
     pairs = list(zip(fk.columns, fk.ref_columns))
     sql = fill(
         "orphan_fk",
-        child=q(fk.table),
-        parent=q(fk.ref_table),
+        child=q.table(fk.table),
+        parent=q.table(fk.ref_table),
         join_on=" AND ".join(f"{q.qualified('c', a)} = {q.qualified('p', b)}" for a, b in pairs),
         child_not_null=" AND ".join(f"{q.qualified('c', a)} IS NOT NULL" for a in fk.columns),
         parent_key=q.qualified("p", fk.ref_columns[0]),
@@ -121,7 +123,7 @@ def orphan_fk(q: Quoter, fk: ForeignKey) -> CheckQuery:
 def duplicate_key(q: Quoter, table: str, columns: tuple[str, ...]) -> CheckQuery:
     sql = fill(
         "duplicate_key",
-        table=q(table),
+        table=q.table(table),
         columns=q.join(columns),
         not_null=" AND ".join(f"{q(c)} IS NOT NULL" for c in columns),
     )
@@ -140,7 +142,7 @@ def not_null(q: Quoter, table: Table, have: set[str]) -> CheckQuery | None:
         return None
     sql = fill(
         "not_null",
-        table=q(table.name),
+        table=q.table(table.name),
         null_counts=", ".join(f"SUM(CASE WHEN {q(c)} IS NULL THEN 1 ELSE 0 END) AS n_{i}" for i, c in enumerate(cols)),
         any_null=" OR ".join(f"{q(c)} IS NULL" for c in cols),
     )
@@ -153,7 +155,7 @@ def not_null(q: Quoter, table: Table, have: set[str]) -> CheckQuery | None:
 
 
 def check_constraint(q: Quoter, table: str, name: str | None, condition: str) -> CheckQuery:
-    sql = fill("check_constraint", table=q(table), condition=condition)
+    sql = fill("check_constraint", table=q.table(table), condition=condition)
     label = f"{name} " if name else ""
 
     def describe(row: Mapping[str, Any]) -> str:
@@ -166,7 +168,7 @@ def enum_membership(q: Quoter, kind: str, table: str, column: str, labels: tuple
     as_text = {"postgresql": "CAST({} AS TEXT)", "mysql": "CAST({} AS CHAR)"}.get(kind, "{}")
     sql = fill(
         "enum",
-        table=q(table),
+        table=q.table(table),
         column=q(column),
         column_text=as_text.format(q(column)),
         labels=", ".join(q.literal(v) for v in labels),
@@ -203,10 +205,11 @@ def sequence_position(q: Quoter, kind: str, table: str, column: str, sequence: s
     if kind == "postgresql":
         regclass = (q.literal(sequence) if sequence is not None
                     else f"pg_get_serial_sequence({q.literal(q(table))}, {q.literal(column)})")
-        sql = fill("sequence_position_postgresql", table=q(table), column=q(column), sequence=regclass)
+        sql = fill("sequence_position_postgresql", table=q.table(table), column=q(column), sequence=regclass)
         what = f"sequence {sequence}" if sequence else "identity sequence"
     else:
-        sql = fill("sequence_position_mysql", table=q(table), column=q(column), table_name=q.literal(table))
+        sql = fill("sequence_position_mysql", table=q.table(table), column=q(column), table_name=q.literal(table),
+                   database=q.database())
         what = "AUTO_INCREMENT counter"
 
     def describe(row: Mapping[str, Any]) -> str:
@@ -222,7 +225,7 @@ def sequence_position(q: Quoter, kind: str, table: str, column: str, sequence: s
 def ledger_presence(q: Quoter, bound: float | None) -> CheckQuery:
     name = INTERNAL_TABLES[0]
     over = f"{q('epsilon')} > {float(bound)!r}" if bound is not None else "1 = 0"
-    sql = fill("ledger_bound", ledger=q(name), over_bound=over)
+    sql = fill("ledger_bound", ledger=q.table(name), over_bound=over)
     subject = f"{name} present" + (f", epsilon <= {bound}" if bound is not None else "")
 
     def describe(row: Mapping[str, Any]) -> str:

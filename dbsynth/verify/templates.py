@@ -57,6 +57,14 @@ class Quoter:
     def __call__(self, name: str) -> str:
         return self._prep.quote(name)
 
+    def table(self, name: str) -> str:
+        """A table of the database the statement runs in."""
+        return self(name)
+
+    def database(self) -> str:
+        """That database's name as a string (MySQL/MariaDB)."""
+        return "DATABASE()"
+
     def qualified(self, alias: str, name: str) -> str:
         return f"{alias}.{self(name)}"
 
