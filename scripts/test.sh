@@ -6,14 +6,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ ! -x /usr/lib/postgresql/15/bin/initdb ] || ! command -v mariadbd >/dev/null 2>&1 \
-        || ! command -v chromium >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1 \
+        || ! command -v chromium >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1 || ! command -v docker-compose >/dev/null 2>&1 \
         || [ ! -e /usr/share/postgresql/15/extension/plpython3u.control ]; then
     if [ "$(id -u)" = 0 ]; then
         export DEBIAN_FRONTEND=noninteractive
         apt-get update
         apt-get install -y postgresql postgresql-plpython3-15 mariadb-server chromium make
+        apt-get install -y --no-install-recommends docker-compose  # validates docker/compose.yml; no engine
     else
-        echo "needs PostgreSQL 15 with PL/Python, MariaDB, Chromium and make: sudo apt-get install -y postgresql postgresql-plpython3-15 mariadb-server chromium make" >&2
+        echo "needs PostgreSQL 15 with PL/Python, MariaDB, Chromium and make: sudo apt-get install -y postgresql postgresql-plpython3-15 mariadb-server chromium make docker-compose" >&2
         exit 1
     fi
 fi
