@@ -19,11 +19,15 @@ ROOT = Path(__file__).resolve().parent.parent
 READER_PW, WRITER_PW = "r3ader-pw", "wr1ter-pw"
 
 
-def _verify(source: str, target: str) -> dict:
-    res = subprocess.run([sys.executable, "-m", "dbsynth.cli", "verify", source, target, "--json", "--workload", "0"],
+def _run_and_verify(reader: str, writer: str, lines: str) -> None:
+    """`run` then `verify` (as the command line) with the reader's and the writer's URLs."""
+    result = run(RunOptions(reader, writer, 4.0, seed=1))
+    assert result.rows[lines] > 0
+    res = subprocess.run([sys.executable, "-m", "dbsynth.cli", "verify", reader, writer, "--json", "--workload", "0"],
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
-    return json.loads(res.stdout)
+    report = json.loads(res.stdout)
+    assert report["passed"] and report["hard_failures"] == 0
 
 
 def _refused(dsn: str, statement: str) -> str:
@@ -46,10 +50,7 @@ def test_postgres_roles_run_verify_and_refuse_writes_to_the_source(pg_server, ch
                    check=True, capture_output=True, env=_clean_env())
     reader = pg_server.dsn("chinook", "dbsynth_reader", READER_PW)
     writer = pg_server.dsn("chinook_roles", "dbsynth_writer", WRITER_PW)
-    result = run(RunOptions(reader, writer, 4.0, seed=1))
-    assert result.rows["invoice_line"] > 0
-    report = _verify(reader, writer)
-    assert report["passed"] and report["hard_failures"] == 0
+    _run_and_verify(reader, writer, "invoice_line")
     # the server, not dbsynth, refuses: a read-only transaction, and no INSERT privilege beneath it
     assert "read-only transaction" in _refused(reader, "INSERT INTO genre (genre_id, name) VALUES (999, 'x')")
     assert "permission denied" in _refused(reader, "SET TRANSACTION READ WRITE; "
@@ -65,10 +66,7 @@ def test_mysql_roles_run_verify_and_refuse_writes_to_the_source(maria_server, ch
                      f"@writer_password = '{WRITER_PW}';\nSOURCE {ROOT / 'connectors' / 'mysql' / 'roles.sql'}")
     reader = maria_server.dsn("Chinook", "dbsynth_reader", READER_PW)
     writer = maria_server.dsn("chinook_roles", "dbsynth_writer", WRITER_PW)
-    result = run(RunOptions(reader, writer, 4.0, seed=1))
-    assert result.rows["InvoiceLine"] > 0
-    report = _verify(reader, writer)
-    assert report["passed"] and report["hard_failures"] == 0
+    _run_and_verify(reader, writer, "InvoiceLine")
     # a second run replaces the shadow: the writer drops and creates its stage and trash databases
     run(RunOptions(reader, writer, 4.0, seed=2, replace=True))
     assert "command denied" in _refused(reader, "INSERT INTO Genre (GenreId, Name) VALUES (999, 'x')")
