@@ -108,10 +108,15 @@ def _environment(python: str) -> dict:
              "print(json.dumps({'version': '%d.%d' % sys.version_info[:2], "
              "'site': sorted({sysconfig.get_paths()['purelib'], sysconfig.get_paths()['platlib']}), "
              "'package': os.path.dirname(os.path.dirname(os.path.realpath(dbsynth.__file__)))}))")
-    res = subprocess.run([python, "-c", probe], capture_output=True, text=True)
-    if res.returncode != 0:
-        raise UsageError(f"{python} cannot import dbsynth: pass --python with the interpreter of dbsynth's environment")
-    return json.loads(res.stdout)
+    refused = UsageError(f"{python} cannot import dbsynth: pass --python with the interpreter of dbsynth's environment")
+    try:
+        res = subprocess.run([python, "-c", probe], capture_output=True, text=True)
+        found = json.loads(res.stdout) if res.returncode == 0 else None
+    except (OSError, ValueError):
+        raise refused from None
+    if not isinstance(found, dict) or not {"version", "site", "package"} <= set(found):
+        raise refused
+    return found
 
 
 def _interpreter_for_the_server(python: str, version: str) -> tuple[str, list[str]]:

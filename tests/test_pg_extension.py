@@ -212,3 +212,15 @@ def test_drop_extension_leaves_nothing(pg_server, installed):
         conn.execute("DROP EXTENSION dbsynth")
         assert _functions(conn) == set()
         assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = 'dbsynth'").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("args, code, text", [
+    (["--pg-config", "/nonexistent/pg_config"], 2, "not an executable"),
+    (["--python", "/bin/true"], 2, "cannot import dbsynth"),
+    (["--python", "/nonexistent/python3"], 2, "cannot import dbsynth"),
+], ids=["no pg_config", "python without dbsynth", "no python"])
+def test_install_extension_refuses_bad_input_in_one_line(args, code, text):
+    res = subprocess.run([sys.executable, "-m", "dbsynth.cli", "install-extension", *args],
+                         capture_output=True, text=True)
+    assert res.returncode == code and text in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
