@@ -90,23 +90,23 @@ def zipf_weights(n: int, a: float) -> np.ndarray:
     return w / w.sum()
 
 
-def order_degrees(n: int, rng: np.random.Generator) -> np.ndarray:
-    """Orders per customer: 35% none; the rest lognormal (median ~2, a few hundred at the top)."""
-    d = np.ceil(rng.lognormal(0.6, 1.25, n)).astype(np.int64)
+def order_degrees(n: int, rng: np.random.Generator, mu: float = 0.6) -> np.ndarray:
+    """Orders per customer: 35% none; the rest lognormal (median ~2 at mu 0.6, a few hundred at the top)."""
+    d = np.ceil(rng.lognormal(mu, 1.25, n)).astype(np.int64)
     d[rng.random(n) < 0.35] = 0
     return np.clip(d, 0, 1_000)
 
 
-def line_degrees(n: int, rng: np.random.Generator) -> np.ndarray:
-    """Lines per order, 1–50: most orders one to three lines, a long tail of bulk orders."""
-    return np.clip(1 + np.floor(rng.lognormal(0.3, 1.0, n)), 1, 50).astype(np.int64)
+def line_degrees(n: int, rng: np.random.Generator, mu: float = 0.3) -> np.ndarray:
+    """Lines per order, 1–50: most orders one to three lines (mu 0.3), a long tail of bulk orders."""
+    return np.clip(1 + np.floor(rng.lognormal(mu, 1.0, n)), 1, 50).astype(np.int64)
 
 
 def stamps(seconds: np.ndarray) -> pd.Series:
     return pd.Series((EPOCH + seconds.astype("timedelta64[s]")).astype("datetime64[s]")).dt.tz_localize("UTC")
 
 
-def tables(scale_rows: float, seed: int) -> dict[str, pd.DataFrame]:
+def tables(scale_rows: float, seed: int, orders_mu: float = 0.6, lines_mu: float = 0.3) -> dict[str, pd.DataFrame]:
     rng = np.random.default_rng(seed)
     n_c = max(int(round(CUSTOMERS * scale_rows)), 20)
     n_p = max(int(round(PRODUCTS * scale_rows)), 50)
@@ -142,12 +142,12 @@ def tables(scale_rows: float, seed: int) -> dict[str, pd.DataFrame]:
         "created": stamps(signup),
     })
 
-    deg = order_degrees(n_c, rng)
+    deg = order_degrees(n_c, rng, orders_mu)
     owner = np.repeat(np.arange(n_c), deg)
     n_o = len(owner)
     # An order comes after its customer's signup, within two years.
     o_created = signup[owner] + rng.integers(0, 2 * 365 * 86_400, n_o)
-    lines = line_degrees(n_o, rng)
+    lines = line_degrees(n_o, rng, lines_mu)
     order_of = np.repeat(np.arange(n_o), lines)
     n_l = len(order_of)
     prod = np.floor(n_p * rng.random(n_l) ** 2.5).astype(np.int64)  # popular products first
@@ -177,10 +177,11 @@ def copy_frame(cur, name: str, frame: pd.DataFrame, chunk: int = 200_000) -> Non
             cp.write(buf.getvalue())
 
 
-def build(dsn: str, scale_rows: float = 1.0, seed: int = 0) -> dict:
-    """Create and fill the six tables in the PostgreSQL database at `dsn`; {table: rows, "seconds": s}."""
+def build(dsn: str, scale_rows: float = 1.0, seed: int = 0, **shape: float) -> dict:
+    """Create and fill the six tables in the PostgreSQL database at `dsn`; {table: rows, "seconds": s}.
+    `shape`: orders_mu, lines_mu (the lognormal location of orders per customer, lines per order)."""
     start = time.perf_counter()
-    frames = tables(scale_rows, seed)
+    frames = tables(scale_rows, seed, **shape)
     engine = sa.create_engine(dsn)
     try:
         raw = engine.raw_connection()

@@ -6,7 +6,8 @@ PostgreSQL 15 started by this script (tests/servers.py). For each database, ε a
 in-process `dbsynth.pipeline.run` writes a fresh target; then, per table, synthetic rows against
 real rows (× the run's scale, for private tables), and per FK edge the Kolmogorov–Smirnov
 distance between the real and synthetic distributions of children per parent row (degree
-histograms counted in SQL by dbsynth.verify.degrees). Variants: `default` (the plan as `dbsynth
+histograms counted in SQL by dbsynth.verify.degrees; for a private child of a public parent at
+`--run-scale` F, against the real degrees × F, since the copied parent keeps its rows). Variants: `default` (the plan as `dbsynth
 run` makes it) and `suggested` (RunOptions(public=("suggested",)), skipped with a note where
 RunOptions has no `public` field); `--run-scale F` adds runs with RunOptions(scale=F) where that
 field exists.
@@ -110,6 +111,13 @@ def null_share(engine: sa.Engine, fk) -> float | None:
     return (total - filled) / total if total else None
 
 
+def scaled_degrees(hist: dict[int, int], scale: float) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for d, k in hist.items():
+        out[int(round(d * scale))] = out.get(int(round(d * scale)), 0) + k
+    return out
+
+
 def mean_degree(hist: dict[int, int]) -> float | None:
     n = sum(hist.values())
     return sum(d * k for d, k in hist.items()) / n if n else None
@@ -129,6 +137,10 @@ def measure(source: Source, target_dsn: str, public: set[str], scale: float) -> 
             for fk in (f for f in source.edges if f.table == name):
                 hist = degree_histogram(tgt, fk)
                 real_hist = source.degrees[fk.key]
+                if fk.ref_table in public and name not in public and scale != 1.0:
+                    # A copied parent keeps its rows while its private children are × scale: each
+                    # parent's expected degree is its real one × scale, not the real one.
+                    real_hist = scaled_degrees(real_hist, scale)
                 edges.append({"edge": fk.key, "ks": ks_distance(real_hist, hist),
                               "mean_real": mean_degree(real_hist), "mean_synth": mean_degree(hist),
                               "null_real": source.nulls[fk.key], "null_synth": null_share(tgt, fk)})

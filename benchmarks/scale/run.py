@@ -1,0 +1,166 @@
+"""dbsynth end to end on a large generated PostgreSQL database, against the physical limit (issue 17).
+
+The shop of benchmarks/sizes/generate.py shaped to ≈100k customers (with a self reference),
+≈1M orders, ≈4M order lines and 2k products at factor 1, and scaled by `--factors` (2: twice the
+customers and products, so twice every table). For each factor, in one PostgreSQL server:
+
+- `dbsynth run SOURCE TARGET --epsilon E --json` in a child process: its time per stage (the run's
+  own `seconds`), its wall time and its peak resident memory (the child's ru_maxrss, from wait4);
+- the reference read: `COPY (SELECT every column FROM t) TO STDOUT` of every table, read whole;
+- the reference write: `COPY t FROM STDIN` of the shadow's own rows into an empty copy of the
+  schema with its keys, foreign keys and indexes in place (as the rows dbsynth writes).
+
+    .venv/bin/python benchmarks/scale/run.py --factors 1 2 --epsilon 1 --json /tmp/scale.json
+
+Prints a markdown table; `--json` also writes the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks" / "sizes")]
+
+import sqlalchemy as sa  # noqa: E402
+
+import generate  # noqa: E402
+from servers import PostgresServer  # noqa: E402
+
+# ≈1M orders and ≈4M order lines per 100k customers (the sizes benchmark's defaults give 0.3M / 0.8M).
+SHAPE = {"orders_mu": 1.92, "lines_mu": 0.75}
+TABLES = ["country", "category", "product", "customer", "orders", "order_line"]  # parents first
+
+
+def _raw(dsn: str):
+    engine = sa.create_engine(dsn)
+    return engine, engine.raw_connection()
+
+
+def read_reference(dsn: str) -> tuple[float, int]:
+    """Seconds to COPY every column of every table out of the source, and the bytes read."""
+    engine, raw = _raw(dsn)
+    try:
+        start, size = time.perf_counter(), 0
+        with raw.driver_connection.cursor() as cur:
+            for t in TABLES:
+                with cur.copy(f"COPY (SELECT * FROM {t}) TO STDOUT") as cp:
+                    for block in cp:
+                        size += len(block)
+        return time.perf_counter() - start, size
+    finally:
+        raw.close()
+        engine.dispose()
+
+
+def write_reference(shadow_dsn: str, empty_dsn: str) -> float:
+    """Seconds to COPY the shadow's rows into an empty copy of the schema, constraints in place."""
+    engine, raw = _raw(empty_dsn)
+    src_engine, src = _raw(shadow_dsn)
+    try:
+        with raw.driver_connection.cursor() as cur:
+            cur.execute(generate.SCHEMA)
+            cur.execute(generate.CONSTRAINTS)
+        raw.driver_connection.commit()
+        dumps = {}
+        with src.driver_connection.cursor() as cur:  # read first: only the write is timed
+            for t in TABLES:
+                buf = io.BytesIO()
+                with cur.copy(f"COPY {t} TO STDOUT") as cp:
+                    for block in cp:
+                        buf.write(block)
+                dumps[t] = buf.getvalue()
+        start = time.perf_counter()
+        with raw.driver_connection.cursor() as cur:
+            for t in TABLES:
+                with cur.copy(f"COPY {t} FROM STDIN") as cp:
+                    cp.write(dumps[t])
+        raw.driver_connection.commit()
+        return time.perf_counter() - start
+    finally:
+        raw.close()
+        src.close()
+        engine.dispose()
+        src_engine.dispose()
+
+
+def run_dbsynth(source: str, target: str, epsilon: float) -> dict:
+    """`dbsynth run` in a child process: its JSON and wall seconds."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "dbsynth.cli", "run", source, target, "--epsilon", str(epsilon),
+                             "--seed", "0", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate()  # its peak memory: peak_rss_mib() once it has been waited for
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"dbsynth run failed ({proc.returncode}): {err[-2000:]}")
+    return {"result": json.loads(out), "wall": wall}
+
+
+def peak_rss_mib() -> float:
+    """The largest resident size of any child waited for so far (Linux: KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def one(server: PostgresServer, factor: float, epsilon: float) -> dict:
+    source = server.create_database(f"scale_src_{str(factor).replace('.', '_')}")
+    built = generate.build(source, factor, **SHAPE)
+    print(f"factor {factor}: built in {built.pop('seconds')} s: {built}", flush=True)
+    read_s, read_bytes = read_reference(source)
+    target = server.create_database(f"scale_dst_{str(factor).replace('.', '_')}")
+    before = peak_rss_mib()
+    ran = run_dbsynth(source, target, epsilon)
+    peak = peak_rss_mib()
+    write_s = write_reference(target, server.create_database(f"scale_ref_{str(factor).replace('.', '_')}"))
+    res = ran["result"]
+    total = sum(res["seconds"].values())
+    record = {
+        "factor": factor, "epsilon": epsilon, "source_rows": built, "rows": res["rows"],
+        "stages": {k: round(v, 1) for k, v in res["seconds"].items()}, "total_s": round(total, 1),
+        "wall_s": round(ran["wall"], 1), "peak_rss_mib": round(peak, 0) if peak > before else None,
+        "read_s": round(read_s, 1), "read_mib": round(read_bytes / 2**20, 0), "write_s": round(write_s, 1),
+        "ratio": round(total / (read_s + write_s), 1),
+    }
+    print(json.dumps(record), flush=True)
+    return record
+
+
+def table(records: list[dict]) -> str:
+    stages = ["introspect", "measure", "fit", "sample", "write"]
+    head = ("| factor | source rows | " + " | ".join(f"{s} s" for s in stages)
+            + " | dbsynth total s | peak RSS MiB | read s (COPY out) | write s (COPY in) | ratio |")
+    lines = [head, "|" + "---:|" * (head.count("|") - 1)]
+    for r in records:
+        rows = sum(v for k, v in r["source_rows"].items())
+        lines.append(f"| {r['factor']:g} | {rows:,} | " + " | ".join(f"{r['stages'].get(s, 0):.1f}" for s in stages)
+                     + f" | {r['total_s']:.1f} | {r['peak_rss_mib'] or '–'} | {r['read_s']:.1f} | {r['write_s']:.1f}"
+                     f" | {r['ratio']:.1f}× |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--factors", nargs="+", type=float, default=[1.0])
+    ap.add_argument("--epsilon", type=float, default=1.0)
+    ap.add_argument("--json", help="write the records here")
+    args = ap.parse_args()
+    os.environ.setdefault("DBSYNTH_LOCK_TIMEOUT", "600")
+    records = []
+    with PostgresServer() as server:
+        for factor in sorted(args.factors):  # ascending: ru_maxrss of children only grows
+            records.append(one(server, factor, args.epsilon))
+            if args.json:
+                Path(args.json).write_text(json.dumps(records, indent=2))
+    print(table(records))
+
+
+if __name__ == "__main__":
+    main()
