@@ -11,7 +11,7 @@ if [ ! -x /usr/lib/postgresql/15/bin/initdb ] || ! command -v mariadbd >/dev/nul
     if [ "$(id -u)" = 0 ]; then
         export DEBIAN_FRONTEND=noninteractive
         apt-get update
-        apt-get install -y postgresql postgresql-plpython3-15 mariadb-server chromium make
+        apt-get install -y postgresql postgresql-plpython3-15 mariadb-server chromium make python3
         apt-get install -y --no-install-recommends docker-compose  # validates docker/compose.yml; no engine
     else
         echo "needs PostgreSQL 15 with PL/Python, MariaDB, Chromium and make: sudo apt-get install -y postgresql postgresql-plpython3-15 mariadb-server chromium make docker-compose" >&2
