@@ -8,9 +8,12 @@ customers and products, so twice every table). For each factor, in one PostgreSQ
   own `seconds`), its wall time and its peak resident memory (the child's ru_maxrss, from wait4);
 - the reference read: `COPY (SELECT every column FROM t) TO STDOUT` of every table, read whole;
 - the reference write: `COPY t FROM STDIN` of the shadow's own rows into an empty copy of the
-  schema with its keys, foreign keys and indexes in place (as the rows dbsynth writes).
+  schema with its keys, foreign keys and indexes in place (as the rows dbsynth writes);
+  `--references-only` instead times the read and both writes (constraints in place, and added
+  after the load: the fastest way to the same database) of the source's own rows, no dbsynth run.
 
     .venv/bin/python benchmarks/scale/run.py --factors 1 2 --epsilon 1 --json /tmp/scale.json
+    .venv/bin/python benchmarks/scale/run.py --factors 1 2 4 --references-only --json /tmp/refs.json
 
 Prints a markdown table; `--json` also writes the numbers.
 """
@@ -60,14 +63,17 @@ def read_reference(dsn: str) -> tuple[float, int]:
         engine.dispose()
 
 
-def write_reference(shadow_dsn: str, empty_dsn: str) -> float:
-    """Seconds to COPY the shadow's rows into an empty copy of the schema, constraints in place."""
+def write_reference(rows_dsn: str, empty_dsn: str, constraints_after: bool = False) -> float:
+    """Seconds to COPY the rows of `rows_dsn` into an empty copy of the schema: with its keys,
+    foreign keys and indexes in place (checked row by row), or, `constraints_after`, added after
+    the load (the fastest way to the same database: what the physical limit is)."""
     engine, raw = _raw(empty_dsn)
-    src_engine, src = _raw(shadow_dsn)
+    src_engine, src = _raw(rows_dsn)
     try:
         with raw.driver_connection.cursor() as cur:
             cur.execute(generate.SCHEMA)
-            cur.execute(generate.CONSTRAINTS)
+            if not constraints_after:
+                cur.execute(generate.CONSTRAINTS)
         raw.driver_connection.commit()
         dumps = {}
         with src.driver_connection.cursor() as cur:  # read first: only the write is timed
@@ -82,6 +88,8 @@ def write_reference(shadow_dsn: str, empty_dsn: str) -> float:
             for t in TABLES:
                 with cur.copy(f"COPY {t} FROM STDIN") as cp:
                     cp.write(dumps[t])
+            if constraints_after:
+                cur.execute(generate.CONSTRAINTS)
         raw.driver_connection.commit()
         return time.perf_counter() - start
     finally:
@@ -133,6 +141,21 @@ def one(server: PostgresServer, factor: float, epsilon: float) -> dict:
     return record
 
 
+def references(server: PostgresServer, factor: float) -> dict:
+    """The two reference writes of the source's own rows (as many as a shadow of scale 1)."""
+    tag = str(factor).replace(".", "_")
+    source = server.create_database(f"ref_src_{tag}")
+    built = generate.build(source, factor, **SHAPE)
+    rows = sum(v for k, v in built.items() if k != "seconds")
+    read_s, _ = read_reference(source)
+    into = write_reference(source, server.create_database(f"ref_into_{tag}"))
+    after = write_reference(source, server.create_database(f"ref_after_{tag}"), constraints_after=True)
+    record = {"factor": factor, "rows": rows, "read_s": round(read_s, 1), "write_into_constraints_s": round(into, 1),
+              "write_then_constraints_s": round(after, 1)}
+    print(json.dumps(record), flush=True)
+    return record
+
+
 def table(records: list[dict]) -> str:
     stages = ["introspect", "measure", "fit", "sample", "write"]
     head = ("| factor | source rows | " + " | ".join(f"{s} s" for s in stages)
@@ -151,9 +174,18 @@ def main() -> None:
     ap.add_argument("--factors", nargs="+", type=float, default=[1.0])
     ap.add_argument("--epsilon", type=float, default=1.0)
     ap.add_argument("--json", help="write the records here")
+    ap.add_argument("--references-only", action="store_true",
+                    help="no dbsynth run: the read and the two writes (constraints in place / added after) of "
+                         "the source's own rows")
     args = ap.parse_args()
     os.environ.setdefault("DBSYNTH_LOCK_TIMEOUT", "600")
     records = []
+    if args.references_only:
+        with PostgresServer() as server:
+            records = [references(server, f) for f in sorted(args.factors)]
+        if args.json:
+            Path(args.json).write_text(json.dumps(records, indent=2))
+        return
     with PostgresServer() as server:
         for factor in sorted(args.factors):  # ascending: ru_maxrss of children only grows
             records.append(one(server, factor, args.epsilon))
