@@ -191,6 +191,32 @@ def test_the_children_above_the_cap_are_counted_where_their_buckets_drown():
     assert faint.mean(kept) == DegreeRelease(cap, bucket_counts(degrees), sigma).mean(kept)
 
 
+def test_a_noisy_sum_above_the_cap_with_no_parent_above_it_leaves_the_size_alone():
+    """Chinook's invoice lines at ε = 4: a few hundred invoices, every one under the cap, and the
+    sum above the cap released with σ in the thousands (Δ = Δ(invoice) × (clip − cap)). Noise
+    alone cleared the sum's test, and the tilt made every invoice 64 lines (38× the table). Here
+    the sum always clears it: the histogram's parents above the cap (none) must hold it back,
+    and where a few are there, bound it."""
+    from dbsynth.measure.degrees import BUCKETS, DegreeRelease, bucket_counts
+
+    rng = np.random.default_rng(2)
+    degrees = {d: n for d, n in zip(range(1, 15), [10, 15, 30, 40, 50, 60, 70, 50, 30, 20, 15, 10, 7, 5])}
+    cap, sigma, sigma_excess = 14, 8.0, 2500.0
+    true_mean = sum(d * n for d, n in degrees.items()) / sum(degrees.values())
+    means = []
+    for _ in range(300):
+        noisy = bucket_counts(degrees) + np.rint(rng.normal(0, sigma, len(BUCKETS)))
+        released = 4 * sigma_excess + abs(rng.normal(0, sigma_excess))  # noise that clears 3σ alone
+        means.append(DegreeRelease(cap, noisy, sigma, released, sigma_excess).mean() / true_mean)
+    assert max(means) < 1.3, max(means)
+    # 250 parents at 40 children: the histogram lets the sum in, and bounds it by the most heavy
+    # parents it allows, each at the clip (the sum's 60,000 would be 5× the table).
+    heavy = {**degrees, 40: 250}
+    heavy_mean = sum(d * n for d, n in heavy.items()) / sum(heavy.values())
+    tail = DegreeRelease(cap, bucket_counts(heavy), sigma, 60_000.0, sigma_excess)
+    assert tail.excess_mean() is not None and tail.mean() / heavy_mean < 2.2, tail.mean() / heavy_mean
+
+
 def test_the_sum_above_the_cap_is_charged_on_owner_edges_only(shop_sqlite, tmp_path):
     from dbsynth.measure.degrees import tail_clip
 

@@ -84,13 +84,14 @@ def excess(degrees: dict[int, int], cap: int) -> int:
     return int(sum(n * min(max(d - cap, 0), top) for d, n in degrees.items()))
 
 
-# The sum above the cap is used only where it stands this far out of its noise: a false one
-# makes every parent heavy. At 2σ (2.3 % of the edges with nothing above the cap), one Chinook run
-# at ε = 4 had 38× its invoice lines; at 3σ it is 0.13 %. Bounding the sum by the histogram is
-# the fuller fix (issue 15's note).
+# The sum above the cap is used only where both releases say there are children above it: the
+# sum stands this far out of its noise, and so do the histogram's parents above the cap, taken
+# together. The sum alone (Δ(parent) × (clip − cap), σ in the thousands) cleared 2σ on 2.3 % of
+# the edges with nothing above the cap, and a false sum makes every parent heavy: one Chinook
+# run at ε = 4 had 38× its invoice lines. The two noises are independent, so a false use needs
+# both to clear 3σ (about 2 in a million), and the histogram also bounds how many parents the
+# sum may spread over.
 _EXCESS_Z = 3.0
-
-
 @dataclass(frozen=True)
 class DegreeRelease:
     """A noisy parent-degree histogram over `BUCKETS`: post-processing only.
@@ -143,12 +144,21 @@ class DegreeRelease:
 
     def excess_mean(self) -> float | None:
         """Children above the cap per parent, E[min(max(d − cap, 0), clip − cap)], from the noisy
-        sum over the noisy number of parents; None where the sum does not stand out of its noise
-        (`_EXCESS_Z` σ: the histogram's tail is left as released)."""
+        sum over the noisy number of parents; None where the sum, or the histogram's parents
+        above the cap, do not stand out of their noise (`_EXCESS_Z` σ: the histogram's tail is
+        left as released)."""
         if self.excess is None or self.excess < _EXCESS_Z * self.excess_sigma:
             return None
-        parents = max(float(np.sum(self.noisy)), float(self.cleaned().sum()), 1.0)  # unbiased, not clipped
-        return float(self.excess) / parents
+        noisy = np.asarray(self.noisy, dtype=float)
+        above = BUCKETS[: len(noisy)] > self.cap
+        heavy, heavy_sigma = float(noisy[above].sum()), self.sigma * float(np.sqrt(above.sum()))
+        if heavy < _EXCESS_Z * heavy_sigma:
+            return None
+        # No more children above the cap than the most heavy parents the histogram allows,
+        # each at the clip.
+        children = min(float(self.excess), (heavy + _EXCESS_Z * heavy_sigma) * (tail_clip(self.cap) - self.cap))
+        parents = max(float(noisy.sum()), float(self.cleaned().sum()), 1.0)  # unbiased, not clipped
+        return children / parents
 
     def kept_mean(self) -> tuple[float, float]:
         """E[min(d, cap)] by this histogram, and its relative error (from σ alone: the noise of
