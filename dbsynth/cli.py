@@ -331,8 +331,9 @@ def install_procedures(
 def _install_procedures(source: str, dsn: str, epsilon: float | None, json_out: bool) -> None:
     import sqlalchemy as sa
 
-    from dbsynth.connect import engine_kind, redact, refuse_same_database, scrub, source_engine, target_engine
-    from dbsynth.errors import PermissionDenied, UsageError, WriteFailed
+    from dbsynth.connect import (engine_kind, redact, refuse_same_database, scrub, source_engine, target_engine,
+                                 translate_errors)
+    from dbsynth.errors import UsageError, WriteFailed
     from dbsynth.schema.introspect import introspect as do
     from dbsynth.verify.procedures import PROCEDURE, install, procedure_sql
     from dbsynth.verify.structure import expected_metadata
@@ -350,12 +351,11 @@ def _install_procedures(source: str, dsn: str, epsilon: float | None, json_out: 
     text = procedure_sql(schema, expected_metadata(schema, "mysql"), where.dialect, source=redact(source),
                          ledger_bound=epsilon)
     try:
-        install(where, text)
+        with translate_errors(where, f"cannot create {PROCEDURE} in {redact(dsn)}",
+                              hint="grant CREATE ROUTINE and ALTER ROUTINE on that database"):
+            install(where, text)
     except sa.exc.DBAPIError as exc:
-        message = f"cannot create {PROCEDURE} in {redact(dsn)}: {scrub(str(exc.orig).splitlines()[0])}"
-        if "denied" in message.lower():
-            raise PermissionDenied(message + " (grant CREATE ROUTINE and ALTER ROUTINE on that database)") from None
-        raise WriteFailed(message) from None
+        raise WriteFailed(f"cannot create {PROCEDURE} in {redact(dsn)}: {scrub(str(exc.orig).splitlines()[0])}") from None
     database = where.url.database
     if json_out:
         _emit_json({"procedure": PROCEDURE, "database": database, "call": f"CALL {database}.{PROCEDURE}('shadow_db')"})

@@ -373,18 +373,25 @@ def check_connection(engine: sa.Engine, url: URL | None = None) -> None:
         raise ConnectionFailed(f"cannot connect to {redact(url)}: {_scrub(str(exc), url)}") from None
 
 
+_SELECT_HINT = ("grant SELECT on it to the source role (connectors/postgres/roles.sql and "
+                "connectors/mysql/roles.sql create least-privilege roles)")
+
+
+def _denied(message: str) -> bool:
+    low = message.lower()
+    return "permission denied" in low or "command denied" in low or "access denied" in low
+
+
 @contextlib.contextmanager
-def translate_errors(engine: sa.Engine, what: str) -> Iterator[None]:
-    """Turn privilege errors into PermissionDenied naming the object, everything else passes."""
+def translate_errors(engine: sa.Engine, what: str, hint: str = _SELECT_HINT) -> Iterator[None]:
+    """Turn privilege errors into PermissionDenied naming the object and how to grant what is
+    missing (`hint`; by default SELECT for the source role); everything else passes."""
     try:
         yield
     except sa.exc.DBAPIError as exc:
-        msg = _scrub(str(exc.orig), engine.url)
-        low = msg.lower()
-        if "permission denied" in low or "command denied" in low or "access denied" in low:
-            raise PermissionDenied(
-                f"{what}: {msg} — grant SELECT on it to the source role (connectors/postgres/roles.sql and connectors/mysql/roles.sql create least-privilege roles)"
-            ) from None
+        msg = _scrub(str(exc.orig).splitlines()[0], engine.url)
+        if _denied(msg):
+            raise PermissionDenied(f"{what}: {msg} — {hint}") from None
         raise
 
 

@@ -90,3 +90,18 @@ def test_install_procedures_refuses_the_source_and_postgres(maria_server, chinoo
     assert res.returncode == 9 and "Traceback" not in res.stderr
     res = _cli("install-procedures", chinook_maria, pg_server.dsn("postgres"))
     assert res.returncode == 2 and "MySQL/MariaDB" in res.stderr
+
+
+def test_install_procedures_without_create_routine_says_what_to_grant(maria_server, chinook_maria):
+    """A role that may use the database but not create routines in it: exit 4, one line naming
+    the privilege to grant, and no procedure left behind."""
+    admin = maria_server.create_database("proc_no_routine")
+    maria_server.sql("CREATE USER IF NOT EXISTS 'no_routine'@'%' IDENTIFIED BY 'Nr0utine9';"
+                     "GRANT SELECT, INSERT, CREATE, DROP ON proc_no_routine.* TO 'no_routine'@'%';")
+    dsn = make_url(admin).set(username="no_routine", password="Nr0utine9").render_as_string(hide_password=False)
+    res = _cli("install-procedures", chinook_maria, dsn)
+    assert res.returncode == 4, res.stderr
+    line = res.stderr.strip()
+    assert "\n" not in line and "Traceback" not in line and "CREATE ROUTINE" in line and "Nr0utine9" not in line
+    assert maria_server.sql("SELECT COUNT(*) FROM information_schema.ROUTINES "
+                            "WHERE ROUTINE_SCHEMA = 'proc_no_routine'").strip() == "0"
