@@ -1,6 +1,7 @@
-"""The command line: introspect → plan → run → verify, plus demo. Every command has --json.
+"""The command line: introspect → plan → run → verify, plus info and demo. Every command has --json.
 
-Exit codes (also in the README): 0 ok, 1 verify found a hard failure, 2 usage/spec error,
+Exit codes (also in the README): 0 ok, 1 verify found a hard failure (info: no guarantee recorded),
+2 usage/spec error,
 3 cannot connect, 4 missing privilege, 5 target not empty, 6 unsupported schema,
 7 budget too small, 8 write failed (target unchanged), 9 the target is the source,
 70 internal error.
@@ -315,6 +316,27 @@ def _emit_checks(schema: Any, engine: Any, path: str, epsilon: float | None, sou
     else:
         err.print(f"{n} verification queries for {engine_kind(engine)} written to {path}", highlight=False,
                   soft_wrap=True)
+
+
+@app.command()
+def info(target: str = typer.Argument(..., help="a shadow database written by dbsynth run"),
+         json_out: bool = typer.Option(False, "--json", help="print the guarantee as JSON")) -> None:
+    """Show the privacy guarantee a shadow database carries: what is protected, at what (ε, δ),
+    by which mechanisms, made when and by which version (read from its _dbsynth_ledger)."""
+    _guard(_info)(target, json_out)
+
+
+def _info(target: str, json_out: bool) -> None:
+    from dbsynth.connect import target_engine, translate_errors
+    from dbsynth.info import read_guarantee, render_text
+
+    engine = target_engine(target)
+    with translate_errors(engine, "info reads the ledger", hint="grant SELECT on _dbsynth_ledger to this role"):
+        guarantee = read_guarantee(engine)
+    if json_out:
+        _emit_json(guarantee.to_dict())
+    else:
+        out.print(_scrub(render_text(guarantee)), markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("install-procedures")

@@ -16,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 
+from dbsynth import __version__
 from dbsynth.connect import engine_kind, redact, refuse_same_database, source_engine, target_engine
 from dbsynth.errors import SpecError, UsageError
 from dbsynth.measure.crossplan import check_link_spec
@@ -209,9 +210,16 @@ def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
                     noise={t: share.noise for t, share in shares.items()})
     lap("sample")
 
+    paid = {t: {c.name for c, _ in paid_columns(schema, spec, t)} for t in measured if measured[t].private}
+    release = Release(run=run_id, epsilon=ledger.to_dict()["epsilon"], delta=opts.delta, created=created)
+    # The spec as run, with the domains and bins it released and the caps it chose: stored with
+    # the ledger in the target (`dbsynth info`), and written by --spec-out for reruns.
+    spec_released = released_spec(spec, paid, {n: tm.encoders for n, tm in measured.items()}, release,
+                                  caps=sizing.chosen_caps)
     ledger_dict = ledger.to_dict()
     ledger_dict.update({
         "run": run_id, "created": created, "source": redact(opts.source), "created_by": "dbsynth run",
+        "dbsynth_version": __version__,
         "seeded_post_processing": opts.seed is not None,
         "units": describe_units(schema, spec, units),
         "caps_from_data": dict(sizing.chosen_caps),
@@ -219,12 +227,10 @@ def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
         "scale": opts.scale,
         "size_factors": size_factors(spec, units, opts.scale),
         "reuses": [r.model_dump() for r in spec.releases or []] if spec.released_columns() else [],
+        "spec": spec_released.model_dump(mode="json", exclude_none=True),
     })
     if opts.spec_out:
-        paid = {t: {c.name for c, _ in paid_columns(schema, spec, t)} for t in measured if measured[t].private}
-        release = Release(run=run_id, epsilon=ledger_dict["epsilon"], delta=opts.delta, created=created)
-        released_spec(spec, paid, {n: tm.encoders for n, tm in measured.items()}, release,
-                      caps=sizing.chosen_caps).save(opts.spec_out)
+        spec_released.save(opts.spec_out)
     if opts.ledger_path:
         Path(opts.ledger_path).write_text(json.dumps(ledger_dict, indent=2, default=str))
 
