@@ -228,3 +228,24 @@ def test_the_sum_above_the_cap_is_charged_on_owner_edges_only(shop_sqlite, tmp_p
         cap = result.ledger["units"]["caps"][edge]
         assert charge["sensitivity"] >= tail_clip(cap) - cap > 0, "Δ is the clip less the cap, times Δ(parent)"
     assert not any(w.startswith("children above the cap of customer(") for w in charges)
+
+
+def test_a_root_table_under_its_noise_is_never_empty(tmp_path):
+    """Forty customers with their orders at ε = 0.05: the customers' noisy count has σ in the
+    hundreds, so half of the draws put it at or below zero, which emptied the table and every
+    table it owns. A count that cannot be negative is estimated as such (the mean given the
+    noisy value): a fraction of σ under the noise, the value itself above it."""
+    from dbsynth.privacy.noise import SeededNoise
+    from dbsynth.relational.sizes import _at_least_zero
+
+    source = f"sqlite:///{tmp_path / 'small.db'}"
+    shop.build(source, customers=40)
+    for seed in range(2):
+        target = f"sqlite:///{tmp_path / f't{seed}.db'}"
+        result = run(RunOptions(source, target, 0.05, seed=seed, noise=SeededNoise(seed)))
+        sigma = result.split["customer"]["noise"]
+        assert sigma > 40, sigma  # the count is all noise: the case under test
+        assert 0.2 * sigma < result.rows["customer"] < 4 * sigma, (result.rows, sigma)
+        assert result.rows["orders"] > 0 and result.rows["order_line"] > 0, result.rows
+    assert 0.2 < _at_least_zero(-3.0, 1.0) < 0.35 and abs(_at_least_zero(0.0, 1.0) - 0.798) < 0.01
+    assert abs(_at_least_zero(59.0, 1.0) - 59.0) < 1e-9 and _at_least_zero(-5.0, None) == 0.0

@@ -45,7 +45,7 @@ def assemble(
     """`links`: the cross-table measurements of pgd edges (`measure_links`); an edge without them
     is linked by degree only. `sizing`, `scale`, `noise`: see `sizes.table_sizes`."""
     targets = owner_targets(units, measured, models, sizing, noise)
-    counts = table_sizes(schema, spec, units, measured, models, sizing, scale, targets)
+    counts = table_sizes(schema, spec, units, measured, models, sizing, scale, targets, noise)
     values = ValueFactory(seed)
     state = SyntheticState({}, {})
     for name in schema.topological_order():
