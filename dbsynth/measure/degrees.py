@@ -163,9 +163,11 @@ class DegreeRelease:
     def kept_mean(self) -> tuple[float, float]:
         """E[min(d, cap)] by this histogram, and its relative error (from σ alone: the noise of
         the kept children Σ min(d, cap)·c_d over the noise of the parents Σ c_d)."""
-        # From the clipped counts, not the thresholded ones: the error below is theirs, and a
-        # histogram whose every bucket but one drowned must not claim a confident mean of 0.
-        counts = np.clip(np.asarray(self.noisy, dtype=float), 0.0, None)
+        # From the noisy counts as released: both sums are then unbiased and the error below is
+        # theirs. Clipped, a histogram that is all noise (Chinook's invoice lines at ε = 1, σ =
+        # 600 against 412 invoices) put 0.4σ in every empty bucket, claimed about 7 lines per
+        # invoice (real: 4.8 kept) with an error of 0.7, and outweighed the row counts.
+        counts = np.asarray(self.noisy, dtype=float)
         per_bucket = np.minimum(BUCKETS[: len(counts)], self.cap).astype(float)
         children, parents = float(per_bucket @ counts), float(counts.sum())
         if children <= 0 or parents <= 0:
