@@ -1,0 +1,186 @@
+"""DuckDB writer: one transaction (DuckDB's DDL is transactional), foreign keys checked row by row.
+
+DuckDB checks a foreign key when the row is inserted, cannot defer the check, and cannot add a
+foreign key to an existing table (no ALTER TABLE ... ADD FOREIGN KEY): tables are created parents
+first with their foreign keys declared, and rows load parents first. A self-reference loads in
+generations (the rows whose parent is NULL or already loaded, then the next), since DuckDB checks
+a row against the rows before its statement only. A cycle of foreign keys between tables cannot
+be created at all and is refused before anything is written.
+
+Named enum types are created before the tables (`CREATE TYPE ... AS ENUM`). The file lock that
+the target engine holds is the target's write lock (`duckdb_file`); a failure rolls everything
+back, and a file this run created is removed again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from dbsynth.errors import UnsupportedSchema
+from dbsynth.synthetic import SyntheticDatabase, SyntheticTable
+from dbsynth.write.duckdb_file import mark_written
+from dbsynth.write.ledger import ledger_row, ledger_table
+from dbsynth.write.rows import Progress, chunks, columns_to_write, report, value_adapters
+from dbsynth.write.transaction import all_or_nothing, pause_before_commit, target_not_empty
+
+# Rows per executemany; DuckDB binds each row separately, so this only bounds memory.
+_ROWS_PER_STATEMENT = 2_000
+
+
+def write(
+    engine: sa.Engine,
+    metadata: sa.MetaData,
+    data: SyntheticDatabase,
+    *,
+    ledger: dict[str, Any],
+    replace: bool,
+    progress: Progress | None,
+) -> None:
+    row = ledger_row(ledger)
+    tables = creation_order(metadata)
+    with all_or_nothing(engine.url) as step, engine.connect() as conn:
+        try:
+            existing = _existing_tables(conn)
+            if existing and not replace:
+                raise target_not_empty(engine.url, existing)
+            _drop(conn, existing)
+            for enum in _enums(metadata):
+                step.at(None, f"type {enum.name}")
+                labels = ", ".join(_literal(v) for v in enum.enums)
+                conn.exec_driver_sql(f"CREATE TYPE {_quote(conn, enum.name)} AS ENUM ({labels})")
+            for table in tables:
+                step.at(table.name)
+                conn.execute(CreateTable(table))
+            for table in tables:
+                step.at(table.name)
+                _insert(conn, table, data.tables.get(table.name), progress)
+            for table in tables:
+                for index in sorted(table.indexes, key=lambda i: i.name or ""):
+                    step.at(table.name, index.name)
+                    conn.execute(CreateIndex(index))
+            step.at(None)
+            ledger_sa = ledger_table()
+            conn.execute(CreateTable(ledger_sa))
+            conn.execute(ledger_sa.insert(), row)
+            pause_before_commit()
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+    mark_written(engine)
+
+
+def creation_order(metadata: sa.MetaData) -> list[sa.Table]:
+    """Parents before children; UnsupportedSchema for a foreign-key cycle between tables."""
+    order: list[sa.Table] = []
+    placed: set[str] = set()
+    pending = sorted(metadata.tables.values(), key=lambda t: t.name)
+    while pending:
+        ready = [t for t in pending
+                 if all(fk.referred_table.name in placed or fk.referred_table is t for fk in t.foreign_key_constraints)]
+        if not ready:
+            names = ", ".join(t.name for t in pending)
+            raise UnsupportedSchema(
+                f"the foreign keys of {names} form a cycle, which DuckDB cannot create (it has no deferred "
+                "foreign keys and no ALTER TABLE ... ADD FOREIGN KEY); write to PostgreSQL, MySQL or SQLite")
+        order += ready
+        placed |= {t.name for t in ready}
+        pending = [t for t in pending if t.name not in placed]
+    return order
+
+
+def _existing_tables(conn: sa.Connection) -> list[str]:
+    return list(conn.exec_driver_sql(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND NOT internal AND NOT temporary ORDER BY table_name").scalars())
+
+
+def _drop(conn: sa.Connection, names: list[str]) -> None:
+    """--replace: every table (children before the parents they reference) and enum type."""
+    q = conn.dialect.identifier_preparer.quote
+    pending = list(names)
+    while pending:
+        referenced = set(conn.exec_driver_sql(
+            "SELECT DISTINCT referenced_table FROM duckdb_constraints() WHERE database_name = current_database() "
+            "AND constraint_type = 'FOREIGN KEY' AND table_name <> referenced_table").scalars())
+        droppable = [n for n in pending if n not in referenced] or pending  # the engine says why, if not
+        for name in droppable:
+            conn.exec_driver_sql(f"DROP TABLE {q(name)}")
+        pending = [n for n in pending if n not in droppable]
+    for name in conn.exec_driver_sql(
+            "SELECT type_name FROM duckdb_types() WHERE database_name = current_database() "
+            "AND logical_type = 'ENUM' AND NOT internal").scalars():
+        conn.exec_driver_sql(f"DROP TYPE {q(name)}")
+
+
+def _enums(metadata: sa.MetaData) -> list[sa.Enum]:
+    found: dict[str, sa.Enum] = {}
+    for table in metadata.tables.values():
+        for col in table.columns:
+            if isinstance(col.type, sa.Enum) and col.type.name:
+                found.setdefault(col.type.name, col.type)
+    return [found[n] for n in sorted(found)]
+
+
+def _quote(conn: sa.Connection, name: str) -> str:
+    return conn.dialect.identifier_preparer.quote(name)
+
+
+def _literal(label: str) -> str:
+    # Enum labels are schema (public, from the source's DDL), not data; DDL takes no parameters.
+    return "'" + label.replace("'", "''") + "'"
+
+
+def _insert(conn: sa.Connection, table: sa.Table, data: SyntheticTable | None, progress: Progress | None) -> None:
+    columns = columns_to_write(table, data)
+    total = data.n_rows if data is not None else 0
+    done = 0
+    insert = table.insert()
+    for chunk in chunks(data, columns, value_adapters(table, columns)):
+        for generation in _generations(table, columns, chunk):
+            for start in range(0, len(generation), _ROWS_PER_STATEMENT):
+                part = generation[start:start + _ROWS_PER_STATEMENT]
+                conn.execute(insert, [dict(zip(columns, r)) for r in part])
+        done += len(chunk)
+        report(progress, table.name, done, total)
+    if done == 0:
+        report(progress, table.name, 0, total)
+
+
+def _generations(table: sa.Table, columns: list[str], rows: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
+    """`rows` split so that a row referencing its own table comes after the row it references
+    (the repair stage makes self-references acyclic; rows of earlier chunks are loaded already)."""
+    selfs = [fk for fk in table.foreign_key_constraints if fk.referred_table is table]
+    if not selfs or not rows:
+        return [rows]
+    position = {c: i for i, c in enumerate(columns)}
+    edges = [([position.get(c.name) for c in fk.columns], [position.get(e.column.name) for e in fk.elements])
+             for fk in selfs]
+    edges = [(a, b) for a, b in edges if None not in a and None not in b]
+    if not edges:
+        return [rows]
+    keys_of = [lambda r, b=b: tuple(r[i] for i in b) for _a, b in edges]
+    in_chunk = [{k(r) for r in rows} for k in keys_of]
+    loaded: list[set] = [set() for _ in edges]
+    out: list[list[tuple[Any, ...]]] = []
+    pending = rows
+    while pending:
+        ready, later = [], []
+        for r in pending:
+            waits = False
+            for j, (a, _b) in enumerate(edges):
+                ref = tuple(r[i] for i in a)
+                if None not in ref and ref in in_chunk[j] and ref not in loaded[j]:
+                    waits = True
+                    break
+            (later if waits else ready).append(r)
+        if not ready:  # a cycle inside the table: let the engine name the row it refuses
+            ready, later = later, []
+        for j, k in enumerate(keys_of):
+            loaded[j].update(k(r) for r in ready)
+        out.append(ready)
+        pending = later
+    return out
