@@ -15,7 +15,10 @@ from dbsynth.dialects.kinds import value_kind
 from dbsynth.dialects.postgres import PostgresDialect
 from dbsynth.schema import Column
 
-_EPOCH_DATE = "1970-01-01"
+def _epoch_date() -> ColumnElement:
+    # A typed constant: a bound '1970-01-01' is a string literal, and DuckDB will not guess
+    # whether `string + TIME` means a DATE or an INTERVAL.
+    return sa.literal_column("DATE '1970-01-01'", sa.Date)
 
 
 class DuckDBDialect(Dialect):
@@ -37,7 +40,7 @@ class DuckDBDialect(Dialect):
             ts = sa.cast(expr, sa.DateTime)
             return self.concat(sa.func.strftime(ts, "%Y-%m-%d %H:%M:%S"), self._micros(ts))
         if kind == "time":
-            ts = sa.cast(sa.literal(_EPOCH_DATE, sa.Date).op("+")(sa.cast(expr, sa.Time)), sa.DateTime)
+            ts = sa.cast(_epoch_date().op("+")(sa.cast(expr, sa.Time)), sa.DateTime)
             return self.concat(sa.func.strftime(ts, "%H:%M:%S"), self._micros(ts))
         if kind == "bytes":
             return sa.func.lower(sa.func.hex(expr))
@@ -62,7 +65,7 @@ class DuckDBDialect(Dialect):
         if as_type in ("date", "datetime"):
             micros = sa.func.epoch_us(sa.cast(expr, sa.DateTime))
         elif as_type == "time":
-            micros = sa.func.epoch_us(sa.cast(sa.literal(_EPOCH_DATE, sa.Date).op("+")(sa.cast(expr, sa.Time)),
+            micros = sa.func.epoch_us(sa.cast(_epoch_date().op("+")(sa.cast(expr, sa.Time)),
                                               sa.DateTime))
         elif isinstance(expr.type, sa.Numeric) and not isinstance(expr.type, sa.Float):
             # The driver hands a DECIMAL over as a Decimal, which float() rounds once; DuckDB's
@@ -75,7 +78,7 @@ class DuckDBDialect(Dialect):
         return sa.cast(micros, sa.Double) / sa.literal(1e6, sa.Double)
 
     def day_number(self, expr: ColumnElement, as_type: str) -> ColumnElement:
-        days = sa.cast(expr, sa.Date).op("-")(sa.literal(_EPOCH_DATE, sa.Date))
+        days = sa.cast(expr, sa.Date).op("-")(_epoch_date())
         return sa.type_coerce(days, sa.Integer)
 
     def is_true(self, expr: ColumnElement) -> ColumnElement:

@@ -97,13 +97,14 @@ class CatalogDialect(_DuckDBEngineDialect):
     @reflection.cache
     def _named_enums(self, connection, schema=None, **kw) -> dict[tuple[str, ...], str]:
         where, params = self._scope(schema)
-        sql = f"SELECT type_name, labels FROM duckdb_types() WHERE {where} AND logical_type = 'ENUM' AND NOT internal"
+        sql = f"SELECT type_name, labels FROM duckdb_types() WHERE {where} AND logical_type = 'ENUM' AND NOT internal AND len(labels) > 0"
         found: dict[tuple[str, ...], list[str]] = {}
         for name, labels in connection.execute(sa.text(sql), params):
             found.setdefault(tuple(labels), []).append(name)
         return {labels: names[0] for labels, names in found.items() if len(names) == 1}
 
-    def get_enums(self, connection, schema=None, **kw) -> list[dict[str, Any]]:
+    def _load_enums(self, connection, schema=None, **kw) -> list[dict[str, Any]]:
+        """What the PostgreSQL inspector's get_enums() asks for: the named ENUM types."""
         return [{"name": name, "labels": list(labels), "schema": schema, "visible": True}
                 for labels, name in self._named_enums(connection, schema, **kw).items()]
 

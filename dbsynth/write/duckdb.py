@@ -112,7 +112,7 @@ def _drop(conn: sa.Connection, names: list[str]) -> None:
         pending = [n for n in pending if n not in droppable]
     for name in conn.exec_driver_sql(
             "SELECT type_name FROM duckdb_types() WHERE database_name = current_database() "
-            "AND logical_type = 'ENUM' AND NOT internal").scalars():
+            "AND logical_type = 'ENUM' AND NOT internal AND len(labels) > 0").scalars():
         conn.exec_driver_sql(f"DROP TYPE {q(name)}")
 
 

@@ -1,0 +1,391 @@
+"""DuckDB as a source and as a target (issue 17), on real DuckDB files.
+
+- the measure stage's pushed-down SQL counts in DuckDB exactly what in-memory counting counts
+  (Chinook, caps that bite), and spells every key as `units.key_text` does;
+- removing one unit changes every pushed-down statistic by at most its declared Δ;
+- a Chinook run from a DuckDB source, and a run into a DuckDB target, pass `verify`;
+- the source is opened read-only (DuckDB itself refuses writes) and is never the target,
+  however its path is spelt.
+
+Chinook is copied from the SQLite file with SQLAlchemy (DuckDB's sqlite extension would be
+downloaded, and these machines have no network).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from decimal import Decimal
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+pytest.importorskip("duckdb_engine")
+
+from dbsynth.connect import refuse_same_database, source_engine  # noqa: E402
+from dbsynth.errors import TargetIsSource  # noqa: E402
+from dbsynth.measure.pushdown import Pushdown  # noqa: E402
+from dbsynth.measure.read import read_table  # noqa: E402
+from dbsynth.privacy.units import Units, is_fixed_char, key_text  # noqa: E402
+from dbsynth.schema.introspect import introspect  # noqa: E402
+from tests.conftest import dataset  # noqa: E402
+from tests.test_pushdown import SECRET, check_chinook, setup, sum_where  # noqa: E402
+
+# Chinook's SQLite types as DuckDB spells them (VARCHAR has no length in DuckDB's catalog).
+_DUCK_TYPE = {"Integer": "INTEGER", "String": "VARCHAR", "Unicode": "VARCHAR", "Numeric": "DECIMAL({p},{s})", "DateTime": "TIMESTAMP",
+              "Date": "DATE", "LargeBinary": "BLOB", "Float": "DOUBLE"}
+
+
+def copy_into_duckdb(sqlite_path: str, duck_path: str) -> None:
+    """Every table of a SQLite file, with its keys, NOT NULLs and rows, into a new DuckDB file."""
+    src = sa.create_engine(f"sqlite:///{sqlite_path}")
+    md = sa.MetaData()
+    md.reflect(src)
+    duck = sa.create_engine(f"duckdb:///{duck_path}")
+    with src.connect() as read, duck.begin() as write:
+        for table in md.sorted_tables:  # parents first: DuckDB checks FKs row by row
+            parts = []
+            for col in table.columns:
+                generic = type(col.type.as_generic()).__name__
+                spelled = _DUCK_TYPE[generic].format(p=getattr(col.type, "precision", None),
+                                                     s=getattr(col.type, "scale", None))
+                parts.append(f'"{col.name}" {spelled}{"" if col.nullable else " NOT NULL"}')
+            parts.append("PRIMARY KEY (" + ", ".join(f'"{c.name}"' for c in table.primary_key.columns) + ")")
+            for fk in table.foreign_key_constraints:
+                cols = ", ".join(f'"{c.name}"' for c in fk.columns)
+                refs = ", ".join(f'"{e.column.name}"' for e in fk.elements)
+                parts.append(f'FOREIGN KEY ({cols}) REFERENCES "{fk.referred_table.name}" ({refs})')
+            write.exec_driver_sql(f'CREATE TABLE "{table.name}" ({", ".join(parts)})')
+            rows = [dict(r._mapping) for r in read.execute(table.select())]
+            target = sa.Table(table.name, sa.MetaData(), *[sa.Column(c.name) for c in table.columns])
+            # A self-reference (Employee.ReportsTo) is checked against earlier statements only.
+            self_ref = [fk for fk in table.foreign_key_constraints if fk.referred_table is table]
+            batches = [[r] for r in rows] if self_ref else [rows]
+            for batch in batches:
+                if batch:
+                    write.execute(target.insert(), batch)
+    duck.dispose()
+
+
+@pytest.fixture(scope="session")
+def chinook_duckdb(tmp_path_factory) -> str:
+    """DSN of Chinook copied into a DuckDB file (built once per session)."""
+    path = tmp_path_factory.mktemp("chinook_duckdb") / "chinook.duckdb"
+    copy_into_duckdb(str(dataset("chinook", "Chinook_Sqlite.sqlite")), str(path))
+    return f"duckdb:///{path}"
+
+
+def dbsynth(*args: str, cwd: str | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}  # the checkout's dbsynth, from any cwd
+    return subprocess.run([sys.executable, "-m", "dbsynth.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd, env=env)
+
+
+# -- source: the catalog, pushdown equals memory, key text --------------------------------------
+
+def test_duckdb_schema_is_read_from_its_catalog_with_keys_and_constraints(tmp_path):
+    """duckdb-engine's own reflection fails under SQLAlchemy 2.1 (pg_catalog queries DuckDB cannot
+    answer): every PK, FK, UNIQUE, CHECK, NOT NULL and enum must come from DuckDB's catalog."""
+    path = tmp_path / "s.duckdb"
+    writer = sa.create_engine(f"duckdb:///{path}")
+    with writer.begin() as conn:
+        conn.exec_driver_sql("CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')")
+        conn.exec_driver_sql("CREATE TABLE p (id INTEGER PRIMARY KEY, name VARCHAR NOT NULL UNIQUE, m mood, "
+                             "price DECIMAL(10,2) CHECK (price >= 0))")
+        conn.exec_driver_sql("CREATE TABLE c (id INTEGER PRIMARY KEY, pid INTEGER REFERENCES p (id), d DATE, "
+                             "ts TIMESTAMP, UNIQUE (pid, d))")
+    writer.dispose()
+    schema = introspect(source_engine(f"duckdb:///{path}"))
+    p, c = schema.tables["p"], schema.tables["c"]
+    assert schema.dialect == "duckdb" and p.primary_key == ("id",) and c.primary_key == ("id",)
+    assert [(fk.columns, fk.ref_table, fk.ref_columns) for fk in c.foreign_keys] == [(("pid",), "p", ("id",))]
+    assert [u.columns for u in p.uniques] == [("name",)] and [u.columns for u in c.uniques] == [("pid", "d")]
+    assert [ch.sqltext for ch in p.checks] == ["price >= 0"]
+    assert not p.column("name").nullable and p.column("m").nullable
+    assert p.column("m").enum == "mood" and p.column("m").enum_labels == ("sad", "ok", "happy")
+    assert [(e.name, e.labels) for e in schema.enums] == [("mood", ("sad", "ok", "happy"))]
+    assert (p.column("price").generic, p.column("price").precision, p.column("price").scale) == ("Numeric", 10, 2)
+    assert c.column("ts").generic == "DateTime" and c.column("d").generic == "Date"
+
+
+@pytest.mark.parametrize("cap, sums", [(2, "numpy"), (3, "sql")])
+def test_pushdown_equals_memory_on_chinook_duckdb(chinook_duckdb, cap, sums, monkeypatch):
+    sum_where(sums, monkeypatch)
+    check_chinook(chinook_duckdb, cap)
+
+
+KEY_TYPES = {"i": "BIGINT", "s": "VARCHAR", "d": "DECIMAL(10,3)", "day": "DATE", "ts": "TIMESTAMP",
+             "t": "TIME", "flag": "BOOLEAN", "raw": "BLOB"}
+KEY_ROWS = [
+    {"i": -7, "s": "Zoë ", "d": Decimal("-1.500"), "day": dt.date(1969, 7, 20),
+     "ts": dt.datetime(2020, 2, 29, 23, 59, 59, 999999), "t": dt.time(0, 0, 0, 120000), "flag": True,
+     "raw": b"\x00\xff"},
+    {"i": 2**40, "s": "", "d": Decimal("0.001"), "day": dt.date(2000, 1, 1), "ts": dt.datetime(1999, 12, 31),
+     "t": dt.time(23, 59, 59), "flag": False, "raw": b""},
+]
+
+
+def test_duckdb_writes_the_key_text_python_writes(tmp_path):
+    """The bounding's ranks agree only if DuckDB spells each key as `units.key_text` does."""
+    path = tmp_path / "k.duckdb"
+    writer = sa.create_engine(f"duckdb:///{path}")
+    with writer.begin() as conn:
+        cols = ", ".join(f"{c} {t}" for c, t in KEY_TYPES.items())
+        conn.exec_driver_sql(f"CREATE TABLE k (n INTEGER NOT NULL PRIMARY KEY, {cols})")
+        k = sa.Table("k", sa.MetaData(), sa.Column("n"), *[sa.Column(c) for c in KEY_TYPES])
+        conn.execute(k.insert(), [{"n": i, **r} for i, r in enumerate(KEY_ROWS)])
+    writer.dispose()
+    engine, schema, spec, units = setup(f"duckdb:///{path}", 2)
+    push = Pushdown(engine, schema, units, SECRET)
+    table, t = schema.tables["k"], push.bounded.table("k")
+    frame = read_table(engine, schema, "k").sort_values("n").reset_index(drop=True)
+    query = sa.select(*[push.dialect.key_text(t.c[c], table.column(c)).label(c) for c in KEY_TYPES]).order_by(t.c.n)
+    with push.connect("test") as conn:
+        got = [dict(r._mapping) for r in conn.execute(query)]
+    for i, row in enumerate(got):
+        for c in KEY_TYPES:
+            assert row[c] == key_text(frame[c][i], is_fixed_char(table.column(c))), (c, row[c])
+
+
+# -- source: removing one unit changes each statistic by at most its Δ ---------------------------
+
+class DuckDatabase:
+    """D or D' in a DuckDB file, read through a read-only engine as `run` reads.
+
+    DuckDB cannot switch foreign-key checks off, and D' has dangling references (rows outside
+    the removed unit that pointed into it): the data file is made without FOREIGN KEY clauses,
+    and the schema (with them) is introspected from a second, empty file. The statistics SQL is
+    built from that schema, never from live constraints. One process cannot hold a file both
+    read-only and read-write, so the read-only engine is reopened after each change."""
+
+    def __init__(self, directory, tables, rows):
+        from tests.test_removal import ddl
+
+        self.tables, self.rows = tables, rows
+        self.path = str(directory / "data.duckdb")
+        shape = sa.create_engine(f"duckdb:///{directory / 'schema.duckdb'}")
+        with shape.begin() as conn:
+            for stmt in ddl(tables, "duckdb"):
+                conn.exec_driver_sql(stmt)
+        shape.dispose()
+        self.schema = introspect(source_engine(f"duckdb:///{directory / 'schema.duckdb'}"))
+        writer = sa.create_engine(f"duckdb:///{self.path}")
+        with writer.begin() as conn:
+            for stmt in ddl([type(t)(t.name, t.pk, t.columns, []) for t in tables], "duckdb"):
+                conn.exec_driver_sql(stmt)
+        writer.dispose()
+        self.md = sa.MetaData()
+        for t in self.schema.tables.values():
+            sa.Table(t.name, self.md, *[sa.Column(c) for c in t.column_names])
+        self.source: sa.Engine | None = None
+        self._replace({t.name: rows[t.name] for t in tables})
+
+    def _replace(self, contents) -> None:
+        if self.source is not None:
+            self.source.dispose()
+        writer = sa.create_engine(f"duckdb:///{self.path}")
+        with writer.begin() as conn:
+            for name, rows in contents.items():
+                conn.execute(self.md.tables[name].delete())
+                if rows:
+                    conn.execute(self.md.tables[name].insert(), rows)
+        writer.dispose()
+        self.source = source_engine(f"duckdb:///{self.path}")
+
+    def without(self, doomed) -> None:
+        self._replace({t: [r for i, r in enumerate(self.rows[t]) if i not in gone] for t, gone in doomed.items()})
+
+    def restore(self, doomed) -> None:
+        self._replace({t: self.rows[t] for t in doomed})
+
+
+def test_removing_one_unit_changes_every_duckdb_statistic_by_at_most_its_declared_delta(tmp_path):
+    from dbsynth.measure.crosstable import public_table_encoders
+    from tests.test_removal import (CROSS, PER_TABLE, Worst, change, data_encoders, random_rows, random_schema,
+                                    report, statistics, trial_spec, unit_of)
+
+    rng = np.random.default_rng(20240617)
+    worst: dict[str, Worst] = {}
+    violations: list[str] = []
+    for trial in range(2):
+        tables = random_schema(rng)
+        rows = random_rows(rng, tables)
+        (tmp_path / str(trial)).mkdir()
+        db = DuckDatabase(tmp_path / str(trial), tables, rows)
+        schema = db.schema
+        spec = trial_spec(schema, rng, tmp_path, trial)
+        units = Units.from_spec(schema, spec)
+        encoders = {t: (data_encoders(schema, spec, t, rows[t]) if t in units.private
+                        else public_table_encoders(schema, spec, t, read_table(db.source, schema, t)))
+                    for t in schema.tables}
+        secret = bytes(rng.integers(0, 256, 32, dtype=np.uint8))
+        before = statistics(db, schema, spec, units, encoders, secret)
+        removals = [(t, int(i)) for t in sorted(units.private) for i in rng.permutation(len(rows[t]))[:1]]
+        for table, index in removals:
+            doomed = unit_of(rows, units, table, index)
+            db.without(doomed)
+            after = statistics(db, schema, spec, units, encoders, secret)
+            db.restore(doomed)
+            for key, stat in before.items():
+                ratio = change(stat, after[key]) / stat.delta
+                where = f"trial {trial}, {table} row {index}: {key}, change {change(stat, after[key]):g} vs Δ {stat.delta:g}"
+                if ratio > worst.setdefault(stat.family, Worst()).ratio:
+                    worst[stat.family] = Worst(ratio, where)
+                if ratio > 1 + 1e-9:
+                    violations.append(where)
+    summary = f"duckdb: worst change / declared Δ per family\n{report(worst)}"
+    assert not violations, "\n  ".join(violations[:10]) + "\n" + summary
+    # The bound is approached, so the test can fail (a Δ too small would show here).
+    assert max(worst.get(f, Worst()).ratio for f in PER_TABLE) >= 0.5, summary
+    assert max(worst.get(f, Worst()).ratio for f in CROSS) >= 0.5, summary
+
+
+# -- runs: DuckDB source, DuckDB target, verify --------------------------------------------------
+
+def run_and_verify(source: str, target: str, tmp_path) -> dict:
+    res = dbsynth("run", source, target, "--epsilon", "2", "--seed", "7", "--scale", "0.2", "--json")
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)
+    ver = dbsynth("verify", source, target, "--json", "--workload", "0")
+    report = json.loads(ver.stdout)
+    assert ver.returncode == 0 and report["hard_failures"] == 0, report["findings"]
+    assert report["checks_run"] > 50  # orphans, keys, NULLs per table and column: really checked
+    return summary
+
+
+def test_chinook_from_a_duckdb_source_into_duckdb_passes_verify(chinook_duckdb, tmp_path):
+    target = tmp_path / "shadow.duckdb"
+    summary = run_and_verify(chinook_duckdb, f"duckdb:///{target}", tmp_path)
+    assert summary["rows"]["InvoiceLine"] > 0
+    eng = sa.create_engine(f"duckdb:///{target}")
+    with eng.connect() as conn:
+        kinds = set(conn.exec_driver_sql("SELECT constraint_type FROM duckdb_constraints() "
+                                          "WHERE table_name = 'Employee'").scalars())
+        ledger = conn.exec_driver_sql("SELECT epsilon FROM _dbsynth_ledger").scalar()
+    assert {"PRIMARY KEY", "FOREIGN KEY", "NOT NULL"} <= kinds and ledger <= 2
+
+
+def test_chinook_from_sqlite_into_a_duckdb_target_passes_verify(chinook_sqlite, tmp_path):
+    target = f"duckdb:///{tmp_path / 'shadow.duckdb'}"
+    run_and_verify(chinook_sqlite, target, tmp_path)
+    # the target is not empty now: refused (exit 5), left as it was
+    before = (tmp_path / "shadow.duckdb").stat().st_size
+    res = dbsynth("run", chinook_sqlite, target, "--epsilon", "1", "--scale", "0.1")
+    assert res.returncode == 5 and "not empty" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert (tmp_path / "shadow.duckdb").stat().st_size == before
+
+
+def test_enums_and_checks_are_cloned_into_a_duckdb_target(tmp_path):
+    """A DuckDB source with an enum type, a CHECK and UNIQUE: the shadow has them too."""
+    src = tmp_path / "src.duckdb"
+    writer = sa.create_engine(f"duckdb:///{src}")
+    rng = np.random.default_rng(3)
+    with writer.begin() as conn:
+        conn.exec_driver_sql("CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')")
+        conn.exec_driver_sql("CREATE TABLE person (id INTEGER PRIMARY KEY, code VARCHAR NOT NULL UNIQUE, m mood "
+                             "NOT NULL, score INTEGER CHECK (score BETWEEN 0 AND 100))")
+        conn.exec_driver_sql("CREATE TABLE visit (id INTEGER PRIMARY KEY, person_id INTEGER NOT NULL "
+                             "REFERENCES person (id), at DATE)")
+        person = sa.Table("person", sa.MetaData(), *[sa.Column(c) for c in ("id", "code", "m", "score")])
+        visit = sa.Table("visit", sa.MetaData(), *[sa.Column(c) for c in ("id", "person_id", "at")])
+        conn.execute(person.insert(), [{"id": i, "code": f"c{i}", "m": ["sad", "ok", "happy"][i % 3],
+                                        "score": int(rng.integers(0, 101))} for i in range(300)])
+        conn.execute(visit.insert(), [{"id": i, "person_id": int(rng.integers(0, 300)),
+                                       "at": dt.date(2020, 1, 1) + dt.timedelta(days=int(rng.integers(0, 400)))}
+                                      for i in range(900)])
+    writer.dispose()
+    target = tmp_path / "shadow.duckdb"
+    res = dbsynth("run", f"duckdb:///{src}", f"duckdb:///{target}", "--epsilon", "4", "--seed", "1", "--json")
+    assert res.returncode == 0, res.stderr
+    ver = dbsynth("verify", f"duckdb:///{src}", f"duckdb:///{target}", "--json", "--workload", "0")
+    assert ver.returncode == 0, json.loads(ver.stdout)["findings"]
+    eng = sa.create_engine(f"duckdb:///{target}")
+    with eng.connect() as conn:
+        kinds = sorted(conn.exec_driver_sql("SELECT constraint_type FROM duckdb_constraints() "
+                                            "WHERE table_name = 'person'").scalars())
+        labels = conn.exec_driver_sql("SELECT labels FROM duckdb_types() WHERE type_name = 'mood'").scalar()
+        bad = conn.exec_driver_sql("SELECT count(*) FROM person WHERE score NOT BETWEEN 0 AND 100").scalar()
+    assert {"CHECK", "UNIQUE", "PRIMARY KEY", "NOT NULL"} <= set(kinds)
+    assert list(labels) == ["sad", "ok", "happy"] and bad == 0
+
+
+def test_a_failed_duckdb_write_leaves_the_target_as_it_was(tmp_path):
+    """A FK cycle between two tables cannot be created in DuckDB: the write fails with one line
+    (exit 6) and leaves no file where there was none, and an existing empty file empty."""
+    import sqlite3
+
+    src = tmp_path / "cycle.sqlite"
+    with sqlite3.connect(src) as db:
+        db.executescript(
+            "CREATE TABLE dept (id INTEGER PRIMARY KEY, head_id INTEGER REFERENCES emp (id), name VARCHAR(10));"
+            "CREATE TABLE emp (id INTEGER PRIMARY KEY, dept_id INTEGER REFERENCES dept (id), n INTEGER);"
+            + "".join(f"INSERT INTO dept VALUES ({i}, NULL, 'd{i % 3}');" for i in range(40))
+            + "".join(f"INSERT INTO emp VALUES ({i}, {i % 40}, {i % 7});" for i in range(200)))
+    target = tmp_path / "never.duckdb"
+    res = dbsynth("run", f"sqlite:///{src}", f"duckdb:///{target}", "--epsilon", "4", "--scale", "0.2")
+    assert res.returncode == 6 and "cycle" in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert not target.exists() and not (tmp_path / "never.duckdb.wal").exists()
+    empty = tmp_path / "empty.duckdb"
+    sa.create_engine(f"duckdb:///{empty}").connect().close()
+    res = dbsynth("run", f"sqlite:///{src}", f"duckdb:///{empty}", "--epsilon", "4", "--scale", "0.2")
+    assert res.returncode == 6
+    eng = sa.create_engine(f"duckdb:///{empty}")
+    with eng.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM duckdb_tables()").scalar() == 0
+    eng.dispose()
+
+
+# -- the source is read-only and never the target ----------------------------------------------
+
+def test_the_duckdb_source_refuses_writes_during_a_run(chinook_duckdb, tmp_path, monkeypatch):
+    """The engine a run reads through is opened read_only: DuckDB itself refuses a write."""
+    import dbsynth.pipeline as pipeline
+
+    refused: list[str] = []
+    real_introspect = pipeline.introspect
+
+    def introspect_and_try_to_write(engine):
+        for stmt in ('INSERT INTO "Genre" ("GenreId", "Name") VALUES (999, \'x\')', "CREATE TABLE sneaky (a INTEGER)",
+                     'DELETE FROM "InvoiceLine"'):
+            with engine.connect() as conn:
+                try:
+                    conn.exec_driver_sql(stmt)
+                    conn.commit()
+                except sa.exc.DBAPIError as exc:
+                    refused.append(str(exc.orig))
+        return real_introspect(engine)
+
+    monkeypatch.setattr(pipeline, "introspect", introspect_and_try_to_write)
+    with pytest.raises(Exception):  # stop right after: an epsilon too small to certify anything
+        pipeline.run(pipeline.RunOptions(chinook_duckdb, f"duckdb:///{tmp_path / 't.duckdb'}", epsilon=1e-12))
+    assert len(refused) == 3 and all("read-only" in m for m in refused), refused
+    check = sa.create_engine(chinook_duckdb.replace("duckdb:///", "duckdb:///", 1),
+                             connect_args={"read_only": True})
+    with check.connect() as conn:
+        assert conn.exec_driver_sql('SELECT count(*) FROM "InvoiceLine"').scalar() == 2240
+        assert conn.exec_driver_sql("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'sneaky'").scalar() == 0
+    check.dispose()
+
+
+def test_the_same_duckdb_file_as_source_and_target_is_refused_however_spelt(chinook_duckdb, tmp_path):
+    path = chinook_duckdb.removeprefix("duckdb:///")
+    link = tmp_path / "alias.duckdb"
+    link.symlink_to(path)
+    directory, name = os.path.split(path)
+    for target in (f"duckdb:///{link}", f"duckdb:///./{name}"):
+        with pytest.raises(TargetIsSource):
+            cwd = os.getcwd()
+            os.chdir(directory)
+            try:
+                refuse_same_database(chinook_duckdb, target)
+            finally:
+                os.chdir(cwd)
+    refuse_same_database(chinook_duckdb, f"duckdb:///{tmp_path / 'other.duckdb'}")  # another file: fine
+    size = os.path.getsize(path)
+    res = dbsynth("run", f"duckdb:///{name}", f"duckdb:///{link}", "--epsilon", "1", "--replace", cwd=directory)
+    assert res.returncode == 9 and "is the source database" in res.stderr, res.stderr
+    assert os.path.getsize(path) == size
