@@ -289,7 +289,7 @@ def test_enums_and_checks_are_cloned_into_a_duckdb_target(tmp_path):
         conn.exec_driver_sql("CREATE TABLE person (id INTEGER PRIMARY KEY, code VARCHAR NOT NULL UNIQUE, m mood "
                              "NOT NULL, score INTEGER CHECK (score BETWEEN 0 AND 100))")
         conn.exec_driver_sql("CREATE TABLE visit (id INTEGER PRIMARY KEY, person_id INTEGER NOT NULL "
-                             "REFERENCES person (id), at DATE)")
+                             "REFERENCES person (id), \"at\" DATE)")
         person = sa.Table("person", sa.MetaData(), *[sa.Column(c) for c in ("id", "code", "m", "score")])
         visit = sa.Table("visit", sa.MetaData(), *[sa.Column(c) for c in ("id", "person_id", "at")])
         conn.execute(person.insert(), [{"id": i, "code": f"c{i}", "m": ["sad", "ok", "happy"][i % 3],
@@ -330,7 +330,9 @@ def test_a_failed_duckdb_write_leaves_the_target_as_it_was(tmp_path):
     assert res.returncode == 6 and "cycle" in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert not target.exists() and not (tmp_path / "never.duckdb.wal").exists()
     empty = tmp_path / "empty.duckdb"
-    sa.create_engine(f"duckdb:///{empty}").connect().close()
+    made = sa.create_engine(f"duckdb:///{empty}")
+    made.connect().close()
+    made.dispose()  # a pooled connection would hold DuckDB's file lock: the run would wait for it
     res = dbsynth("run", f"sqlite:///{src}", f"duckdb:///{empty}", "--epsilon", "4", "--scale", "0.2")
     assert res.returncode == 6
     eng = sa.create_engine(f"duckdb:///{empty}")

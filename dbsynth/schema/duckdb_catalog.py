@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from duckdb_engine import Dialect as _DuckDBEngineDialect
+from duckdb_engine import DuckDBIdentifierPreparer
 from sqlalchemy.engine import reflection
 from sqlalchemy.engine.default import DefaultDialect
 
@@ -61,8 +62,25 @@ def column_type(spelled: str, named_enums: dict[tuple[str, ...], str]) -> sa.typ
     return SourceType(text)
 
 
+class KeywordQuotingPreparer(DuckDBIdentifierPreparer):
+    """Quotes every name DuckDB cannot take bare. duckdb-engine quotes only the `reserved`
+    keywords; a column named `at` (a `type_function` keyword) then breaks CREATE TABLE, INSERT
+    and every measuring SELECT."""
+
+    def __init__(self, dialect, **kwargs) -> None:
+        super().__init__(dialect, **kwargs)
+        import duckdb
+
+        with duckdb.connect() as db:  # an in-memory database: the keyword list is the engine's own
+            words = {w for (w,) in db.execute(
+                "SELECT keyword_name FROM duckdb_keywords() WHERE keyword_category <> 'unreserved'").fetchall()}
+        self.reserved_words = set(self.reserved_words) | words  # a copy: never widen PostgreSQL's set
+
+
 class CatalogDialect(_DuckDBEngineDialect):
     """duckdb-engine's dialect with reflection read from DuckDB's catalog functions."""
+
+    preparer = KeywordQuotingPreparer
 
     # The PostgreSQL dialect answers these in one pg_catalog query each (broken on DuckDB); the
     # default ones ask the per-table methods below, table by table.
