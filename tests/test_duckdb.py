@@ -313,9 +313,7 @@ def test_enums_and_checks_are_cloned_into_a_duckdb_target(tmp_path):
     assert list(labels) == ["sad", "ok", "happy"] and bad == 0
 
 
-def test_a_failed_duckdb_write_leaves_the_target_as_it_was(tmp_path):
-    """A FK cycle between two tables cannot be created in DuckDB: the write fails with one line
-    (exit 6) and leaves no file where there was none, and an existing empty file empty."""
+def cycle_source(tmp_path) -> str:
     import sqlite3
 
     src = tmp_path / "cycle.sqlite"
@@ -325,19 +323,46 @@ def test_a_failed_duckdb_write_leaves_the_target_as_it_was(tmp_path):
             "CREATE TABLE emp (id INTEGER PRIMARY KEY, dept_id INTEGER REFERENCES dept (id), n INTEGER);"
             + "".join(f"INSERT INTO dept VALUES ({i}, NULL, 'd{i % 3}');" for i in range(40))
             + "".join(f"INSERT INTO emp VALUES ({i}, {i % 40}, {i % 7});" for i in range(200)))
+    return f"sqlite:///{src}"
+
+
+def test_a_foreign_key_cycle_is_refused_for_a_duckdb_target_and_leaves_no_file(tmp_path):
+    """DuckDB cannot create a FK cycle between tables: one line, exit 6, before any row is read,
+    and no file where there was none."""
     target = tmp_path / "never.duckdb"
-    res = dbsynth("run", f"sqlite:///{src}", f"duckdb:///{target}", "--epsilon", "4", "--scale", "0.2")
+    res = dbsynth("run", cycle_source(tmp_path), f"duckdb:///{target}", "--epsilon", "4")
     assert res.returncode == 6 and "cycle" in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert not target.exists() and not (tmp_path / "never.duckdb.wal").exists()
-    empty = tmp_path / "empty.duckdb"
-    made = sa.create_engine(f"duckdb:///{empty}")
+
+
+def test_a_duckdb_target_killed_before_commit_is_left_as_it_was(chinook_duckdb, tmp_path):
+    """Killed at the last moment before COMMIT (everything created and loaded), the target file
+    opens again exactly as it was: empty."""
+    import signal
+    import time
+
+    target = tmp_path / "kill.duckdb"
+    made = sa.create_engine(f"duckdb:///{target}")
     made.connect().close()
     made.dispose()  # a pooled connection would hold DuckDB's file lock: the run would wait for it
-    res = dbsynth("run", f"sqlite:///{src}", f"duckdb:///{empty}", "--epsilon", "4", "--scale", "0.2")
-    assert res.returncode == 6
-    eng = sa.create_engine(f"duckdb:///{empty}")
+    env = {**os.environ, "PYTHONPATH": os.getcwd(), "DBSYNTH_PAUSE_BEFORE_COMMIT": "120"}
+    proc = subprocess.Popen([sys.executable, "-m", "dbsynth.cli", "run", chinook_duckdb, f"duckdb:///{target}",
+                             "--epsilon", "2", "--scale", "0.1"], stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 120
+    try:
+        for line in proc.stderr:
+            if "paused before commit" in line or time.monotonic() > deadline:
+                break
+        else:
+            pytest.fail(f"the run ended before its commit: {proc.wait()}")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    eng = sa.create_engine(f"duckdb:///{target}")
     with eng.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM duckdb_tables()").scalar() == 0
+        assert conn.exec_driver_sql("SELECT count(*) FROM duckdb_types() WHERE NOT internal "
+                                    "AND len(labels) > 0").scalar() == 0
     eng.dispose()
 
 
