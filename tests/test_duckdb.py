@@ -245,38 +245,85 @@ def test_removing_one_unit_changes_every_duckdb_statistic_by_at_most_its_declare
 
 
 # -- runs: DuckDB source, DuckDB target, verify --------------------------------------------------
+# One run goes through the command line; the others call the same pipeline and verify stage in
+# this process, which spares each a second start-up (imports, JAX compilation) of ~5-10 s.
 
-def run_and_verify(source: str, target: str, tmp_path) -> dict:
-    res = dbsynth("run", source, target, "--epsilon", "2", "--seed", "7", "--scale", "0.2", "--json")
-    assert res.returncode == 0, res.stderr
-    summary = json.loads(res.stdout)
-    ver = dbsynth("verify", source, target, "--json", "--workload", "0")
-    report = json.loads(ver.stdout)
-    assert ver.returncode == 0 and report["hard_failures"] == 0, report["findings"]
-    assert report["checks_run"] > 50  # orphans, keys, NULLs per table and column: really checked
-    return summary
+def run_in_process(source: str, target: str, epsilon: float = 2.0, **options):
+    from dbsynth.pipeline import RunOptions, run
+
+    return run(RunOptions(source, target, epsilon=epsilon, seed=7, **options))
+
+
+def verify_in_process(source: str, target: str):
+    from dbsynth.connect import target_engine
+    from dbsynth.verify import VerifyOptions, verify
+
+    src = source_engine(source)
+    report = verify(src, target_engine(target), introspect(src), options=VerifyOptions(workload_queries=0))
+    assert report.passed() and not report.hard_findings(), report.hard_findings()
+    assert report.checks_run > 20  # orphans, keys, NULLs per table and column: really checked
+    return report
 
 
 def test_chinook_from_a_duckdb_source_into_duckdb_passes_verify(chinook_duckdb, tmp_path):
     target = tmp_path / "shadow.duckdb"
-    summary = run_and_verify(chinook_duckdb, f"duckdb:///{target}", tmp_path)
-    assert summary["rows"]["InvoiceLine"] > 0
+    res = dbsynth("run", chinook_duckdb, f"duckdb:///{target}", "--epsilon", "2", "--seed", "7", "--scale", "0.2",
+                  "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["rows"]["InvoiceLine"] > 0
+    ver = dbsynth("verify", chinook_duckdb, f"duckdb:///{target}", "--json", "--workload", "0")
+    report = json.loads(ver.stdout)
+    assert ver.returncode == 0 and report["hard_failures"] == 0, report["findings"]
+    assert report["checks_run"] > 50
     eng = sa.create_engine(f"duckdb:///{target}")
     with eng.connect() as conn:
         kinds = set(conn.exec_driver_sql("SELECT constraint_type FROM duckdb_constraints() "
                                           "WHERE table_name = 'Employee'").scalars())
         ledger = conn.exec_driver_sql("SELECT epsilon FROM _dbsynth_ledger").scalar()
+    eng.dispose()
     assert {"PRIMARY KEY", "FOREIGN KEY", "NOT NULL"} <= kinds and ledger <= 2
 
 
-def test_chinook_from_sqlite_into_a_duckdb_target_passes_verify(chinook_sqlite, tmp_path):
-    target = f"duckdb:///{tmp_path / 'shadow.duckdb'}"
-    run_and_verify(chinook_sqlite, target, tmp_path)
-    # the target is not empty now: refused (exit 5), left as it was
-    before = (tmp_path / "shadow.duckdb").stat().st_size
-    res = dbsynth("run", chinook_sqlite, target, "--epsilon", "1", "--scale", "0.1")
-    assert res.returncode == 5 and "not empty" in res.stderr and len(res.stderr.strip().splitlines()) == 1
-    assert (tmp_path / "shadow.duckdb").stat().st_size == before
+SQLITE_SOURCE = """
+CREATE TABLE team (id INTEGER PRIMARY KEY, code VARCHAR(8) NOT NULL UNIQUE,
+                   tier VARCHAR(4) NOT NULL CHECK (tier IN ('gold', 'tin')));
+CREATE TABLE person (id INTEGER PRIMARY KEY, team_id INTEGER NOT NULL REFERENCES team (id),
+                     boss_id INTEGER REFERENCES person (id), born DATE, score NUMERIC(6,2) CHECK (score >= 0));
+"""
+
+
+def test_sqlite_into_a_duckdb_target_passes_verify_and_a_filled_target_is_refused(tmp_path):
+    import sqlite3
+
+    from dbsynth.errors import TargetNotEmpty
+
+    src = tmp_path / "src.sqlite"
+    rng = np.random.default_rng(11)
+    with sqlite3.connect(src) as db:
+        db.executescript(SQLITE_SOURCE)
+        db.executemany("INSERT INTO team VALUES (?, ?, ?)", [(i, f"t{i}", ["gold", "tin"][i % 2]) for i in range(30)])
+        db.executemany("INSERT INTO person VALUES (?, ?, ?, ?, ?)",
+                       [(i, int(rng.integers(0, 30)), None if i < 10 else int(rng.integers(0, i)),
+                         str(dt.date(1980, 1, 1) + dt.timedelta(days=int(rng.integers(0, 9000)))),
+                         round(float(rng.uniform(0, 100)), 2)) for i in range(400)])
+    source, target = f"sqlite:///{src}", f"duckdb:///{tmp_path / 'shadow.duckdb'}"
+    run_in_process(source, target, epsilon=4.0)
+    verify_in_process(source, target)
+    eng = sa.create_engine(target)
+    with eng.connect() as conn:
+        kinds = sorted(conn.exec_driver_sql("SELECT constraint_type FROM duckdb_constraints() "
+                                            "WHERE table_name = 'team'").scalars())
+        selfref = conn.exec_driver_sql("SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'person' "
+                                       "AND referenced_table = 'person'").scalar()
+        tables = conn.exec_driver_sql("SELECT count(*) FROM duckdb_tables()").scalar()
+    assert {"CHECK", "UNIQUE", "PRIMARY KEY", "NOT NULL"} <= set(kinds) and selfref == 1
+    # filled now: refused (exit 5) before anything is read, and left as it was
+    with pytest.raises(TargetNotEmpty) as err:
+        run_in_process(source, target)
+    assert err.value.exit_code == 5 and "not empty" in str(err.value)
+    with eng.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM duckdb_tables()").scalar() == tables
+    eng.dispose()
 
 
 def test_enums_and_checks_are_cloned_into_a_duckdb_target(tmp_path):
@@ -299,10 +346,8 @@ def test_enums_and_checks_are_cloned_into_a_duckdb_target(tmp_path):
                                       for i in range(900)])
     writer.dispose()
     target = tmp_path / "shadow.duckdb"
-    res = dbsynth("run", f"duckdb:///{src}", f"duckdb:///{target}", "--epsilon", "4", "--seed", "1", "--json")
-    assert res.returncode == 0, res.stderr
-    ver = dbsynth("verify", f"duckdb:///{src}", f"duckdb:///{target}", "--json", "--workload", "0")
-    assert ver.returncode == 0, json.loads(ver.stdout)["findings"]
+    run_in_process(f"duckdb:///{src}", f"duckdb:///{target}", epsilon=4.0)
+    verify_in_process(f"duckdb:///{src}", f"duckdb:///{target}")
     eng = sa.create_engine(f"duckdb:///{target}")
     with eng.connect() as conn:
         kinds = sorted(conn.exec_driver_sql("SELECT constraint_type FROM duckdb_constraints() "
@@ -327,11 +372,17 @@ def cycle_source(tmp_path) -> str:
 
 
 def test_a_foreign_key_cycle_is_refused_for_a_duckdb_target_and_leaves_no_file(tmp_path):
-    """DuckDB cannot create a FK cycle between tables: one line, exit 6, before any row is read,
-    and no file where there was none."""
+    """DuckDB cannot create a FK cycle between tables: refused (exit 6) before any row is read,
+    and the file the run's look at the target created is removed (what happens at exit)."""
+    from dbsynth.errors import UnsupportedSchema
+    from dbsynth.write import duckdb_file
+
     target = tmp_path / "never.duckdb"
-    res = dbsynth("run", cycle_source(tmp_path), f"duckdb:///{target}", "--epsilon", "4")
-    assert res.returncode == 6 and "cycle" in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    with pytest.raises(UnsupportedSchema) as err:
+        run_in_process(cycle_source(tmp_path), f"duckdb:///{target}", epsilon=4.0)
+    assert err.value.exit_code == 6 and "cycle" in str(err.value)
+    assert str(target) in duckdb_file._CREATED
+    duckdb_file.remove_unwritten()
     assert not target.exists() and not (tmp_path / "never.duckdb.wal").exists()
 
 
@@ -413,6 +464,12 @@ def test_the_same_duckdb_file_as_source_and_target_is_refused_however_spelt(chin
                 os.chdir(cwd)
     refuse_same_database(chinook_duckdb, f"duckdb:///{tmp_path / 'other.duckdb'}")  # another file: fine
     size = os.path.getsize(path)
-    res = dbsynth("run", f"duckdb:///{name}", f"duckdb:///{link}", "--epsilon", "1", "--replace", cwd=directory)
-    assert res.returncode == 9 and "is the source database" in res.stderr, res.stderr
+    cwd = os.getcwd()
+    os.chdir(directory)
+    try:
+        with pytest.raises(TargetIsSource) as err:
+            run_in_process(f"duckdb:///{name}", f"duckdb:///{link}", replace=True)
+    finally:
+        os.chdir(cwd)
+    assert err.value.exit_code == 9 and "is the source database" in str(err.value)
     assert os.path.getsize(path) == size

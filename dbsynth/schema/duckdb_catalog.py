@@ -12,6 +12,7 @@ such a URL is used.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -69,12 +70,17 @@ class KeywordQuotingPreparer(DuckDBIdentifierPreparer):
 
     def __init__(self, dialect, **kwargs) -> None:
         super().__init__(dialect, **kwargs)
-        import duckdb
+        self.reserved_words = set(self.reserved_words) | _keywords()  # a copy: never widen PostgreSQL's set
 
-        with duckdb.connect() as db:  # an in-memory database: the keyword list is the engine's own
-            words = {w for (w,) in db.execute(
-                "SELECT keyword_name FROM duckdb_keywords() WHERE keyword_category <> 'unreserved'").fetchall()}
-        self.reserved_words = set(self.reserved_words) | words  # a copy: never widen PostgreSQL's set
+
+@functools.cache
+def _keywords() -> frozenset[str]:
+    """Every keyword DuckDB does not take as a bare name, from the engine itself (in memory)."""
+    import duckdb
+
+    with duckdb.connect() as db:
+        return frozenset(w for (w,) in db.execute(
+            "SELECT keyword_name FROM duckdb_keywords() WHERE keyword_category <> 'unreserved'").fetchall())
 
 
 class CatalogDialect(_DuckDBEngineDialect):
