@@ -337,6 +337,7 @@ def test_enums_and_checks_are_cloned_into_a_duckdb_target(tmp_path):
                              "NOT NULL, score INTEGER CHECK (score BETWEEN 0 AND 100))")
         conn.exec_driver_sql("CREATE TABLE visit (id INTEGER PRIMARY KEY, person_id INTEGER NOT NULL "
                              "REFERENCES person (id), \"at\" DATE)")
+        conn.exec_driver_sql('CREATE INDEX "visit at" ON visit ("at", person_id)')
         person = sa.Table("person", sa.MetaData(), *[sa.Column(c) for c in ("id", "code", "m", "score")])
         visit = sa.Table("visit", sa.MetaData(), *[sa.Column(c) for c in ("id", "person_id", "at")])
         conn.execute(person.insert(), [{"id": i, "code": f"c{i}", "m": ["sad", "ok", "happy"][i % 3],
@@ -354,8 +355,10 @@ def test_enums_and_checks_are_cloned_into_a_duckdb_target(tmp_path):
                                             "WHERE table_name = 'person'").scalars())
         labels = conn.exec_driver_sql("SELECT labels FROM duckdb_types() WHERE type_name = 'mood'").scalar()
         bad = conn.exec_driver_sql("SELECT count(*) FROM person WHERE score NOT BETWEEN 0 AND 100").scalar()
+        index = conn.exec_driver_sql("SELECT sql FROM duckdb_indexes() WHERE table_name = 'visit'").scalar()
     assert {"CHECK", "UNIQUE", "PRIMARY KEY", "NOT NULL"} <= set(kinds)
     assert list(labels) == ["sad", "ok", "happy"] and bad == 0
+    assert index is not None and '"visit at"' in index and '"at", person_id' in index
 
 
 def cycle_source(tmp_path) -> str:

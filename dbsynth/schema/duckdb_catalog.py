@@ -192,7 +192,9 @@ class CatalogDialect(_DuckDBEngineDialect):
                f"WHERE {where} AND table_name = :t ORDER BY index_name")
         out = []
         for name, unique, expressions in connection.execute(sa.text(sql), {**params, "t": table_name}):
-            out.append({"name": name, "unique": bool(unique), "column_names": _index_columns(expressions)})
+            columns = _index_columns(expressions)
+            if None not in columns:  # an expression index is left out (not cloned on any engine pair)
+                out.append({"name": name, "unique": bool(unique), "column_names": columns})
         return out
 
     @reflection.cache
@@ -225,12 +227,20 @@ def _strip_parens(text: str) -> str:
     return text
 
 
+_INDEX_ITEM = re.compile(r"'((?:[^']|'')*)'|([^,\s\[\]]+)")
+
+
 def _index_columns(expressions: Any) -> list[str | None]:
-    """Column names of an index's `expressions` (None for anything that is not a plain column)."""
-    items = expressions if isinstance(expressions, list) else str(expressions or "").strip("[]").split(",")
+    """Column names of an index's `expressions` (None for anything that is not a plain column).
+
+    DuckDB prints them as a list's text: `['"Odd Name"', id]`, an item in single quotes where the
+    column needs double quotes."""
+    items = [str(e) for e in expressions] if isinstance(expressions, list) else [
+        m.group(1).replace("''", "'") if m.group(1) is not None else m.group(2)
+        for m in _INDEX_ITEM.finditer(str(expressions or ""))]
     out: list[str | None] = []
     for item in items:
-        item = str(item).strip()
+        item = item.strip()
         if re.fullmatch(r'"(?:[^"]|"")*"', item):
             out.append(item[1:-1].replace('""', '"'))
         elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", item):
