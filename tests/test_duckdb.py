@@ -238,6 +238,7 @@ def test_removing_one_unit_changes_every_duckdb_statistic_by_at_most_its_declare
                 if ratio > 1 + 1e-9:
                     violations.append(where)
     summary = f"duckdb: worst change / declared Δ per family\n{report(worst)}"
+    print(summary)
     assert not violations, "\n  ".join(violations[:10]) + "\n" + summary
     # The bound is approached, so the test can fail (a Δ too small would show here).
     assert max(worst.get(f, Worst()).ratio for f in PER_TABLE) >= 0.5, summary
@@ -329,6 +330,9 @@ def test_sqlite_into_a_duckdb_target_passes_verify_and_a_filled_target_is_refuse
     with eng.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM duckdb_tables()").scalar() == tables
     eng.dispose()
+    # --replace: every table dropped (children before their parents) and written again
+    run_in_process(source, target, epsilon=4.0, replace=True)
+    verify_in_process(source, target)
 
 
 def test_enums_and_checks_are_cloned_into_a_duckdb_target(tmp_path):
