@@ -342,7 +342,9 @@ def test_enums_and_checks_are_cloned_into_a_duckdb_target(tmp_path):
     rng = np.random.default_rng(3)
     with writer.begin() as conn:
         conn.exec_driver_sql("CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')")
-        conn.exec_driver_sql("CREATE TABLE person (id INTEGER PRIMARY KEY, code VARCHAR NOT NULL UNIQUE, m mood "
+        conn.exec_driver_sql("CREATE SEQUENCE person_ids START 1")
+        conn.exec_driver_sql("CREATE TABLE person (id INTEGER PRIMARY KEY DEFAULT nextval('person_ids'), "
+                             "code VARCHAR NOT NULL UNIQUE, m mood "
                              "NOT NULL, score INTEGER CHECK (score BETWEEN 0 AND 100))")
         conn.exec_driver_sql("CREATE TABLE visit (id INTEGER PRIMARY KEY, person_id INTEGER NOT NULL "
                              "REFERENCES person (id), \"at\" DATE)")
@@ -368,6 +370,12 @@ def test_enums_and_checks_are_cloned_into_a_duckdb_target(tmp_path):
     assert {"CHECK", "UNIQUE", "PRIMARY KEY", "NOT NULL"} <= set(kinds)
     assert list(labels) == ["sad", "ok", "happy"] and bad == 0
     assert index is not None and '"visit at"' in index and '"at", person_id' in index
+    # the key's sequence numbers past the synthetic keys
+    with eng.begin() as conn:
+        top = conn.exec_driver_sql("SELECT max(id) FROM person").scalar()
+        conn.exec_driver_sql("INSERT INTO person (code, m) VALUES ('brand-new', 'ok')")
+        assert conn.exec_driver_sql("SELECT id FROM person WHERE code = 'brand-new'").scalar() > top
+    eng.dispose()
 
 
 def cycle_source(tmp_path) -> str:

@@ -29,8 +29,10 @@ _LABEL = re.compile(r"'((?:[^']|'')*)'")
 _SIMPLE_TYPES: dict[str, Any] = {
     "BOOLEAN": sa.Boolean, "TINYINT": sa.SmallInteger, "SMALLINT": sa.SmallInteger, "INTEGER": sa.Integer,
     "BIGINT": sa.BigInteger,
-    # Unsigned integers as the next signed width that holds them (UBIGINT: exact to 2**63 - 1).
-    "UTINYINT": sa.SmallInteger, "USMALLINT": sa.Integer, "UINTEGER": sa.BigInteger, "UBIGINT": sa.BigInteger, "FLOAT": sa.REAL, "DOUBLE": sa.Double, "VARCHAR": sa.String, "BLOB": sa.LargeBinary,
+    # Unsigned integers as the next signed width that holds them; UBIGINT above 2**63 - 1 has none
+    # (a BIGINT clone of it is narrower).
+    "UTINYINT": sa.SmallInteger, "USMALLINT": sa.Integer, "UINTEGER": sa.BigInteger, "UBIGINT": sa.BigInteger,
+    "FLOAT": sa.REAL, "DOUBLE": sa.Double, "VARCHAR": sa.String, "BLOB": sa.LargeBinary,
     "DATE": sa.Date, "TIME": sa.Time, "TIMESTAMP": sa.DateTime, "TIMESTAMP_NS": sa.DateTime,
     "TIMESTAMP_MS": sa.DateTime, "TIMESTAMP_S": sa.DateTime, "UUID": sa.Uuid, "INTERVAL": sa.Interval,
 }

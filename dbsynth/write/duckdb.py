@@ -7,7 +7,8 @@ generations (the rows whose parent is NULL or already loaded, then the next), si
 a row against the rows before its statement only. A cycle of foreign keys between tables cannot
 be created at all and is refused before anything is written.
 
-Named enum types are created before the tables (`CREATE TYPE ... AS ENUM`). The file lock that
+Named enum types are created before the tables (`CREATE TYPE ... AS ENUM`), and so are the
+sequences behind `DEFAULT nextval('seq')` keys, started past the largest key written. The file lock that
 the target engine holds is the target's write lock (`duckdb_file`); a failure rolls everything
 back, and a file this run created is removed again.
 """
@@ -21,6 +22,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from dbsynth.errors import UnsupportedSchema
 from dbsynth.synthetic import SyntheticDatabase, SyntheticTable
+from dbsynth.write.ddl import serial_sequence
 from dbsynth.write.duckdb_file import mark_written
 from dbsynth.write.ledger import ledger_row, ledger_table
 from dbsynth.write.rows import Progress, chunks, columns_to_write, report, value_adapters
@@ -47,6 +49,9 @@ def write(
             if existing and not replace:
                 raise target_not_empty(engine.url, existing)
             _drop(conn, existing)
+            for name, start in _sequences(metadata, data).items():
+                step.at(None, f"sequence {name}")
+                conn.exec_driver_sql(f"CREATE SEQUENCE {_quote(conn, name)} START WITH {int(start)}")
             for enum in _enums(metadata):
                 step.at(None, f"type {enum.name}")
                 labels = ", ".join(_literal(v) for v in enum.enums)
@@ -114,6 +119,21 @@ def _drop(conn: sa.Connection, names: list[str]) -> None:
             "SELECT type_name FROM duckdb_types() WHERE database_name = current_database() "
             "AND logical_type = 'ENUM' AND NOT internal AND len(labels) > 0").scalars():
         conn.exec_driver_sql(f"DROP TYPE {q(name)}")
+
+
+def _sequences(metadata: sa.MetaData, data: SyntheticDatabase) -> dict[str, int]:
+    """Sequences behind `DEFAULT nextval('seq')` (DuckDB's numbering of keys), each starting past
+    the largest value written into a column it numbers: DuckDB cannot restart one afterwards."""
+    starts: dict[str, int] = {}
+    for table in metadata.tables.values():
+        for col in table.columns:
+            name = serial_sequence(col)
+            if name is None:
+                continue
+            values = (data.tables[table.name].columns.get(col.name, []) if table.name in data.tables else [])
+            top = max((int(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)), default=0)
+            starts[name] = max(starts.get(name, 1), top + 1)
+    return starts
 
 
 def _enums(metadata: sa.MetaData) -> list[sa.Enum]:
