@@ -89,8 +89,9 @@ def creation_order(metadata: sa.MetaData) -> list[sa.Table]:
         if not ready:
             names = ", ".join(t.name for t in pending)
             raise UnsupportedSchema(
-                f"the foreign keys of {names} form a cycle, which DuckDB cannot create (it has no deferred "
-                "foreign keys and no ALTER TABLE ... ADD FOREIGN KEY); write to PostgreSQL, MySQL or SQLite")
+                f"tables {names} cannot be created parents first: their foreign keys form a cycle, which DuckDB "
+                "cannot create (it has no deferred foreign keys and no ALTER TABLE ... ADD FOREIGN KEY); write to "
+                "PostgreSQL, MySQL or SQLite")
         order += ready
         placed |= {t.name for t in ready}
         pending = [t for t in pending if t.name not in placed]
