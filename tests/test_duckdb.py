@@ -36,7 +36,8 @@ from tests.conftest import dataset  # noqa: E402
 from tests.test_pushdown import SECRET, check_chinook, setup, sum_where  # noqa: E402
 
 # Chinook's SQLite types as DuckDB spells them (VARCHAR has no length in DuckDB's catalog).
-_DUCK_TYPE = {"Integer": "INTEGER", "String": "VARCHAR", "Unicode": "VARCHAR", "Numeric": "DECIMAL({p},{s})", "DateTime": "TIMESTAMP",
+_DUCK_TYPE = {"Integer": "INTEGER", "String": "VARCHAR", "Unicode": "VARCHAR", "Numeric": "DECIMAL({p},{s})",
+              "DateTime": "TIMESTAMP",
               "Date": "DATE", "LargeBinary": "BLOB", "Float": "DOUBLE"}
 
 
@@ -232,7 +233,8 @@ def test_removing_one_unit_changes_every_duckdb_statistic_by_at_most_its_declare
             db.restore(doomed)
             for key, stat in before.items():
                 ratio = change(stat, after[key]) / stat.delta
-                where = f"trial {trial}, {table} row {index}: {key}, change {change(stat, after[key]):g} vs Δ {stat.delta:g}"
+                where = (f"trial {trial}, {table} row {index}: {key}, "
+                         f"change {change(stat, after[key]):g} vs Δ {stat.delta:g}")
                 if ratio > worst.setdefault(stat.family, Worst()).ratio:
                     worst[stat.family] = Worst(ratio, where)
                 if ratio > 1 + 1e-9:

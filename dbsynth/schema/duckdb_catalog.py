@@ -112,7 +112,8 @@ class CatalogDialect(_DuckDBEngineDialect):
     @reflection.cache
     def get_table_names(self, connection, schema=None, **kw) -> list[str]:
         where, params = self._scope(schema)
-        sql = f"SELECT table_name FROM duckdb_tables() WHERE {where} AND NOT internal AND NOT temporary ORDER BY table_name"
+        sql = (f"SELECT table_name FROM duckdb_tables() WHERE {where} AND NOT internal AND NOT temporary "
+               "ORDER BY table_name")
         return [r[0] for r in connection.execute(sa.text(sql), params)]
 
     def has_table(self, connection, table_name, schema=None, **kw) -> bool:
@@ -123,7 +124,9 @@ class CatalogDialect(_DuckDBEngineDialect):
     @reflection.cache
     def _named_enums(self, connection, schema=None, **kw) -> dict[tuple[str, ...], str]:
         where, params = self._scope(schema)
-        sql = f"SELECT type_name, labels FROM duckdb_types() WHERE {where} AND logical_type = 'ENUM' AND NOT internal AND len(labels) > 0"
+        # len(labels) > 0: the built-in ENUM type itself is listed too, with no labels.
+        sql = (f"SELECT type_name, labels FROM duckdb_types() WHERE {where} AND logical_type = 'ENUM' "
+               "AND NOT internal AND len(labels) > 0")
         found: dict[tuple[str, ...], list[str]] = {}
         for name, labels in connection.execute(sa.text(sql), params):
             found.setdefault(tuple(labels), []).append(name)

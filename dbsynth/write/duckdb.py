@@ -160,7 +160,12 @@ def _insert(conn: sa.Connection, table: sa.Table, data: SyntheticTable | None, p
     total = data.n_rows if data is not None else 0
     done = 0
     insert = table.insert()
-    for chunk in chunks(data, columns, value_adapters(table, columns)):
+    batches = chunks(data, columns, value_adapters(table, columns))
+    if any(fk.referred_table is table for fk in table.foreign_key_constraints):
+        # A row may reference one in any later chunk: order the whole table (its values are in
+        # memory already, column by column).
+        batches = iter([[r for chunk in batches for r in chunk]])
+    for chunk in batches:
         for generation in _generations(table, columns, chunk):
             for start in range(0, len(generation), _ROWS_PER_STATEMENT):
                 part = generation[start:start + _ROWS_PER_STATEMENT]
@@ -172,36 +177,41 @@ def _insert(conn: sa.Connection, table: sa.Table, data: SyntheticTable | None, p
 
 
 def _generations(table: sa.Table, columns: list[str], rows: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
-    """`rows` split so that a row referencing its own table comes after the row it references
-    (the repair stage makes self-references acyclic; rows of earlier chunks are loaded already)."""
-    selfs = [fk for fk in table.foreign_key_constraints if fk.referred_table is table]
-    if not selfs or not rows:
-        return [rows]
+    """`rows` (a whole table) split so that a row referencing its own table comes after the row it
+    references: generation k holds the rows k references away from a row that references none
+    in `rows` (the repair stage makes self-references acyclic). Linear in the rows."""
     position = {c: i for i, c in enumerate(columns)}
-    edges = [([position.get(c.name) for c in fk.columns], [position.get(e.column.name) for e in fk.elements])
-             for fk in selfs]
-    edges = [(a, b) for a, b in edges if None not in a and None not in b]
-    if not edges:
+    edges = []
+    for fk in table.foreign_key_constraints:
+        if fk.referred_table is table:
+            child = [position.get(c.name) for c in fk.columns]
+            parent = [position.get(e.column.name) for e in fk.elements]
+            if None not in child and None not in parent:
+                edges.append((child, parent))
+    if not edges or not rows:
         return [rows]
-    keys_of = [lambda r, b=b: tuple(r[i] for i in b) for _a, b in edges]
-    in_chunk = [{k(r) for r in rows} for k in keys_of]
-    loaded: list[set] = [set() for _ in edges]
-    out: list[list[tuple[Any, ...]]] = []
-    pending = rows
-    while pending:
-        ready, later = [], []
-        for r in pending:
-            waits = False
-            for j, (a, _b) in enumerate(edges):
-                ref = tuple(r[i] for i in a)
-                if None not in ref and ref in in_chunk[j] and ref not in loaded[j]:
-                    waits = True
-                    break
-            (later if waits else ready).append(r)
-        if not ready:  # a cycle inside the table: let the engine name the row it refuses
-            ready, later = later, []
-        for j, k in enumerate(keys_of):
-            loaded[j].update(k(r) for r in ready)
-        out.append(ready)
-        pending = later
+    # The referenced columns are a key (dbsynth refuses FKs onto non-unique columns): one row each.
+    row_of = [{tuple(r[i] for i in parent): n for n, r in enumerate(rows)} for _child, parent in edges]
+
+    def parents(n: int) -> list[int]:
+        refs = (row_of[j].get(tuple(rows[n][i] for i in child)) for j, (child, _p) in enumerate(edges))
+        return [p for p in refs if p is not None and p != n]
+
+    depth: list[int | None] = [None] * len(rows)
+    for start in range(len(rows)):
+        stack, on_path = [start], {start}
+        while stack:  # iterative: a chain of a million employees must not hit the recursion limit
+            n = stack[-1]
+            todo = [p for p in parents(n) if depth[p] is None and p not in on_path]
+            if todo:
+                stack.append(todo[0])
+                on_path.add(todo[0])
+                continue
+            # A parent still on the path is a cycle: the engine will name the row it refuses.
+            depth[n] = 1 + max((depth[p] for p in parents(n) if depth[p] is not None), default=-1)
+            stack.pop()
+            on_path.discard(n)
+    out: list[list[tuple[Any, ...]]] = [[] for _ in range(max(d for d in depth if d is not None) + 1)]
+    for n, r in enumerate(rows):
+        out[depth[n]].append(r)
     return out
