@@ -22,7 +22,11 @@ from sqlalchemy.engine import URL, make_url
 
 from dbsynth.errors import ConnectionFailed, PermissionDenied, TargetIsSource, UsageError
 
-SUPPORTED = ("postgresql", "mysql", "mariadb", "sqlite")
+SUPPORTED = ("postgresql", "mysql", "mariadb", "sqlite", "duckdb")
+
+# duckdb-engine reflects through pg_catalog queries DuckDB cannot answer: every duckdb:// URL gets
+# its dialect with reflection read from DuckDB's own catalog instead (imported on first use).
+sa.dialects.registry.register("duckdb", "dbsynth.schema.duckdb_catalog", "CatalogDialect")
 
 
 def parse_dsn(dsn: str) -> URL:
@@ -33,7 +37,7 @@ def parse_dsn(dsn: str) -> URL:
         raise UsageError(f"not a database URL: {redact(dsn)!r} (expected e.g. postgresql+psycopg://user@host/db)") from None
     remember_secrets(url)
     if url.get_backend_name() not in SUPPORTED:
-        raise UsageError(f"unsupported engine {url.get_backend_name()!r}; dbsynth supports PostgreSQL, MySQL/MariaDB and SQLite")
+        raise UsageError(f"unsupported engine {url.get_backend_name()!r}; dbsynth supports PostgreSQL, MySQL/MariaDB, SQLite and DuckDB")
     if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")
     if url.get_backend_name() in ("mysql", "mariadb") and "+" not in url.drivername:
@@ -53,6 +57,7 @@ def _check_driver(url: URL) -> None:
         raise UsageError(f"database driver {url.drivername!r} is not installed; use "
                          + ("postgresql+psycopg:// (pip install 'dbsynth[postgres]')" if engine_kind(url) == "postgresql"
                             else "mysql+pymysql:// (pip install 'dbsynth[mysql]')" if engine_kind(url) == "mysql"
+                            else "duckdb:///FILE (pip install 'dbsynth[duckdb]')" if engine_kind(url) == "duckdb"
                             else "sqlite:///FILE")) from None
     if getattr(dialect, "is_async", False):
         raise UsageError(f"driver {url.drivername!r} is asynchronous; dbsynth needs a synchronous one, e.g. "
@@ -252,7 +257,7 @@ def redact(dsn: str | URL) -> str:
 
 
 def engine_kind(url: URL | sa.Engine) -> str:
-    """'postgresql', 'mysql' or 'sqlite': the dialect family that decides SQL quirks."""
+    """'postgresql', 'mysql', 'sqlite' or 'duckdb': the dialect family that decides SQL quirks."""
     name = url.get_backend_name() if isinstance(url, URL) else url.dialect.name
     return "mysql" if name in ("mysql", "mariadb") else name
 
@@ -292,6 +297,8 @@ def source_engine(dsn: str, snapshot: str | None = None) -> sa.Engine:
             raise ConnectionFailed(f"{path} is not a SQLite database")
         # mode=ro: SQLite itself refuses writes through this connection.
         engine = sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+    elif kind == "duckdb":
+        engine = _duckdb_source(url)
     else:
         engine = sa.create_engine(url, pool_pre_ping=True)
 
@@ -311,6 +318,24 @@ def source_engine(dsn: str, snapshot: str | None = None) -> sa.Engine:
             _import_snapshot(engine, snapshot)
     check_connection(engine, url)
     return engine
+
+
+def _duckdb_source(url: URL) -> sa.Engine:
+    """A DuckDB file opened with read_only=True: DuckDB itself refuses every write through it
+    (and, unlike a read-write open, never creates the file)."""
+    path = _duckdb_path(url)
+    if path is None:
+        raise UsageError("a DuckDB source must be a file (duckdb:///path/file.duckdb)")
+    if not os.path.isfile(path):
+        raise ConnectionFailed(f"DuckDB source file not found: {path}")
+    engine = sa.create_engine(url, connect_args={"read_only": True})
+    utc_sessions(engine, "duckdb")
+    return engine
+
+
+def _duckdb_path(url: URL) -> str | None:
+    path = url.database or ""
+    return None if not path or path == ":memory:" else path
 
 
 def _import_snapshot(engine: sa.Engine, snapshot: str) -> None:
@@ -334,6 +359,13 @@ def target_engine(dsn: str) -> sa.Engine:
 
         engine = sqlite_target_engine(url)
         # -- end issue 13 --
+    elif engine_kind(url) == "duckdb":
+        # -- issue 17: a DuckDB target file is created by the writer, never by looking at it --
+        from dbsynth.write.duckdb_file import target_engine as duckdb_target_engine
+
+        engine = duckdb_target_engine(url)
+        utc_sessions(engine, "duckdb")
+        # -- end issue 17 --
     else:
         kwargs = {"local_infile": True} if engine_kind(url) == "mysql" else {}
         engine = sa.create_engine(url, pool_pre_ping=True, connect_args=kwargs)
@@ -350,11 +382,14 @@ def utc_sessions(engine: sa.Engine, kind: str) -> None:
     move by the difference (and a MySQL TIMESTAMP near its 1970 or 2038 end fall outside it).
     In UTC the wall times dbsynth measures and writes are the instants, DST never folds them,
     and MySQL TIMESTAMP's range is fixed ('+00:00' needs no time zone tables on the server)."""
-    if kind not in ("postgresql", "mysql"):
+    if kind not in ("postgresql", "mysql", "duckdb"):
         return
 
     @sa.event.listens_for(engine, "connect")
     def _utc(dbapi_conn, _record):  # pragma: no cover - runs inside the driver
+        if kind == "duckdb":  # TIMESTAMPTZ shows wall times of the TimeZone setting
+            dbapi_conn.execute("SET TimeZone = 'UTC'")
+            return
         cur = dbapi_conn.cursor()
         cur.execute("SET TIME ZONE 'UTC'" if kind == "postgresql" else "SET time_zone = '+00:00'")
         cur.close()
@@ -408,7 +443,7 @@ def refuse_same_database(source: str, target: str, src_engine: sa.Engine | None 
     Without engines, from the URLs alone (call it before connecting): same engine family, same
     server (host names resolved; localhost, loopback and this machine's own names and addresses
     are one host; default ports filled in; a PostgreSQL unix socket is this machine) and same
-    database; for SQLite the same file (realpath, or the same inode). With both engines, also
+    database; for SQLite and DuckDB the same file (realpath, or the same inode). With both engines, also
     from what each server says it is, which catches aliases the URLs hide (a MariaDB unix socket,
     a name that resolves elsewhere, a PostgreSQL replica of the target). Runs no query on data.
     """
@@ -431,8 +466,8 @@ def _same_by_url(a: URL, b: URL) -> bool:
     kind = engine_kind(a)
     if kind != engine_kind(b):
         return False
-    if kind == "sqlite":
-        pa, pb = _sqlite_path(a), _sqlite_path(b)
+    if kind in ("sqlite", "duckdb"):
+        pa, pb = (_sqlite_path(a), _sqlite_path(b)) if kind == "sqlite" else (_duckdb_path(a), _duckdb_path(b))
         if pa is None or pb is None:
             return False
         if os.path.realpath(pa) == os.path.realpath(pb):

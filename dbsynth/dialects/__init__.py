@@ -1,6 +1,6 @@
 """SQL dialects for pushing measurements into the source: one module per engine.
 
-Every difference in how PostgreSQL, MySQL/MariaDB and SQLite spell a hash, a date, an exact
+Every difference in how PostgreSQL, MySQL/MariaDB, SQLite and DuckDB spell a hash, a date, an exact
 string comparison or a multi-set GROUP BY lives in these modules and nowhere else.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from dbsynth.dialects.base import Counts, Dialect
+from dbsynth.dialects.duckdb import DuckDBDialect
 from dbsynth.dialects.mysql import MySQLDialect
 from dbsynth.dialects.postgres import PostgresDialect
 from dbsynth.dialects.sqlite import SQLiteDialect
@@ -18,6 +19,7 @@ _BY_NAME: dict[str, type[Dialect]] = {
     "mysql": MySQLDialect,
     "mariadb": MySQLDialect,
     "sqlite": SQLiteDialect,
+    "duckdb": DuckDBDialect,
 }
 
 
@@ -29,4 +31,4 @@ def dialect_for(engine: sa.Engine) -> Dialect:
         raise ValueError(f"no measuring dialect for engine {engine.dialect.name!r}") from None
 
 
-__all__ = ["Counts", "Dialect", "MySQLDialect", "PostgresDialect", "SQLiteDialect", "dialect_for"]
+__all__ = ["Counts", "Dialect", "DuckDBDialect", "MySQLDialect", "PostgresDialect", "SQLiteDialect", "dialect_for"]

@@ -56,8 +56,9 @@ def introspect(engine: sa.Engine) -> Schema:
             _sqlite_generated_columns(engine, metadata)
         enums: tuple[EnumType, ...] = ()
         sequences: tuple[str, ...] = ()
-        if kind == "postgresql":
+        if kind in ("postgresql", "duckdb"):  # named enum types (DuckDB: from its catalog)
             enums = tuple(EnumType(e["name"], tuple(e["labels"])) for e in insp.get_enums())
+        if kind == "postgresql":
             sequences = tuple(insp.get_sequence_names())
         domains = _domain_checks(insp, metadata) if kind == "postgresql" else {}
         tables = {}
@@ -253,6 +254,10 @@ def _postgres_value_range(t: sa.types.TypeEngine) -> tuple[float | None, float |
 def _dialect(kind: str):
     from sqlalchemy.dialects import mysql, postgresql, sqlite
 
+    if kind == "duckdb":
+        from dbsynth.schema.duckdb_catalog import CatalogDialect
+
+        return CatalogDialect()
     return {"postgresql": postgresql.dialect(), "mysql": mysql.dialect(), "sqlite": sqlite.dialect()}[kind]
 
 

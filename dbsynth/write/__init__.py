@@ -4,12 +4,12 @@ all or nothing.
 - `translate_metadata(schema, kind)`: the DDL as it will exist on the target engine.
 - `write_database(target, schema, data, ledger=..., replace=...)`: refuse a non-empty target
   (TargetNotEmpty) unless `replace`, and a ledger above its target (BudgetTooSmall); create, load (COPY on PostgreSQL, multi-row INSERT on
-  MySQL/MariaDB, executemany on SQLite), add foreign keys after the rows, set sequences past the
+  MySQL/MariaDB, executemany on SQLite and DuckDB), add foreign keys after the rows, set sequences past the
   max key, store the privacy ledger in `_dbsynth_ledger`. Any failure, or a kill, leaves the
   target as it was; a database error surfaces as one-line WriteFailed naming table and constraint.
 - `schema_diff(target, metadata)`: alembic's differences between a live target and that DDL.
 
-How each engine makes it atomic is in `postgres`, `mysql`, `sqlite`.
+How each engine makes it atomic is in `postgres`, `mysql`, `sqlite`, `duckdb`.
 
 Fault injection: with DBSYNTH_PAUSE_BEFORE_COMMIT=<seconds> in the environment, the writer prints
 `dbsynth: paused before commit` to stderr and sleeps that long right before the final COMMIT
@@ -34,7 +34,8 @@ from dbsynth.write.rows import Progress, check_data
 from dbsynth.write.transaction import PAUSE_ENV, PAUSE_MARKER
 
 # Imported when used: each pulls in its engine's driver (psycopg, pymysql), optional extras.
-_WRITERS = {"postgresql": "dbsynth.write.postgres", "mysql": "dbsynth.write.mysql", "sqlite": "dbsynth.write.sqlite"}
+_WRITERS = {"postgresql": "dbsynth.write.postgres", "mysql": "dbsynth.write.mysql", "sqlite": "dbsynth.write.sqlite",
+            "duckdb": "dbsynth.write.duckdb"}
 
 
 def write_database(

@@ -39,9 +39,9 @@ __all__ = ["schema_diff", "serial_sequence", "translate_metadata"]  # schema_dif
 
 log = logging.getLogger("dbsynth.write")
 
-KINDS = ("postgresql", "mysql", "sqlite")
+KINDS = ("postgresql", "mysql", "sqlite", "duckdb")
 # Longest identifier each engine keeps (PostgreSQL truncates silently, SQLAlchemy refuses).
-_MAX_NAME = {"postgresql": 63, "mysql": 64, "sqlite": 1000}
+_MAX_NAME = {"postgresql": 63, "mysql": 64, "sqlite": 1000, "duckdb": 1000}
 
 
 def _normalise_kind(kind: str) -> str:
@@ -205,7 +205,7 @@ class _Names:
     def _space(self, kind: str, table: str) -> str | None:
         if self.target == "postgresql":
             return "relation" if kind in ("index", "unique", "primary") else f"constraint:{table}"
-        if self.target == "sqlite":
+        if self.target in ("sqlite", "duckdb"):
             return "relation" if kind == "index" else None
         return "fk" if kind == "fk" else f"{kind}:{table}"
 
@@ -248,7 +248,7 @@ def _translate_table(src: sa.Table, md: sa.MetaData, schema: Schema, target: str
                 dropped.append(f"{src.name}: CHECK {con.name or '(unnamed)'} ({con.sqltext})")
             else:
                 constraints.append(sa.CheckConstraint(text, name=names.claim("check", con.name, src.name)))
-    comment = src.comment if target != "sqlite" else None
+    comment = src.comment if target not in ("sqlite", "duckdb") else None
     table = sa.Table(src.name, md, *columns, *constraints, *checks, comment=comment)
     for idx in sorted(src.indexes, key=lambda i: i.name or ""):
         _translate_index(idx, table, names, dropped)
@@ -283,7 +283,7 @@ def _translate_column(
     nullable = nullable and not identity and col.name not in pk_cols
     args: list[Any] = []
     kwargs: dict[str, Any] = {"nullable": nullable, "autoincrement": False}
-    if target != "sqlite" and col.comment:
+    if target not in ("sqlite", "duckdb") and col.comment:
         kwargs["comment"] = col.comment
     if col.computed is not None:
         args.append(_computed(col.computed, where, schema.dialect, target))
@@ -296,6 +296,7 @@ def _translate_column(
         elif target == "mysql":
             dropped.append(f"{where}: identity (AUTO_INCREMENT needs the column to lead the primary key)")
         # SQLite: an INTEGER PRIMARY KEY numbers itself (the rowid); nothing to declare.
+        # DuckDB: no identity columns (a sequence default would be data the source never had).
     elif col.server_default is not None and hasattr(col.server_default, "arg"):
         arg = col.server_default.arg
         text = str(getattr(arg, "text", arg))

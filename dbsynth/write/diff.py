@@ -15,6 +15,15 @@ from dbsynth.schema.introspect import INTERNAL_TABLES
 from dbsynth.write.portable import serial_sequence_text
 
 
+def _register_duckdb_impl() -> None:
+    """alembic knows no DuckDB (duckdb-engine registers nothing with it): its generic
+    comparison, over the catalog reflection of `dbsynth.schema.duckdb_catalog`."""
+    from alembic.ddl.impl import _impls, DefaultImpl
+
+    if "duckdb" not in _impls:
+        type("DuckDBImpl", (DefaultImpl,), {"__dialect__": "duckdb", "transactional_ddl": True})
+
+
 def schema_diff(target: sa.Engine, metadata: sa.MetaData) -> list[Any]:
     """alembic's structured differences between the target's live schema and `metadata`
     (an empty list: the target holds exactly that DDL). dbsynth's own tables are left out."""
@@ -22,6 +31,8 @@ def schema_diff(target: sa.Engine, metadata: sa.MetaData) -> list[Any]:
     from alembic.migration import MigrationContext
 
     partitions = _partitions(target)
+    if target.dialect.name == "duckdb":
+        _register_duckdb_impl()
 
     def include_name(name: str | None, type_: str, _parents: dict[str, Any]) -> bool:
         # A partition is part of its partitioned table; verify's catalog compares partitioning.

@@ -220,7 +220,8 @@ def check_writable(schema: Any, spec: Any, kind: str, target: sa.Engine | None =
     """Refuse, before any row is read, what the write could only fail on: a column the spec would
     fill with a fallback that has no value of its type, a spec that would write a generated
     column, a generated column dbsynth would have to write (a key), one data-independent value in
-    a unique set, (through `translate_metadata`) a type with no equivalent on a `kind` target,
+    a unique set, (through `translate_metadata`) a type with no equivalent on a `kind` target, a
+    foreign-key cycle between tables on DuckDB (which cannot create one),
     and, given the `target`, a PostgreSQL type it lacks (an extension's, a user-defined one: the
     writer creates enums, domains and sequences, not those). Returns the target's DDL."""
     from dbsynth.write.ddl import translate_metadata
@@ -228,6 +229,10 @@ def check_writable(schema: Any, spec: Any, kind: str, target: sa.Engine | None =
     metadata = translate_metadata(schema, kind)
     if target is not None and kind == "postgresql":
         _types_exist(target, metadata)
+    if kind == "duckdb":  # a foreign-key cycle between tables cannot be created there
+        from dbsynth.write.duckdb import creation_order
+
+        creation_order(metadata)
     for tname, ts in spec.tables.items():
         table = schema.tables[tname]
         target = metadata.tables[tname]

@@ -34,7 +34,7 @@ def portable_type(
     """
     if isinstance(t, sa.Enum):
         labels = list(t.enums)
-        if target == "postgresql":
+        if target in ("postgresql", "duckdb"):  # a type of its own, created before the tables
             return sa.Enum(*labels, name=t.name or enum_name)
         if target == "mysql":
             return sa.Enum(*labels)
@@ -157,7 +157,7 @@ def portable_default(text: str, generic: sa.types.TypeEngine, source: str, targe
         value = _BOOLEAN.get(text.lower())
         if value is None:
             return None
-        return ("true" if value else "false") if target == "postgresql" else ("1" if value else "0")
+        return ("true" if value else "false") if target in ("postgresql", "duckdb") else ("1" if value else "0")
     if not _LITERAL.match(text):
         return None
     if text.upper() == "NULL":
