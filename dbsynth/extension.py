@@ -65,6 +65,15 @@ def _major(path: str) -> int:
     return int(part) if part.isdigit() else 0
 
 
+def _put(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write `path` whole or not at all (a temporary file beside it, then a rename): a server
+    running CREATE EXTENSION while another install rewrites the files never reads half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.chmod(mode)
+    os.replace(tmp, path)
+
+
 def install(pg_config: str | None = None, python: str | None = None) -> Installed:
     sources = extension_sources()
     python = python or sys.executable
@@ -85,13 +94,12 @@ def install(pg_config: str | None = None, python: str | None = None) -> Installe
     launcher = target / LAUNCHER
     if "'" in str(launcher):
         raise UsageError(f"{launcher} holds a quote, which a control file cannot")
-    launcher.write_text(_launcher_text(interpreter, env["site"]), encoding="utf-8")
-    launcher.chmod(0o755)
+    _put(launcher, _launcher_text(interpreter, env["site"]), mode=0o755)
     control = (sources / CONTROL_TEMPLATE).read_text(encoding="utf-8").replace("@PYTHON@", str(launcher))
-    (target / "dbsynth.control").write_text(control, encoding="utf-8")
+    _put(target / "dbsynth.control", control)
     written = [str(launcher), str(target / "dbsynth.control")]
     for script in sorted(sources.glob("dbsynth--*.sql")):
-        shutil.copyfile(script, target / script.name)
+        _put(target / script.name, script.read_text(encoding="utf-8"))
         written.append(str(target / script.name))
     version = next(line.split("=", 1)[1].strip().strip("'") for line in control.splitlines()
                    if line.startswith("default_version"))
