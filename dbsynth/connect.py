@@ -22,7 +22,12 @@ from sqlalchemy.engine import URL, make_url
 
 from dbsynth.errors import ConnectionFailed, PermissionDenied, TargetIsSource, UsageError
 
-SUPPORTED = ("postgresql", "mysql", "mariadb", "sqlite")
+SUPPORTED = ("postgresql", "mysql", "mariadb", "sqlite", "spark")
+SOURCE_ONLY = ("spark",)  # engines dbsynth reads from but never writes into
+
+# Spark SQL has no SQLAlchemy dialect of its own: dbsynth ships one (over a local SparkSession).
+sa.dialects.registry.register("spark", "dbsynth.spark.dialect", "SparkDialect")
+sa.dialects.registry.register("spark.local", "dbsynth.spark.dialect", "SparkDialect")
 
 
 def parse_dsn(dsn: str) -> URL:
@@ -33,7 +38,8 @@ def parse_dsn(dsn: str) -> URL:
         raise UsageError(f"not a database URL: {redact(dsn)!r} (expected e.g. postgresql+psycopg://user@host/db)") from None
     remember_secrets(url)
     if url.get_backend_name() not in SUPPORTED:
-        raise UsageError(f"unsupported engine {url.get_backend_name()!r}; dbsynth supports PostgreSQL, MySQL/MariaDB and SQLite")
+        raise UsageError(f"unsupported engine {url.get_backend_name()!r}; dbsynth supports PostgreSQL, MySQL/MariaDB "
+                         "and SQLite, and Spark SQL as a source")
     if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")
     if url.get_backend_name() in ("mysql", "mariadb") and "+" not in url.drivername:
@@ -53,6 +59,8 @@ def _check_driver(url: URL) -> None:
         raise UsageError(f"database driver {url.drivername!r} is not installed; use "
                          + ("postgresql+psycopg:// (pip install 'dbsynth[postgres]')" if engine_kind(url) == "postgresql"
                             else "mysql+pymysql:// (pip install 'dbsynth[mysql]')" if engine_kind(url) == "mysql"
+                            else "spark://local/DATABASE (pip install 'dbsynth[spark]', and a Java 17 runtime)"
+                            if engine_kind(url) == "spark"
                             else "sqlite:///FILE")) from None
     if getattr(dialect, "is_async", False):
         raise UsageError(f"driver {url.drivername!r} is asynchronous; dbsynth needs a synchronous one, e.g. "
@@ -252,7 +260,7 @@ def redact(dsn: str | URL) -> str:
 
 
 def engine_kind(url: URL | sa.Engine) -> str:
-    """'postgresql', 'mysql' or 'sqlite': the dialect family that decides SQL quirks."""
+    """'postgresql', 'mysql', 'sqlite' or 'spark': the dialect family that decides SQL quirks."""
     name = url.get_backend_name() if isinstance(url, URL) else url.dialect.name
     return "mysql" if name in ("mysql", "mariadb") else name
 
@@ -292,6 +300,10 @@ def source_engine(dsn: str, snapshot: str | None = None) -> sa.Engine:
             raise ConnectionFailed(f"{path} is not a SQLite database")
         # mode=ro: SQLite itself refuses writes through this connection.
         engine = sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+    elif kind == "spark":
+        # Spark has no read-only session: the adapter refuses every statement that is not a
+        # query (dbsynth.spark.dbapi.refuse_writes); grant the reader read-only storage anyway.
+        engine = sa.create_engine(url)
     else:
         engine = sa.create_engine(url, pool_pre_ping=True)
 
@@ -328,6 +340,9 @@ def _import_snapshot(engine: sa.Engine, snapshot: str) -> None:
 
 def target_engine(dsn: str) -> sa.Engine:
     url = parse_dsn(dsn)
+    if engine_kind(url) in SOURCE_ONLY:
+        raise UsageError(f"{redact(url)}: {engine_kind(url)} is a source only; write the shadow into PostgreSQL, "
+                         "MySQL/MariaDB or SQLite")
     if engine_kind(url) == "sqlite":
         # -- issue 13: looking at a SQLite target never creates its file; only the writer does --
         from dbsynth.write.sqlite_file import target_engine as sqlite_target_engine
@@ -424,6 +439,8 @@ def _same_by_url(a: URL, b: URL) -> bool:
     kind = engine_kind(a)
     if kind != engine_kind(b):
         return False
+    if kind in SOURCE_ONLY:
+        return False  # never a target: `target_engine` refuses it whatever it names
     if kind == "sqlite":
         pa, pb = _sqlite_path(a), _sqlite_path(b)
         if pa is None or pb is None:

@@ -1,6 +1,6 @@
 """SQL dialects for pushing measurements into the source: one module per engine.
 
-Every difference in how PostgreSQL, MySQL/MariaDB and SQLite spell a hash, a date, an exact
+Every difference in how PostgreSQL, MySQL/MariaDB, SQLite and Spark SQL spell a hash, a date, an exact
 string comparison or a multi-set GROUP BY lives in these modules and nowhere else.
 """
 
@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from dbsynth.dialects.base import Counts, Dialect
 from dbsynth.dialects.mysql import MySQLDialect
 from dbsynth.dialects.postgres import PostgresDialect
+from dbsynth.dialects.spark import SparkDialect
 from dbsynth.dialects.sqlite import SQLiteDialect
 
 _BY_NAME: dict[str, type[Dialect]] = {
@@ -18,6 +19,7 @@ _BY_NAME: dict[str, type[Dialect]] = {
     "mysql": MySQLDialect,
     "mariadb": MySQLDialect,
     "sqlite": SQLiteDialect,
+    "spark": SparkDialect,
 }
 
 
@@ -29,4 +31,4 @@ def dialect_for(engine: sa.Engine) -> Dialect:
         raise ValueError(f"no measuring dialect for engine {engine.dialect.name!r}") from None
 
 
-__all__ = ["Counts", "Dialect", "MySQLDialect", "PostgresDialect", "SQLiteDialect", "dialect_for"]
+__all__ = ["Counts", "Dialect", "MySQLDialect", "PostgresDialect", "SQLiteDialect", "SparkDialect", "dialect_for"]

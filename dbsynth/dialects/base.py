@@ -1,6 +1,6 @@
 """The SQL the measure stage pushes into a source database, in standard SQL.
 
-An engine module (postgres.py, mysql.py, sqlite.py) subclasses `Dialect` and overrides what its
+An engine module (postgres.py, mysql.py, sqlite.py, spark.py) subclasses `Dialect` and overrides what its
 engine spells differently; nothing outside `dbsynth.dialects` knows which engine it talks to.
 Every value that comes from data or from a release is a bound parameter, never pasted text.
 """
