@@ -166,3 +166,85 @@ def test_chinook_run_from_spark_passes_verify(chinook_spark, spark, tmp_path):
     hard = [f for f in report["findings"] if f.get("severity", "hard") == "hard"]
     assert ver.returncode == 0, hard
     assert [f for f in report["findings"] if f["check"] == "schema_diff"] == []
+
+
+# -- (b) removing one unit changes every pushed-down statistic by at most its declared Δ ----------
+
+
+class SparkDatabase:
+    """`test_removal.Database` in Spark: each table a temporary view over in-memory rows, so D and
+    D minus a unit are swapped without writing files; the keys come from the DDL (schema=)."""
+
+    def __init__(self, spark, tables, rows, tmp_path):
+        from test_removal import ddl
+
+        self.spark = spark
+        self.rows = rows
+        script = tmp_path / "removal.sql"
+        script.write_text(";\n".join(ddl(tables, "sqlite")) + ";\n", encoding="utf-8")
+        from dbsynth.spark.schema import _memory_engine
+
+        self.schema = introspect(_memory_engine(script.read_text(), str(script)))
+        spark.sql("CREATE DATABASE IF NOT EXISTS removal")
+        self._replace({t: rows[t] for t in self.schema.tables})
+        self.source = source_engine(f"spark://local/removal?schema={script}")
+
+    def _replace(self, contents: dict[str, list[dict]]) -> None:
+        for name, rows in contents.items():
+            table = self.schema.tables[name]
+            struct = T.StructType([T.StructField(c.name, spark_type(c), True) for c in table.columns])
+            data = [tuple(r[c.name] for c in table.columns) for r in rows]
+            self.spark.createDataFrame(data, struct).createOrReplaceTempView(name)
+
+    def without(self, doomed: dict[str, set[int]]) -> None:
+        self._replace({t: [r for i, r in enumerate(self.rows[t]) if i not in gone] for t, gone in doomed.items()})
+
+    def restore(self, doomed: dict[str, set[int]]) -> None:
+        self._replace({t: self.rows[t] for t in doomed})
+
+
+REMOVALS = 4  # units removed (Spark answers each statistic in ~0.1-1 s; PostgreSQL's test removes ~24)
+
+
+def test_removing_one_unit_changes_every_spark_statistic_by_at_most_its_declared_delta(spark, tmp_path):
+    from test_removal import (PER_TABLE, Worst, change, is_root, random_rows, random_schema, statistics,
+                              trial_spec, unit_of)
+
+    from dbsynth.measure.crosstable import public_table_encoders
+    from dbsynth.privacy.units import Units
+    from test_removal import data_encoders
+
+    rng = np.random.default_rng(20240614)
+    tables = random_schema(rng)
+    rows = random_rows(rng, tables)
+    db = SparkDatabase(spark, tables, rows, tmp_path)
+    schema = introspect(db.source)
+    assert any(t.foreign_keys for t in schema.tables.values())  # keys from the DDL
+    spec = trial_spec(schema, rng, tmp_path, 0)
+    units = Units.from_spec(schema, spec)
+    encoders = {t: (data_encoders(schema, spec, t, rows[t]) if t in units.private
+                    else public_table_encoders(schema, spec, t, read_table(db.source, schema, t)))
+                for t in schema.tables}
+    secret = bytes(rng.integers(0, 256, 32, dtype=np.uint8))
+    before = statistics(db, schema, spec, units, encoders, secret)
+    # The deepest owned tables first: removing a unit there moves the most statistics.
+    private = sorted(units.private, key=lambda t: -len(units.chain(t)))
+    removals = [(t, int(rng.integers(len(rows[t])))) for t in private[:REMOVALS]]
+    worst: dict[str, Worst] = {}
+    violations = []
+    for table, index in removals:
+        doomed = unit_of(rows, units, table, index)
+        db.without(doomed)
+        after = statistics(db, schema, spec, units, encoders, secret)
+        db.restore(doomed)
+        for key, stat in before.items():
+            ratio = change(stat, after[key]) / stat.delta
+            where = (f"{'unit' if is_root(rows, units, table, index) else 'owned subtree'} of {table} row {index}: "
+                     f"{key}, change {change(stat, after[key]):g} vs Δ {stat.delta:g}")
+            if ratio > worst.setdefault(stat.family, Worst()).ratio:
+                worst[stat.family] = Worst(ratio, where)
+            if ratio > 1 + 1e-9:
+                violations.append(where)
+    summary = "\n".join(f"  {f:34s} {w.ratio:5.2f}  {w.where}" for f, w in sorted(worst.items()))
+    assert not violations, "declared sensitivities violated:\n  " + "\n  ".join(violations[:10]) + "\n" + summary
+    assert max(worst.get(f, Worst()).ratio for f in PER_TABLE) >= 0.5, summary
