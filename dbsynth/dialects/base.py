@@ -81,6 +81,11 @@ class Dialect:
     def is_true(self, expr: ColumnElement) -> ColumnElement:
         return expr != 0
 
+    def any_order(self, partition: ColumnElement) -> ColumnElement | None:
+        """The ORDER BY of a ROW_NUMBER() over `partition` whose order does not matter (rows
+        that tie are interchangeable); None: the engine accepts the window without one."""
+        return None
+
     def searchsorted(self, x: ColumnElement, edges: Sequence[float]) -> ColumnElement:
         """How many of the sorted `edges` are ≤ x (numpy's searchsorted, side='right'); NULL for
         NULL: a binary tree of CASEs, so a row costs log2(len(edges)) comparisons."""

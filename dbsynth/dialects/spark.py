@@ -101,5 +101,8 @@ class SparkDialect(GroupingSets, Dialect):
                            else_=flat(starts[-1], n))
         return sa.case((x.is_(None), sa.null()), else_=tree)
 
+    def any_order(self, partition: ColumnElement) -> ColumnElement | None:
+        return partition  # Spark refuses ROW_NUMBER() without ORDER BY; every row of it ties
+
     def grouping_id(self, *keys: ColumnElement) -> ColumnElement:
         return sa.func.grouping_id(*keys, type_=sa.Integer)  # Spark's GROUPING takes one column
