@@ -104,9 +104,6 @@ class SparkDialect(default.DefaultDialect):
         opts["hive"] = str(q.get("hive", "")).lower() in ("1", "true", "yes")
         return [], opts
 
-    def initialize(self, connection) -> None:
-        super().initialize(connection)
-
     def _get_server_version_info(self, connection):
         version = connection.connection.dbapi_connection.spark.version
         return tuple(int(p) for p in version.split(".")[:3] if p.isdigit())
