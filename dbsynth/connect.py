@@ -22,11 +22,15 @@ from sqlalchemy.engine import URL, make_url
 
 from dbsynth.errors import ConnectionFailed, PermissionDenied, TargetIsSource, UsageError
 
-SUPPORTED = ("postgresql", "mysql", "mariadb", "sqlite", "duckdb")
+SUPPORTED = ("postgresql", "mysql", "mariadb", "sqlite", "duckdb", "spark")
+SOURCE_ONLY = ("spark",)  # engines dbsynth reads from but never writes into
 
 # duckdb-engine reflects through pg_catalog queries DuckDB cannot answer: every duckdb:// URL gets
 # its dialect with reflection read from DuckDB's own catalog instead (imported on first use).
 sa.dialects.registry.register("duckdb", "dbsynth.schema.duckdb_catalog", "CatalogDialect")
+# Spark SQL has no SQLAlchemy dialect of its own: dbsynth ships one (over a local SparkSession).
+sa.dialects.registry.register("spark", "dbsynth.spark.dialect", "SparkDialect")
+sa.dialects.registry.register("spark.local", "dbsynth.spark.dialect", "SparkDialect")
 
 
 def parse_dsn(dsn: str) -> URL:
@@ -37,7 +41,8 @@ def parse_dsn(dsn: str) -> URL:
         raise UsageError(f"not a database URL: {redact(dsn)!r} (expected e.g. postgresql+psycopg://user@host/db)") from None
     remember_secrets(url)
     if url.get_backend_name() not in SUPPORTED:
-        raise UsageError(f"unsupported engine {url.get_backend_name()!r}; dbsynth supports PostgreSQL, MySQL/MariaDB, SQLite and DuckDB")
+        raise UsageError(f"unsupported engine {url.get_backend_name()!r}; dbsynth supports PostgreSQL, MySQL/MariaDB, "
+                         "SQLite and DuckDB, and Spark SQL as a source")
     if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")
     if url.get_backend_name() in ("mysql", "mariadb") and "+" not in url.drivername:
@@ -58,6 +63,8 @@ def _check_driver(url: URL) -> None:
                          + ("postgresql+psycopg:// (pip install 'dbsynth[postgres]')" if engine_kind(url) == "postgresql"
                             else "mysql+pymysql:// (pip install 'dbsynth[mysql]')" if engine_kind(url) == "mysql"
                             else "duckdb:///FILE (pip install 'dbsynth[duckdb]')" if engine_kind(url) == "duckdb"
+                            else "spark://local/DATABASE (pip install 'dbsynth[spark]', and a Java 17 runtime)"
+                            if engine_kind(url) == "spark"
                             else "sqlite:///FILE")) from None
     if getattr(dialect, "is_async", False):
         raise UsageError(f"driver {url.drivername!r} is asynchronous; dbsynth needs a synchronous one, e.g. "
@@ -257,7 +264,7 @@ def redact(dsn: str | URL) -> str:
 
 
 def engine_kind(url: URL | sa.Engine) -> str:
-    """'postgresql', 'mysql', 'sqlite' or 'duckdb': the dialect family that decides SQL quirks."""
+    """'postgresql', 'mysql', 'sqlite', 'duckdb' or 'spark': the dialect family that decides SQL quirks."""
     name = url.get_backend_name() if isinstance(url, URL) else url.dialect.name
     return "mysql" if name in ("mysql", "mariadb") else name
 
@@ -299,6 +306,10 @@ def source_engine(dsn: str, snapshot: str | None = None) -> sa.Engine:
         engine = sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
     elif kind == "duckdb":
         engine = _duckdb_source(url)
+    elif kind == "spark":
+        # Spark has no read-only session: the adapter refuses every statement that is not a
+        # query (dbsynth.spark.dbapi.refuse_writes); grant the reader read-only storage anyway.
+        engine = sa.create_engine(url)
     else:
         engine = sa.create_engine(url, pool_pre_ping=True)
 
@@ -353,6 +364,9 @@ def _import_snapshot(engine: sa.Engine, snapshot: str) -> None:
 
 def target_engine(dsn: str) -> sa.Engine:
     url = parse_dsn(dsn)
+    if engine_kind(url) in SOURCE_ONLY:
+        raise UsageError(f"{redact(url)}: {engine_kind(url)} is a source only; write the shadow into PostgreSQL, "
+                         "MySQL/MariaDB or SQLite")
     if engine_kind(url) == "sqlite":
         # -- issue 13: looking at a SQLite target never creates its file; only the writer does --
         from dbsynth.write.sqlite_file import target_engine as sqlite_target_engine
@@ -466,6 +480,8 @@ def _same_by_url(a: URL, b: URL) -> bool:
     kind = engine_kind(a)
     if kind != engine_kind(b):
         return False
+    if kind in SOURCE_ONLY:
+        return False  # never a target: `target_engine` refuses it whatever it names
     if kind in ("sqlite", "duckdb"):
         pa, pb = (_sqlite_path(a), _sqlite_path(b)) if kind == "sqlite" else (_duckdb_path(a), _duckdb_path(b))
         if pa is None or pb is None:

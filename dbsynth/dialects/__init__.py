@@ -1,6 +1,6 @@
 """SQL dialects for pushing measurements into the source: one module per engine.
 
-Every difference in how PostgreSQL, MySQL/MariaDB, SQLite and DuckDB spell a hash, a date, an exact
+Every difference in how PostgreSQL, MySQL/MariaDB, SQLite, DuckDB and Spark SQL spell a hash, a date, an exact
 string comparison or a multi-set GROUP BY lives in these modules and nowhere else.
 """
 
@@ -12,6 +12,7 @@ from dbsynth.dialects.base import Counts, Dialect
 from dbsynth.dialects.duckdb import DuckDBDialect
 from dbsynth.dialects.mysql import MySQLDialect
 from dbsynth.dialects.postgres import PostgresDialect
+from dbsynth.dialects.spark import SparkDialect
 from dbsynth.dialects.sqlite import SQLiteDialect
 
 _BY_NAME: dict[str, type[Dialect]] = {
@@ -20,6 +21,7 @@ _BY_NAME: dict[str, type[Dialect]] = {
     "mariadb": MySQLDialect,
     "sqlite": SQLiteDialect,
     "duckdb": DuckDBDialect,
+    "spark": SparkDialect,
 }
 
 
@@ -31,4 +33,5 @@ def dialect_for(engine: sa.Engine) -> Dialect:
         raise ValueError(f"no measuring dialect for engine {engine.dialect.name!r}") from None
 
 
-__all__ = ["Counts", "Dialect", "DuckDBDialect", "MySQLDialect", "PostgresDialect", "SQLiteDialect", "dialect_for"]
+__all__ = ["Counts", "Dialect", "DuckDBDialect", "MySQLDialect", "PostgresDialect", "SQLiteDialect", "SparkDialect",
+           "dialect_for"]

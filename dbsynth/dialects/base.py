@@ -1,6 +1,6 @@
 """The SQL the measure stage pushes into a source database, in standard SQL.
 
-An engine module (postgres.py, mysql.py, sqlite.py, duckdb.py) subclasses `Dialect` and overrides what its
+An engine module (postgres.py, mysql.py, sqlite.py, duckdb.py, spark.py) subclasses `Dialect` and overrides what its
 engine spells differently; nothing outside `dbsynth.dialects` knows which engine it talks to.
 Every value that comes from data or from a release is a bound parameter, never pasted text.
 """
@@ -80,6 +80,11 @@ class Dialect:
 
     def is_true(self, expr: ColumnElement) -> ColumnElement:
         return expr != 0
+
+    def any_order(self, partition: ColumnElement) -> ColumnElement | None:
+        """The ORDER BY of a ROW_NUMBER() over `partition` whose order does not matter (rows
+        that tie are interchangeable); None: the engine accepts the window without one."""
+        return None
 
     def searchsorted(self, x: ColumnElement, edges: Sequence[float]) -> ColumnElement:
         """How many of the sorted `edges` are ≤ x (numpy's searchsorted, side='right'); NULL for

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from dbsynth.dialects.base import Dialect
+from dbsynth.dialects.grouping_sets import GroupingSets
 from dbsynth.dialects.kinds import value_kind
 from dbsynth.dialects.postgres import PostgresDialect
 from dbsynth.schema import Column
@@ -22,13 +23,12 @@ def _epoch_date() -> ColumnElement:
     return sa.literal_column("DATE '1970-01-01'", sa.Date)
 
 
-class DuckDBDialect(Dialect):
-    name = "duckdb"
+class DuckDBDialect(GroupingSets, Dialect):
+    """One scan of the bounded rows serves a whole batch of column sets, as on PostgreSQL:
+    DuckDB's GROUPING SETS and GROUPING() bitmask are PostgreSQL's."""
 
-    # One scan of the bounded rows serves a whole batch of column sets, as on PostgreSQL:
-    # DuckDB's GROUPING SETS and GROUPING() bitmask are PostgreSQL's.
-    stream_groups = PostgresDialect.stream_groups
-    sum_in_database = PostgresDialect.sum_in_database
+    name = "duckdb"
+    grouping_id = PostgresDialect.grouping_id
 
     def _key_text(self, expr: ColumnElement, col: Column) -> ColumnElement:
         kind = value_kind(col)

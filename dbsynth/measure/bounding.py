@@ -94,7 +94,8 @@ class BoundedRows:
             # such a collation, a row's number (so its hash and rank) would depend on other
             # units' rows: removing one re-ranked its siblings, past every declared Δ.
             content = self._text(t, table.column_names, name)
-            occurrence = sa.func.row_number().over(partition_by=self.dialect.keyed_hash(content)) - 1
+            same = self.dialect.keyed_hash(content)
+            occurrence = sa.func.row_number().over(partition_by=same, order_by=self.dialect.any_order(same)) - 1
             source = sa.select(t, occurrence.label(_OCCURRENCE)).subquery()
             identity = self.dialect.concat(self._text(source, table.column_names, name),
                                            sa.literal(OCCURRENCE_SEPARATOR, sa.String),

@@ -39,6 +39,10 @@ _SEQ_DEFAULT = re.compile(r"nextval\('([^']+)'(::regclass)?\)")
 
 def introspect(engine: sa.Engine) -> Schema:
     kind = engine_kind(engine)
+    if kind == "spark":  # no keys in Spark's catalog: they come from a DDL (dbsynth.spark.schema)
+        from dbsynth.spark.schema import introspect_spark
+
+        return introspect_spark(engine)
     with translate_errors(engine, "reading the schema"):
         metadata = sa.MetaData()
         insp = sa.inspect(engine)
