@@ -29,9 +29,10 @@ python3 -m venv .venv
 # --durations: CI's log shows where the suite's time goes (it must stay under 45 minutes).
 # Two workers (DBSYNTH_TEST_WORKERS; 0 runs in this process): each starts its own PostgreSQL and
 # MariaDB in temp directories, and while one waits on a server or a child process the other
-# computes. worksteal: the long end-to-end files do not leave one worker idle at the end.
+# computes. loadfile: a file's tests stay on one worker, so its module fixtures (databases with
+# fixed names) are set up once, as in one process.
 workers="${DBSYNTH_TEST_WORKERS:-2}"
 if [ "$workers" = 0 ]; then
     exec .venv/bin/pytest -q --durations=30 "$@"
 fi
-exec .venv/bin/pytest -q --durations=30 -n "$workers" --dist worksteal "$@"
+exec .venv/bin/pytest -q --durations=30 -n "$workers" --dist loadfile "$@"
