@@ -111,6 +111,17 @@ def _check_owners(spec: Spec, schema) -> None:
 
 
 def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
+    """The whole run; the engines it opened are closed when it ends, however it ends (a DuckDB
+    target stays locked while its file is open, and a caller in the same process reads it next)."""
+    engines: list = []
+    try:
+        return _run(opts, progress, engines)
+    finally:
+        for engine in engines:
+            engine.dispose()
+
+
+def _run(opts: RunOptions, progress: Stage | None, engines: list) -> RunResult:
     say = progress or (lambda stage, detail: None)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -146,7 +157,9 @@ def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
     refuse_same_database(opts.source, opts.target)
     say("introspect", redact(opts.source))
     src = source_engine(opts.source, opts.source_snapshot)
+    engines.append(src)
     tgt = target_engine(opts.target)
+    engines.append(tgt)
     refuse_same_database(opts.source, opts.target, src, tgt)
     schema = introspect(src)
     spec = load_spec(schema, opts.spec_path, opts.public)

@@ -1,5 +1,5 @@
 """`dbsynth info TARGET`: the guarantee travels with the shadow. Read back from PostgreSQL,
-MariaDB and SQLite targets, it says what the run's ledger says (ε, δ, every mechanism's ρ, the
+MariaDB, SQLite and DuckDB targets, it says what the run's ledger says (ε, δ, every mechanism's ρ, the
 units, the released domains) and which version made it; a database without it is refused."""
 
 from __future__ import annotations
@@ -29,10 +29,11 @@ def small_shop(tmp_path_factory) -> str:
     return dsn
 
 
-@pytest.mark.parametrize("engine", ["pg", "maria", "sqlite"])
+@pytest.mark.parametrize("engine", ["pg", "maria", "sqlite", "duckdb"])
 def test_info_shows_the_guarantee_the_run_stored(engine, small_shop, new_pg_db, new_maria_db, new_sqlite_path,
                                                 tmp_path):
-    target = {"pg": new_pg_db, "maria": new_maria_db, "sqlite": new_sqlite_path}[engine]()
+    target = {"pg": new_pg_db, "maria": new_maria_db, "sqlite": new_sqlite_path,
+              "duckdb": lambda: f"duckdb:///{tmp_path / 'shadow.duckdb'}"}[engine]()
     spec_out, ledger_path = tmp_path / "released.yaml", tmp_path / "ledger.json"
     run(RunOptions(small_shop, target, 2.0, seed=1, spec_out=str(spec_out), ledger_path=str(ledger_path)))
     ledger = json.loads(ledger_path.read_text())
