@@ -207,9 +207,8 @@ class DuckDatabase:
 
 
 def test_removing_one_unit_changes_every_duckdb_statistic_by_at_most_its_declared_delta(tmp_path):
-    from dbsynth.measure.crosstable import public_table_encoders
-    from tests.test_removal import (CROSS, PER_TABLE, Worst, change, data_encoders, random_rows, random_schema,
-                                    report, statistics, trial_spec, unit_of)
+    from tests.test_removal import (CROSS, PER_TABLE, Worst, random_rows, random_schema, remove_and_compare, report,
+                                    statistics, trial_encoders, trial_spec)
 
     rng = np.random.default_rng(20240617)
     worst: dict[str, Worst] = {}
@@ -222,25 +221,13 @@ def test_removing_one_unit_changes_every_duckdb_statistic_by_at_most_its_declare
         schema = db.schema
         spec = trial_spec(schema, rng, tmp_path, trial)
         units = Units.from_spec(schema, spec)
-        encoders = {t: (data_encoders(schema, spec, t, rows[t]) if t in units.private
-                        else public_table_encoders(schema, spec, t, read_table(db.source, schema, t)))
-                    for t in schema.tables}
+        encoders = trial_encoders(db, schema, spec, units, rows)
         secret = bytes(rng.integers(0, 256, 32, dtype=np.uint8))
         before = statistics(db, schema, spec, units, encoders, secret)
         removals = [(t, int(i)) for t in sorted(units.private) for i in rng.permutation(len(rows[t]))[:1]]
         for table, index in removals:
-            doomed = unit_of(rows, units, table, index)
-            db.without(doomed)
-            after = statistics(db, schema, spec, units, encoders, secret)
-            db.restore(doomed)
-            for key, stat in before.items():
-                ratio = change(stat, after[key]) / stat.delta
-                where = (f"trial {trial}, {table} row {index}: {key}, "
-                         f"change {change(stat, after[key]):g} vs Δ {stat.delta:g}")
-                if ratio > worst.setdefault(stat.family, Worst()).ratio:
-                    worst[stat.family] = Worst(ratio, where)
-                if ratio > 1 + 1e-9:
-                    violations.append(where)
+            remove_and_compare(db, schema, spec, units, encoders, secret, rows, before, table, index,
+                               f"trial {trial}", worst, violations)
     summary = f"duckdb: worst change / declared Δ per family\n{report(worst)}"
     print(summary)
     assert not violations, "\n  ".join(violations[:10]) + "\n" + summary

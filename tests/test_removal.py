@@ -498,6 +498,35 @@ def report(worst: dict[str, Worst]) -> str:
     return "\n".join(f"  {fam:34s} {w.ratio:5.2f}  {w.where}" for fam, w in sorted(worst.items()))
 
 
+def trial_encoders(db, schema, spec, units: Units, rows) -> dict[str, dict]:
+    """Each table's encoders as a run would release them: from the rows of a private table, from
+    the source (read whole) for a public one."""
+    return {t: (data_encoders(schema, spec, t, rows[t]) if t in units.private
+                else public_table_encoders(schema, spec, t, read_table(db.source, schema, t)))
+            for t in schema.tables}
+
+
+def remove_and_compare(db, schema, spec, units: Units, encoders, secret: bytes, rows, before: dict[str, Stat],
+                       table: str, index: int, label: str, worst: dict[str, Worst], violations: list[str]) -> None:
+    """Take the unit (or owned subtree) of `table` row `index` out of `db`, recount every
+    statistic, put it back, and record each change against its declared Δ: the largest per
+    family in `worst`, every one above Δ in `violations`."""
+    doomed = unit_of(rows, units, table, index)
+    db.without(doomed)
+    after = statistics(db, schema, spec, units, encoders, secret)
+    db.restore(doomed)
+    size = {t: len(v) for t, v in doomed.items()}
+    what = "unit" if is_root(rows, units, table, index) else "owned subtree"
+    for key, stat in before.items():
+        ratio = change(stat, after[key]) / stat.delta
+        where = (f"{label}, {what} of {table} row {rows[table][index]} ({size} rows): {key}, "
+                 f"change {change(stat, after[key]):g} vs Δ {stat.delta:g}")
+        if ratio > worst.setdefault(stat.family, Worst()).ratio:
+            worst[stat.family] = Worst(ratio, where)
+        if ratio > 1 + 1e-9:
+            violations.append(where)
+
+
 @pytest.mark.parametrize("engine_name", ENGINES)
 def test_removing_one_unit_changes_every_pushed_down_statistic_by_at_most_its_declared_delta(
         engine_name, request, tmp_path):
@@ -514,9 +543,7 @@ def test_removing_one_unit_changes_every_pushed_down_statistic_by_at_most_its_de
         spec = trial_spec(schema, rng, tmp_path, trial)
         units = Units.from_spec(schema, spec)
         shapes |= covered(schema, units, rows)
-        encoders = {t: (data_encoders(schema, spec, t, rows[t]) if t in units.private
-                        else public_table_encoders(schema, spec, t, read_table(db.source, schema, t)))
-                    for t in schema.tables}
+        encoders = trial_encoders(db, schema, spec, units, rows)
         secret = bytes(rng.integers(0, 256, 32, dtype=np.uint8))
         before = statistics(db, schema, spec, units, encoders, secret)
         # Units (roots with what they own) and, as DESIGN §2 protects every row with what depends
@@ -525,20 +552,8 @@ def test_removing_one_unit_changes_every_pushed_down_statistic_by_at_most_its_de
         removals = [(t, int(i)) for t in sorted(units.private)
                     for i in rng.permutation(len(rows[t]))[:REMOVALS_PER_TABLE]]
         for table, index in removals:
-            doomed = unit_of(rows, units, table, index)
-            db.without(doomed)
-            after = statistics(db, schema, spec, units, encoders, secret)
-            db.restore(doomed)
-            size = {t: len(v) for t, v in doomed.items()}
-            for key, stat in before.items():
-                ratio = change(stat, after[key]) / stat.delta
-                what = "unit" if is_root(rows, units, table, index) else "owned subtree"
-                where = (f"trial {trial}, {what} of {table} row {rows[table][index]} ({size} rows): {key}, "
-                         f"change {change(stat, after[key]):g} vs Δ {stat.delta:g}")
-                if ratio > worst.setdefault(stat.family, Worst()).ratio:
-                    worst[stat.family] = Worst(ratio, where)
-                if ratio > 1 + 1e-9:
-                    violations.append(where)
+            remove_and_compare(db, schema, spec, units, encoders, secret, rows, before, table, index,
+                               f"trial {trial}", worst, violations)
         again = statistics(db, schema, spec, units, encoders, secret)
         unstable = [k for k in before if change(before[k], again[k]) != 0]
         assert not unstable, f"statistics of D are not a function of D's rows: {unstable[:5]}"

@@ -207,10 +207,8 @@ REMOVALS = 2  # each recount is ~60 Spark statements (~50 s); PostgreSQL's test 
 
 
 def test_removing_one_unit_changes_every_spark_statistic_by_at_most_its_declared_delta(spark, tmp_path):
-    from test_removal import (PER_TABLE, Worst, change, data_encoders, is_root, random_rows, random_schema,
-                              statistics, trial_spec, unit_of)
-
-    from dbsynth.measure.crosstable import public_table_encoders
+    from test_removal import (PER_TABLE, Worst, random_rows, random_schema, remove_and_compare, statistics,
+                              trial_encoders, trial_spec)
     from dbsynth.privacy.units import Units
 
     rng = np.random.default_rng(20240614)
@@ -221,9 +219,7 @@ def test_removing_one_unit_changes_every_spark_statistic_by_at_most_its_declared
     assert any(t.foreign_keys for t in schema.tables.values())  # keys from the DDL
     spec = trial_spec(schema, rng, tmp_path, 0)
     units = Units.from_spec(schema, spec)
-    encoders = {t: (data_encoders(schema, spec, t, rows[t]) if t in units.private
-                    else public_table_encoders(schema, spec, t, read_table(db.source, schema, t)))
-                for t in schema.tables}
+    encoders = trial_encoders(db, schema, spec, units, rows)
     secret = bytes(rng.integers(0, 256, 32, dtype=np.uint8))
     before = statistics(db, schema, spec, units, encoders, secret)
     # A whole unit (a root row with all it owns: it moves the most statistics) and an owned
@@ -234,18 +230,8 @@ def test_removing_one_unit_changes_every_spark_statistic_by_at_most_its_declared
     worst: dict[str, Worst] = {}
     violations = []
     for table, index in removals:
-        doomed = unit_of(rows, units, table, index)
-        db.without(doomed)
-        after = statistics(db, schema, spec, units, encoders, secret)
-        db.restore(doomed)
-        for key, stat in before.items():
-            ratio = change(stat, after[key]) / stat.delta
-            where = (f"{'unit' if is_root(rows, units, table, index) else 'owned subtree'} of {table} row {index}: "
-                     f"{key}, change {change(stat, after[key]):g} vs Δ {stat.delta:g}")
-            if ratio > worst.setdefault(stat.family, Worst()).ratio:
-                worst[stat.family] = Worst(ratio, where)
-            if ratio > 1 + 1e-9:
-                violations.append(where)
+        remove_and_compare(db, schema, spec, units, encoders, secret, rows, before, table, index, "spark", worst,
+                           violations)
     summary = "\n".join(f"  {f:34s} {w.ratio:5.2f}  {w.where}" for f, w in sorted(worst.items()))
     assert not violations, "declared sensitivities violated:\n  " + "\n  ".join(violations[:10]) + "\n" + summary
     assert max(worst.get(f, Worst()).ratio for f in PER_TABLE) >= 0.5, summary
