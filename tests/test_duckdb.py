@@ -30,12 +30,10 @@ pytest.importorskip("duckdb_engine")
 
 from dbsynth.connect import refuse_same_database, source_engine  # noqa: E402
 from dbsynth.errors import TargetIsSource  # noqa: E402
-from dbsynth.measure.pushdown import Pushdown  # noqa: E402
-from dbsynth.measure.read import read_table  # noqa: E402
-from dbsynth.privacy.units import Units, is_fixed_char, key_text  # noqa: E402
+from dbsynth.privacy.units import Units  # noqa: E402
 from dbsynth.schema.introspect import introspect  # noqa: E402
 from tests.conftest import dataset  # noqa: E402
-from tests.test_pushdown import SECRET, check_chinook, setup, sum_where  # noqa: E402
+from tests.test_pushdown import check_chinook, check_key_text, setup, sum_where  # noqa: E402
 
 # Chinook's SQLite types as DuckDB spells them (VARCHAR has no length in DuckDB's catalog).
 _DUCK_TYPE = {"Integer": "INTEGER", "String": "VARCHAR", "Unicode": "VARCHAR", "Numeric": "DECIMAL({p},{s})",
@@ -142,16 +140,7 @@ def test_duckdb_writes_the_key_text_python_writes(tmp_path):
         k = sa.Table("k", sa.MetaData(), sa.Column("n"), *[sa.Column(c) for c in KEY_TYPES])
         conn.execute(k.insert(), [{"n": i, **r} for i, r in enumerate(KEY_ROWS)])
     writer.dispose()
-    engine, schema, spec, units = setup(f"duckdb:///{path}", 2)
-    push = Pushdown(engine, schema, units, SECRET)
-    table, t = schema.tables["k"], push.bounded.table("k")
-    frame = read_table(engine, schema, "k").sort_values("n").reset_index(drop=True)
-    query = sa.select(*[push.dialect.key_text(t.c[c], table.column(c)).label(c) for c in KEY_TYPES]).order_by(t.c.n)
-    with push.connect("test") as conn:
-        got = [dict(r._mapping) for r in conn.execute(query)]
-    for i, row in enumerate(got):
-        for c in KEY_TYPES:
-            assert row[c] == key_text(frame[c][i], is_fixed_char(table.column(c))), (c, row[c])
+    check_key_text(f"duckdb:///{path}", list(KEY_TYPES), "duckdb")
 
 
 # -- source: removing one unit changes each statistic by at most its Δ ---------------------------
