@@ -18,9 +18,7 @@ import sqlalchemy as sa
 
 from dbsynth.connect import redact
 from dbsynth.errors import VerifyFailed
-from dbsynth.schema.introspect import INTERNAL_TABLES
-
-LEDGER_TABLE = INTERNAL_TABLES[0]
+from dbsynth.write.ledger import LEDGER_TABLE, ledger_table
 
 
 @dataclass(frozen=True)
@@ -74,8 +72,7 @@ def read_guarantee(engine: sa.Engine) -> Guarantee:
     if LEDGER_TABLE not in sa.inspect(engine).get_table_names():
         raise VerifyFailed(f"{where} carries no privacy guarantee: it has no {LEDGER_TABLE} table "
                            "(it was not written by dbsynth run, or the table was dropped)")
-    table = sa.table(LEDGER_TABLE, sa.column("id"), sa.column("created_at"), sa.column("epsilon"),
-                     sa.column("delta"), sa.column("ledger"))
+    table = ledger_table()
     with engine.connect() as conn:
         row = conn.execute(sa.select(table).order_by(table.c.id.desc()).limit(1)).first()
     if row is None:

@@ -223,13 +223,13 @@ def _run(opts: RunOptions, progress: Stage | None, engines: list) -> RunResult:
                     noise={t: share.noise for t, share in shares.items()})
     lap("sample")
 
+    ledger_dict = ledger.to_dict()
     paid = {t: {c.name for c, _ in paid_columns(schema, spec, t)} for t in measured if measured[t].private}
-    release = Release(run=run_id, epsilon=ledger.to_dict()["epsilon"], delta=opts.delta, created=created)
+    release = Release(run=run_id, epsilon=ledger_dict["epsilon"], delta=opts.delta, created=created)
     # The spec as run, with the domains and bins it released and the caps it chose: stored with
     # the ledger in the target (`dbsynth info`), and written by --spec-out for reruns.
     spec_released = released_spec(spec, paid, {n: tm.encoders for n, tm in measured.items()}, release,
                                   caps=sizing.chosen_caps)
-    ledger_dict = ledger.to_dict()
     ledger_dict.update({
         "run": run_id, "created": created, "source": redact(opts.source), "created_by": "dbsynth run",
         "dbsynth_version": __version__,
