@@ -14,7 +14,7 @@ import json
 import os
 import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 import sqlalchemy as sa
@@ -349,10 +349,10 @@ def _duckdb_path(url: URL) -> str | None:
     return None if not path or path == ":memory:" else path
 
 
-def _import_snapshot(engine: sa.Engine, snapshot: str) -> None:
-    """Every transaction of `engine` reads in `snapshot` (REPEATABLE READ, as importing needs)."""
+def _import_snapshot(engine: sa.Engine, snapshot: str) -> Callable[[sa.Connection], None]:
+    """Every transaction of `engine` reads in `snapshot` (REPEATABLE READ, as importing needs).
+    Returns the listener, which `sa.event.remove` takes off again."""
 
-    @sa.event.listens_for(engine, "begin")
     def _in_snapshot(conn):  # pragma: no cover - runs inside the driver
         conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         try:
@@ -360,6 +360,31 @@ def _import_snapshot(engine: sa.Engine, snapshot: str) -> None:
         except sa.exc.DBAPIError as exc:
             raise ConnectionFailed(f"cannot read in snapshot {snapshot}: {_scrub(str(exc.orig), engine.url)} "
                                    "(the session that exported it must still be in its transaction)") from None
+
+    sa.event.listen(engine, "begin", _in_snapshot)
+    return _in_snapshot
+
+
+@contextlib.contextmanager
+def one_snapshot(engine: sa.Engine) -> Iterator[None]:
+    """While inside, every transaction of a PostgreSQL `engine` reads one snapshot: taken when
+    entering, by a REPEATABLE READ transaction this holds open, and imported by the others. So
+    the schema, the sizes, the domains and every marginal describe one database however much
+    the source changes meanwhile. Leaving ends the transaction (the source's vacuum is not held
+    back past the reading). Other engines: nothing (a DuckDB source is opened read-only, which
+    locks out writers; MySQL has no snapshot another session can import)."""
+    if engine_kind(engine) != "postgresql":
+        yield
+        return
+    with engine.connect() as holder:
+        holder.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        snapshot = holder.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
+        listener = _import_snapshot(engine, snapshot)
+        try:
+            yield
+        finally:
+            sa.event.remove(engine, "begin", listener)
+            holder.rollback()
 
 
 def target_engine(dsn: str) -> sa.Engine:

@@ -6,6 +6,7 @@ the source and only `write` touches the target.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import secrets
@@ -17,7 +18,7 @@ from typing import Callable
 import numpy as np
 
 from dbsynth import __version__
-from dbsynth.connect import engine_kind, redact, refuse_same_database, source_engine, target_engine
+from dbsynth.connect import engine_kind, one_snapshot, redact, refuse_same_database, source_engine, target_engine
 from dbsynth.errors import SpecError, UsageError
 from dbsynth.measure.crossplan import check_link_spec
 from dbsynth.measure.crosstable import measure_links
@@ -113,15 +114,11 @@ def _check_owners(spec: Spec, schema) -> None:
 def run(opts: RunOptions, progress: Stage | None = None) -> RunResult:
     """The whole run; the engines it opened are closed when it ends, however it ends (a DuckDB
     target stays locked while its file is open, and a caller in the same process reads it next)."""
-    engines: list = []
-    try:
-        return _run(opts, progress, engines)
-    finally:
-        for engine in engines:
-            engine.dispose()
+    with contextlib.ExitStack() as closing:
+        return _run(opts, progress, closing)
 
 
-def _run(opts: RunOptions, progress: Stage | None, engines: list) -> RunResult:
+def _run(opts: RunOptions, progress: Stage | None, closing: contextlib.ExitStack) -> RunResult:
     say = progress or (lambda stage, detail: None)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -157,10 +154,15 @@ def _run(opts: RunOptions, progress: Stage | None, engines: list) -> RunResult:
     refuse_same_database(opts.source, opts.target)
     say("introspect", redact(opts.source))
     src = source_engine(opts.source, opts.source_snapshot)
-    engines.append(src)
+    closing.callback(src.dispose)
     tgt = target_engine(opts.target)
-    engines.append(tgt)
+    closing.callback(tgt.dispose)
     refuse_same_database(opts.source, opts.target, src, tgt)
+    # From the schema to the last marginal, every read sees one snapshot of the source (unless
+    # the caller's snapshot is imported already: the extension's); released after fitting.
+    reading = closing.enter_context(contextlib.ExitStack())
+    if opts.source_snapshot is None:
+        reading.enter_context(one_snapshot(src))
     schema = introspect(src)
     spec = load_spec(schema, opts.spec_path, opts.public)
     if opts.link is not None:
@@ -216,6 +218,7 @@ def _run(opts: RunOptions, progress: Stage | None, engines: list) -> RunResult:
             models[name] = method.fit(tm.encoded, ledger=ledger, rho=tm.rho_model, sensitivity=tm.sensitivity,
                                       rng=rng)
         tm.encoded = tm.llm = None  # the private rows are no longer needed past this point
+    reading.close()  # the marginals are counted as the models ask for them: the last read of the source
     lap("fit")
 
     say("sample", "keys, links, constraints")

@@ -9,7 +9,7 @@ are counts per cell, value or bucket, never rows, so memory does not grow with t
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Union
 
 import numpy as np
@@ -30,20 +30,47 @@ ModelColumn = Union[Encoder, NullIndicator]  # a model column: an encoded column
 
 
 class Pushdown:
-    """Aggregates over one source's bounded rows, computed by the source."""
+    """Aggregates over one source's bounded rows, computed by the source.
 
-    def __init__(self, engine: sa.Engine, schema: Schema, units: Units, secret: bytes):
+    Exact counts that depend only on which rows are kept are asked once per run: sizing asks
+    for a table's kept rows and an edge's degrees, and measuring asks for them again under the
+    same caps. The cache is keyed by the caps the bounding uses (`_caps`), so a statement is
+    only skipped when the database would return the same answer; each release still draws its
+    own noise over the counts (`mechanisms`)."""
+
+    def __init__(self, engine: sa.Engine, schema: Schema, units: Units, secret: bytes,
+                 _cache: dict[tuple, Any] | None = None):
         self.engine = engine
         self.schema = schema
         self.dialect: Dialect = dialect_for(engine)
         self.units = units
         self.bounded = BoundedRows(schema, units, self.dialect, secret)
-        self.row_counts: dict[str, int] = {}
         self._secret = secret
+        self._cache: dict[tuple, Any] = {} if _cache is None else _cache
 
     def with_units(self, units: Units) -> "Pushdown":
-        """The same source and secret, bounded by other caps (chosen from the data, `sizing.py`)."""
-        return Pushdown(self.engine, self.schema, units, self._secret)
+        """The same source and secret, bounded by other caps (chosen from the data, `sizing.py`);
+        counts already made under the caps both share are not asked again."""
+        return Pushdown(self.engine, self.schema, units, self._secret, self._cache)
+
+    def _caps(self, table: str) -> tuple[tuple[str, int], ...]:
+        """What decides which rows of `table` are kept: the caps up its owner chain."""
+        if table not in self.units.private:
+            return ()
+        return tuple((fk.key, self.units.caps[fk.key]) for fk in self.units.chain(table))
+
+    def _cached(self, key: tuple, count: Callable[[], Any]) -> Any:
+        if key not in self._cache:
+            self._cache[key] = count()
+        return self._cache[key]
+
+    def note_row_count(self, table: str, n: int) -> None:
+        """Kept rows of `table`, counted in passing (domain discovery's pass)."""
+        self._cache[("rows", table, self._caps(table))] = n
+
+    def known_row_count(self, table: str) -> int | None:
+        """Kept rows of `table` if already counted under these caps, without asking the source."""
+        return self._cache.get(("rows", table, self._caps(table)))
 
     @contextlib.contextmanager
     def connect(self, what: str) -> Iterator[sa.Connection]:
@@ -57,19 +84,23 @@ class Pushdown:
     # -- counts of one table ------------------------------------------------------------------
 
     def row_count(self, table: str) -> int:
-        """Kept rows of `table` (known already if domain discovery passed over them)."""
-        if table not in self.row_counts:
+        """Kept rows of `table` (known already if domain discovery or sizing passed over them)."""
+        def count() -> int:
             rows = self.bounded.rows(table, [self.schema.tables[table].columns[0].name])
             with self.connect(f"table {table!r}") as conn:
-                self.row_counts[table] = int(conn.execute(sa.select(sa.func.count()).select_from(rows)).scalar_one())
-        return self.row_counts[table]
+                return int(conn.execute(sa.select(sa.func.count()).select_from(rows)).scalar_one())
+
+        return self._cached(("rows", table, self._caps(table)), count)
 
     def null_owner_count(self, table: str, owner: ForeignKey) -> int:
         """Rows of `table` whose owner FK is NULL: units of their own, every one kept."""
-        t = self.bounded.table(table)
-        null = sa.or_(*[t.c[c].is_(None) for c in owner.columns])
-        with self.connect(f"table {table!r}") as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(t).where(null)).scalar_one())
+        def count() -> int:
+            t = self.bounded.table(table)
+            null = sa.or_(*[t.c[c].is_(None) for c in owner.columns])
+            with self.connect(f"table {table!r}") as conn:
+                return int(conn.execute(sa.select(sa.func.count()).select_from(t).where(null)).scalar_one())
+
+        return self._cached(("null owner", table, owner.key), count)
 
     def counts(self, table: str) -> "TableCounts":
         return TableCounts(self, table)
@@ -82,14 +113,19 @@ class Pushdown:
         return bucket_counts(self.degree_counts(fk, all_children=self.units.is_owner_edge(fk)))
 
     def degree_counts(self, fk: ForeignKey, all_children: bool) -> dict[int, int]:
-        """Kept parents per exact degree: never released as such (bucketed, then noised)."""
-        degrees = self._degrees(fk, all_children)
-        out: dict[int, int] = {}
-        with self.connect(f"degrees of {fk.key}") as conn:
-            d = degrees.c.dbsynth_degree
-            for d, count in conn.execute(sa.select(d, sa.func.count()).group_by(d)):
-                out[int(d)] = out.get(int(d), 0) + int(count)
-        return out
+        """Kept parents per exact degree: never released as such (bucketed, then noised). The
+        caller's dict is its own."""
+        def count() -> dict[int, int]:
+            degrees = self._degrees(fk, all_children)
+            out: dict[int, int] = {}
+            with self.connect(f"degrees of {fk.key}") as conn:
+                d = degrees.c.dbsynth_degree
+                for d, n in conn.execute(sa.select(d, sa.func.count()).group_by(d)):
+                    out[int(d)] = out.get(int(d), 0) + int(n)
+            return out
+
+        children = () if all_children else self._caps(fk.table)
+        return dict(self._cached(("degrees", fk.key, all_children, self._caps(fk.ref_table), children), count))
 
     def parent_degrees(self, fk: ForeignKey) -> dict[str, int]:
         """Kept children of every parent row, by the parent's key (`units.fk_text`): for edges
@@ -213,7 +249,7 @@ class TableCounts:
         with push.connect(f"table {self.table!r}") as conn:
             for i, key, n in dialect.stream_groups(conn, codes, sets):
                 if i == len(sets) - 1:
-                    push.row_counts[self.table] = n
+                    push.note_row_count(self.table, n)
                 elif any(k is None or k != k for k in key):
                     continue  # NULL (or NaN) values and numbers are never counted, as in memory
                 elif i < len(values):
