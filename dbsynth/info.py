@@ -9,7 +9,6 @@ without the source or the run's files.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +17,7 @@ import sqlalchemy as sa
 
 from dbsynth.connect import redact
 from dbsynth.errors import VerifyFailed
-from dbsynth.write.ledger import LEDGER_TABLE, ledger_table
+from dbsynth.write.ledger import NoGuarantee, read_newest
 
 
 @dataclass(frozen=True)
@@ -69,21 +68,11 @@ class Guarantee:
 def read_guarantee(engine: sa.Engine) -> Guarantee:
     """The newest ledger row of `engine`'s database; VerifyFailed (exit 1) when it carries none."""
     where = redact(engine.url)
-    if LEDGER_TABLE not in sa.inspect(engine).get_table_names():
-        raise VerifyFailed(f"{where} carries no privacy guarantee: it has no {LEDGER_TABLE} table "
-                           "(it was not written by dbsynth run, or the table was dropped)")
-    table = ledger_table()
-    with engine.connect() as conn:
-        row = conn.execute(sa.select(table).order_by(table.c.id.desc()).limit(1)).first()
-    if row is None:
-        raise VerifyFailed(f"{where}: {LEDGER_TABLE} is empty, so the database carries no privacy guarantee")
     try:
-        ledger = json.loads(row.ledger)
-        if not isinstance(ledger, dict):
-            raise ValueError("not an object")
-    except (TypeError, ValueError):
-        raise VerifyFailed(f"{where}: {LEDGER_TABLE}.ledger is not a JSON object, so the guarantee cannot be read")
-    return _guarantee(where, float(row.epsilon), float(row.delta), row.created_at, ledger)
+        entry = read_newest(engine)
+    except NoGuarantee as exc:
+        raise VerifyFailed(f"{where} carries no privacy guarantee: {exc}") from None
+    return _guarantee(where, float(entry["epsilon"]), float(entry["delta"]), entry["created_at"], entry["ledger"])
 
 
 def _guarantee(where: str, epsilon: float, delta: float, written: str | None, ledger: dict[str, Any]) -> Guarantee:

@@ -7,42 +7,29 @@ spent more than its run's target is as wrong as one that is missing.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import sqlalchemy as sa
 
-from dbsynth.schema.introspect import INTERNAL_TABLES
 from dbsynth.verify.integrity import CheckRunner
-from dbsynth.verify.templates import render
+from dbsynth.write.ledger import LEDGER_TABLE, NoGuarantee, read_newest
 
-LEDGER_TABLE = INTERNAL_TABLES[0]
 # Floating point slack: the ledger's epsilon is computed, the target typed in.
 TOLERANCE = 1e-9
 
 
 def read_ledger(runner: CheckRunner) -> dict[str, Any] | None:
-    """The newest `_dbsynth_ledger` row with its JSON parsed; a hard finding when absent."""
-    name = LEDGER_TABLE
-    if name not in sa.inspect(runner.engine).get_table_names():
-        runner.checks_run += 1
-        runner.add("ledger", None, f"no {name} table: the target does not say what privacy guarantee it carries", 1)
-        return None
-    q = runner.q
-    before = len(runner.findings)
-    row = runner.query("ledger", name, render("ledger", ledger=q(name), id=q("id")))
-    if row is None:
-        if len(runner.findings) == before:  # empty, rather than unreadable (already reported)
-            runner.add("ledger", name, f"{name} is empty: no privacy guarantee recorded", 1)
-        return None
-    entry = dict(row._mapping)
-    raw = entry.get("ledger")
-    if isinstance(raw, (str, bytes)):
-        try:
-            entry["ledger"] = json.loads(raw)
-        except ValueError:
-            runner.add("ledger", name, f"{name}.ledger is not valid JSON", 1)
-    return entry
+    """The newest `_dbsynth_ledger` row with its JSON parsed (`write.ledger.read_newest`, which
+    `dbsynth info` reads too); a hard finding when the target carries no guarantee."""
+    runner.checks_run += 1
+    try:
+        return read_newest(runner.engine)
+    except NoGuarantee as exc:
+        runner.add("ledger", LEDGER_TABLE, f"the target carries no privacy guarantee: {exc}", 1)
+    except sa.exc.DBAPIError as exc:
+        message = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        runner.add("ledger", LEDGER_TABLE, f"check could not run: {message}", 0)
+    return None
 
 
 def ledger_bound(entry: dict[str, Any] | None, requested: float | None) -> float | None:

@@ -19,6 +19,11 @@ from dbsynth.schema.introspect import INTERNAL_TABLES
 LEDGER_TABLE = INTERNAL_TABLES[0]
 
 
+class NoGuarantee(Exception):
+    """Why a database carries no readable guarantee, in words that follow "carries no privacy
+    guarantee: "."""
+
+
 def ledger_table() -> sa.Table:
     """A fresh Table object (its own MetaData, so it never mixes with the cloned schema)."""
     return sa.Table(
@@ -52,3 +57,25 @@ def check_within_target(ledger: dict[str, Any]) -> None:
     if ledger.get("within_target") is False or (target is not None and spent is not None and spent > target + 1e-9):
         raise BudgetTooSmall(f"the run spent epsilon={spent} against a target of {target}; nothing was written "
                              "(report this: the plan should have stopped it before reading any row)")
+
+
+def read_newest(engine: sa.Engine) -> dict[str, Any]:
+    """The newest `_dbsynth_ledger` row, its `ledger` JSON parsed into a dict: what `verify` holds
+    to its bound and `dbsynth info` prints. NoGuarantee when the table is missing or empty or
+    its JSON is not an object; a database error (no privilege) is the caller's to word."""
+    if LEDGER_TABLE not in sa.inspect(engine).get_table_names():
+        raise NoGuarantee(f"it has no {LEDGER_TABLE} table (it was not written by dbsynth run, or the table "
+                          "was dropped)")
+    table = ledger_table()
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(table).order_by(table.c.id.desc()).limit(1)).first()
+    if row is None:
+        raise NoGuarantee(f"{LEDGER_TABLE} is empty")
+    entry = dict(row._mapping)
+    try:
+        entry["ledger"] = json.loads(entry["ledger"])
+        if not isinstance(entry["ledger"], dict):
+            raise ValueError("not an object")
+    except (TypeError, ValueError):
+        raise NoGuarantee(f"{LEDGER_TABLE}.ledger is not a JSON object") from None
+    return entry
