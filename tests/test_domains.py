@@ -78,3 +78,30 @@ def test_rows_outside_the_frequent_values_keep_their_bins(seed):
     mixed = np.concatenate([RATING["rating"].to_numpy(), rng.integers(100, 200, 2_000)])
     enc = _encoder(pd.DataFrame({"mixed": mixed}), SeededNoise(seed))
     assert set(range(10)) <= set(enc.points) and enc.edges[0] <= 100 and enc.edges[-1] >= 195, enc.edges
+
+
+def _string_encoder(frame: pd.DataFrame, seed: int, rho: float):
+    ledger = Ledger(4.0, 1e-9, noise=SeededNoise(seed))
+    col = Column(frame.columns[0], "TEXT", "Text", False)
+    spec = ColumnSpec(kind="categorical", domain="dp", when_sparse="text")
+    return private_encoders([(col, spec)], FrameCounts(frame), ledger=ledger, rho=rho, delta=1e-10,
+                            sensitivity=1.0, table="t")[col.name]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_category_below_the_coverage_keeps_its_released_values(seed):
+    """Only 'delivered' (62 % of the rows) clears the partition selection at this ρ: the column
+    is mostly made up, but 'delivered' keeps its rows, and what is made up beside it are words
+    like it (it used to be all filler text)."""
+    statuses = ["delivered", "shipped", "pending", "cancelled", "returned", "lost"]
+    frame = pd.DataFrame({"status": np.random.default_rng(0).choice(statuses, 3000, p=[.62, .08, .08, .08, .07, .07])})
+    enc = _string_encoder(frame, seed, rho=5e-5)
+    assert enc.values == ["delivered"] and enc.other and enc.other_like == "word"
+
+
+def test_free_text_keeps_its_frequent_exact_value_and_stays_text():
+    rng = np.random.default_rng(1)
+    notes = ["" if rng.random() < 0.4 else f"customer asked about order {i} and the delivery window {rng.random()}"
+             for i in range(3000)]
+    enc = _string_encoder(pd.DataFrame({"note": notes}), 0, rho=0.01)
+    assert enc.values == [""] and enc.other and enc.other_like == "text"
