@@ -366,25 +366,68 @@ def _import_snapshot(engine: sa.Engine, snapshot: str) -> Callable[[sa.Connectio
 
 
 @contextlib.contextmanager
-def one_snapshot(engine: sa.Engine) -> Iterator[None]:
-    """While inside, every transaction of a PostgreSQL `engine` reads one snapshot: taken when
-    entering, by a REPEATABLE READ transaction this holds open, and imported by the others. So
-    the schema, the sizes, the domains and every marginal describe one database however much
-    the source changes meanwhile. Leaving ends the transaction (the source's vacuum is not held
-    back past the reading). Other engines: nothing (a DuckDB source is opened read-only, which
-    locks out writers; MySQL has no snapshot another session can import)."""
-    if engine_kind(engine) != "postgresql":
-        yield
-        return
-    with engine.connect() as holder:
-        holder.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        snapshot = holder.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
-        listener = _import_snapshot(engine, snapshot)
+def one_snapshot(engine: sa.Engine) -> Iterator[sa.Engine]:
+    """The engine to read the source with, every read of it in one snapshot taken on entering:
+    so the schema, the sizes, the domains and every marginal describe one database however much
+    the source changes meanwhile. Leaving ends the snapshot's transaction (the source's vacuum or
+    purge is not held back past the reading).
+
+    PostgreSQL: `engine` itself; a REPEATABLE READ transaction held open here exports its
+    snapshot and every other transaction imports it. MySQL/MariaDB, where no session can import
+    another's snapshot: an engine over one connection in one `WITH CONSISTENT SNAPSHOT`
+    transaction, whose commits and rollbacks are kept from ending it. Other engines: `engine`
+    (a DuckDB source opened read-only locks writers out; SQLite and Spark have no such snapshot)."""
+    kind = engine_kind(engine)
+    if kind == "postgresql":
+        with engine.connect() as holder:
+            holder.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            snapshot = holder.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
+            listener = _import_snapshot(engine, snapshot)
+            try:
+                yield engine
+            finally:
+                sa.event.remove(engine, "begin", listener)
+                holder.rollback()
+    elif kind == "mysql":
+        pooled = engine.raw_connection()  # the session is set up already: read only, UTC
         try:
-            yield
+            driver = pooled.driver_connection
+            driver.rollback()
+            with driver.cursor() as cur:
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+            pinned = sa.create_engine(engine.url, creator=lambda: _InOneTransaction(driver),
+                                      poolclass=sa.pool.StaticPool)
+            try:
+                yield pinned
+            finally:
+                pinned.dispose()
+                driver.rollback()
         finally:
-            sa.event.remove(engine, "begin", listener)
-            holder.rollback()
+            pooled.close()
+    else:
+        yield engine
+
+
+class _InOneTransaction:
+    """A DB-API connection whose transaction outlives the statements run through it: commit and
+    rollback (SQLAlchemy ends every `connect()` block with one) and close leave it open;
+    `one_snapshot` ends it. Everything else is the driver's connection."""
+
+    def __init__(self, driver):
+        self._driver = driver
+
+    def __getattr__(self, name):
+        return getattr(self._driver, name)
+
+    def commit(self) -> None:
+        pass
+
+    def rollback(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def target_engine(dsn: str) -> sa.Engine:

@@ -162,7 +162,7 @@ def _run(opts: RunOptions, progress: Stage | None, closing: contextlib.ExitStack
     # the caller's snapshot is imported already: the extension's); released after fitting.
     reading = closing.enter_context(contextlib.ExitStack())
     if opts.source_snapshot is None:
-        reading.enter_context(one_snapshot(src))
+        src = reading.enter_context(one_snapshot(src))
     schema = introspect(src)
     spec = load_spec(schema, opts.spec_path, opts.public)
     if opts.link is not None:

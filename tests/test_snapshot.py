@@ -1,4 +1,4 @@
-"""A run reads one snapshot of a PostgreSQL source, and asks it each count once.
+"""A run reads one snapshot of a PostgreSQL or MariaDB source, and asks it each count once.
 
 Sizes, domains and marginals must describe one database: a commit that lands while dbsynth
 measures is not in any of them. And the bounded counts sizing made are not asked again by
@@ -12,58 +12,61 @@ import pytest
 import sqlalchemy as sa
 
 import dbsynth.pipeline as pipeline
-from conftest import dataset
+import shop
 from dbsynth.connect import one_snapshot, source_engine
-from servers import strip_create_database
 
-CUSTOMERS_ADDED = 3_000  # against Chinook's 59: no noise at ε = 50 hides the difference
+CUSTOMERS = 300
+CUSTOMERS_ADDED = 3_000  # against 300: no noise at ε = 50 hides the difference
+
+
+@pytest.fixture(params=["postgresql", "mysql"])
+def server(request):
+    return request.getfixturevalue("pg_server" if request.param == "postgresql" else "maria_server")
 
 
 @pytest.fixture()
-def chinook_copy(pg_server, request) -> str:
-    name = f"snap_{request.node.name[:40].lower()}"
-    dsn = pg_server.create_database(name)
-    pg_server.psql(name, strip_create_database(dataset("chinook", "Chinook_PostgreSql.sql").read_text("utf-8")))
+def shop_source(server, request) -> str:
+    dsn = server.create_database(f"snap_{request.node.name[:30].lower().replace('[', '_').rstrip(']')}")
+    shop.build(dsn, customers=CUSTOMERS)
     return dsn
 
 
 def _add_customers(dsn: str, n: int) -> None:
     engine = sa.create_engine(dsn)
+    rows = [{"id": 100_000 + i, "email": f"late{i}@example.org", "segment": "retail", "country_id": 1}
+            for i in range(n)]
     with engine.begin() as conn:
-        conn.execute(sa.text(
-            "INSERT INTO customer (customer_id, first_name, last_name, email) "
-            "SELECT 100000 + i, 'Late', 'Comer', 'late' || i || '@example.com' FROM generate_series(1, :n) AS i"),
-            {"n": n})
+        conn.execute(sa.text("INSERT INTO customer (id, email, segment, country_id) "
+                             "VALUES (:id, :email, :segment, :country_id)"), rows)
     engine.dispose()
 
 
-def _customers(engine: sa.Engine) -> int:
-    with engine.connect() as conn:
-        return conn.execute(sa.text("SELECT count(*) FROM customer")).scalar_one()
+def _customers(conn: sa.Connection) -> int:
+    return conn.execute(sa.text("SELECT count(*) FROM customer")).scalar_one()
 
 
-def test_one_snapshot_hides_what_commits_while_inside(chinook_copy):
-    engine = source_engine(chinook_copy)
+def test_one_snapshot_hides_what_commits_while_inside(shop_source):
+    engine = source_engine(shop_source)
     try:
-        with one_snapshot(engine):
-            before = _customers(engine)
-            _add_customers(chinook_copy, 10)
-            assert _customers(engine) == before, "a commit made after the snapshot was seen"
-            with engine.connect() as a, engine.connect() as b:  # every connection, not one
-                assert a.execute(sa.text("SELECT count(*) FROM customer")).scalar_one() == before
-                assert b.execute(sa.text("SELECT count(*) FROM invoice")).scalar_one() == 412
-        assert _customers(engine) == before + 10, "outside, the source is read as it is"
+        with one_snapshot(engine) as reader:
+            with reader.connect() as conn:
+                before = _customers(conn)
+            _add_customers(shop_source, 10)
+            with reader.connect() as a, reader.connect() as b:  # every connection, each block
+                assert _customers(a) == before, "a commit made after the snapshot was seen"
+                assert _customers(b) == before
+            with reader.connect() as conn:
+                assert _customers(conn) == before
+        with engine.connect() as conn:
+            assert _customers(conn) == before + 10, "outside, the source is read as it is"
     finally:
         engine.dispose()
 
 
-def test_a_run_measures_the_source_as_it_began_and_asks_each_count_once(chinook_copy, pg_server, monkeypatch):
+def test_a_run_measures_the_source_as_it_began_and_asks_each_count_once(shop_source, server, monkeypatch):
     statements: collections.Counter = collections.Counter()
-    opened = pipeline.source_engine
 
-    def watched(dsn, snapshot=None):
-        engine = opened(dsn, snapshot)
-
+    def watch(engine: sa.Engine) -> sa.Engine:
         @sa.event.listens_for(engine, "before_cursor_execute")
         def _seen(conn, cursor, statement, parameters, context, executemany):
             if "count(" in statement:  # the bounded aggregates; not the catalog's reflection
@@ -71,19 +74,33 @@ def test_a_run_measures_the_source_as_it_began_and_asks_each_count_once(chinook_
 
         return engine
 
-    monkeypatch.setattr(pipeline, "source_engine", watched)
+    opened, snapshot = pipeline.source_engine, pipeline.one_snapshot
+    monkeypatch.setattr(pipeline, "source_engine", lambda dsn, snap=None: watch(opened(dsn, snap)))
+
+    def watched_snapshot(engine):  # MariaDB reads through an engine of its own: watch that one
+        class Watched:
+            def __enter__(self):
+                self.inner = snapshot(engine)
+                return watch(self.inner.__enter__()) if engine.dialect.name == "mysql" else self.inner.__enter__()
+
+            def __exit__(self, *exc):
+                return self.inner.__exit__(*exc)
+
+        return Watched()
+
+    monkeypatch.setattr(pipeline, "one_snapshot", watched_snapshot)
     added = []
 
     def progress(stage: str, detail: str) -> None:
         if stage == "measure" and not added:  # the schema is read; no row has been counted yet
-            _add_customers(chinook_copy, CUSTOMERS_ADDED)
+            _add_customers(shop_source, CUSTOMERS_ADDED)
             added.append(True)
 
-    target = pg_server.create_database("snap_target")
-    result = pipeline.run(pipeline.RunOptions(source=chinook_copy, target=target, epsilon=50.0, seed=1),
+    target = server.create_database(f"snap_target_{server.__class__.__name__.lower()}")
+    result = pipeline.run(pipeline.RunOptions(source=shop_source, target=target, epsilon=50.0, seed=1),
                           progress=progress)
     assert added
-    assert result.rows["customer"] < 59 + CUSTOMERS_ADDED / 2, (
+    assert result.rows["customer"] < CUSTOMERS + CUSTOMERS_ADDED / 2, (
         f"{result.rows['customer']} customers: the run counted rows committed after it began")
     twice = [s[:120] for (s, _), n in statements.items() if n > 1]
     assert statements and not twice, f"the same count asked again: {twice}"
