@@ -109,6 +109,17 @@ def degree(data: AttackInput) -> np.ndarray:
 
 
 ATTACKS: dict[str, Attack] = {"marginal": marginal, "closest": closest, "degree": degree}
+# Attacks whose scores are taken relative to the canary's mean over all runs: the model smooths
+# each cell its own way (a canary in a crowded cell always counts high), and that bias is the same
+# in every run, while the canary is in some runs and out of others. The guesses may use every
+# run's shadow (the runs together are the mechanism), so the bound still holds. Measured on
+# Chinook with noise/100: marginal's AUC 0.67 -> 0.69, ε_lower 0.34 -> 0.72; closest got worse.
+CENTRED = frozenset({"marginal"})
+
+
+def centre(scores: np.ndarray) -> np.ndarray:
+    """runs × canaries scores minus each canary's mean over the runs (unchanged with one run)."""
+    return scores - scores.mean(axis=0, keepdims=True) if len(scores) > 1 else scores
 
 
 def _count(table_codes: np.ndarray, cells: np.ndarray) -> np.ndarray:

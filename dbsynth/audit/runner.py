@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from dbsynth.audit.attacks import ATTACKS, AttackInput
+from dbsynth.audit.attacks import ATTACKS, CENTRED, AttackInput, centre
 from dbsynth.audit.canaries import Canary, UnitShape, choose_root, make_canaries, unit_shape
 from dbsynth.audit.features import fit_encoders, flatten
 from dbsynth.audit.guesses import AttackBound, best_bound
@@ -132,10 +132,10 @@ def audit(opts: AuditOptions, progress: Stage | None = None) -> AuditResult:
             truth.append(included)
             seconds[stage] = round(time.perf_counter() - started, 3)
     included = np.concatenate(truth)
+    final = {a: (centre(np.vstack(s)) if a in CENTRED else np.vstack(s)).ravel() for a, s in scores.items()}
     alpha = 1 - opts.confidence
-    per_attack = [best_bound(a, np.concatenate(scores[a]), included, opts.delta, alpha, rng) for a in opts.attacks]
-    corrected = [best_bound(a, np.concatenate(scores[a]), included, opts.delta, alpha / len(opts.attacks), rng)
-                 for a in opts.attacks]
+    per_attack = [best_bound(a, final[a], included, opts.delta, alpha, rng) for a in opts.attacks]
+    corrected = [best_bound(a, final[a], included, opts.delta, alpha / len(opts.attacks), rng) for a in opts.attacks]
     overall = max(corrected, key=lambda b: b.epsilon_lower)
     seconds["total"] = round(time.perf_counter() - clock, 3)
     return AuditResult(redact(opts.source), opts.epsilon, opts.delta, opts.confidence, root,
