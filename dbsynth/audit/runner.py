@@ -86,7 +86,11 @@ def audit(opts: AuditOptions, progress: Stage | None = None) -> AuditResult:
     say = progress or (lambda stage, detail: None)
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
-    rng = np.random.default_rng(opts.seed if opts.seed is not None else secrets.randbits(63))
+    # Two streams: the canaries and their inclusion draws, and the pipeline's post-processing
+    # seeds; the pipeline sees only the second, so nothing it is given derives from the draws.
+    draws, post = np.random.SeedSequence(opts.seed if opts.seed is not None else secrets.randbits(63)).spawn(2)
+    rng = np.random.default_rng(draws)
+    post_rng = np.random.default_rng(post)
 
     from dbsynth.connect import redact, source_engine
     from dbsynth.pipeline import load_spec
@@ -118,7 +122,7 @@ def audit(opts: AuditOptions, progress: Stage | None = None) -> AuditResult:
             stage = f"run {run + 1}/{opts.runs}"
             started = time.perf_counter()
             included = rng.random(len(canaries)) < 0.5
-            shadow_frames, ledger = _one_run(opts, schema, source, canaries, included, Path(work), run, rng,
+            shadow_frames, ledger = _one_run(opts, schema, source, canaries, included, Path(work), run, post_rng,
                                              lambda s, d, stage=stage: say(stage, f"{s}: {d}"))
             noise_name, void = ledger.get("noise", ""), bool(ledger.get("guarantee_void"))
             say("attack", stage)
@@ -144,7 +148,7 @@ def audit(opts: AuditOptions, progress: Stage | None = None) -> AuditResult:
 
 
 def _one_run(opts: AuditOptions, schema, source, canaries: list[Canary], included: np.ndarray, work: Path,
-             run: int, rng: np.random.Generator, say: Stage) -> tuple[dict[str, pd.DataFrame], dict]:
+             run: int, post: np.random.Generator, say: Stage) -> tuple[dict[str, pd.DataFrame], dict]:
     """Write the scratch with the drawn canaries, run the pipeline on it, read the shadow back."""
     from dbsynth.connect import target_engine
     from dbsynth.pipeline import RunOptions
@@ -163,7 +167,7 @@ def _one_run(opts: AuditOptions, schema, source, canaries: list[Canary], include
     finally:
         engine.dispose()
     result = pipeline_run(RunOptions(scratch, shadow, opts.epsilon, opts.delta, spec_path=opts.spec_path,
-                                     seed=int(rng.integers(2**62)), replace=True,
+                                     seed=int(post.integers(2**62)), replace=True,
                                      noise=opts.noise() if opts.noise else None), progress=say)
     engine = target_engine(shadow)
     try:
