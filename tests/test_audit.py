@@ -8,7 +8,6 @@ import json
 import math
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +19,9 @@ from dbsynth.audit.bounds import epsilon_lower, p_value
 from dbsynth.audit.guesses import best_bound
 from dbsynth.audit.runner import AuditOptions, audit
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from broken_mechanism import broken_mechanism  # noqa: E402
-from conftest import dataset  # noqa: E402
-from test_bad_input import assert_one_clear_line, dbsynth  # noqa: E402
+from broken_mechanism import broken_mechanism
+from conftest import dataset
+from test_bad_input import assert_one_clear_line, dbsynth
 
 
 def test_every_guess_right_gives_the_analytic_bound():
