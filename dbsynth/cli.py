@@ -1,6 +1,7 @@
 """The command line: introspect → plan → run → verify, plus info and demo. Every command has --json.
 
-Exit codes (also in the README): 0 ok, 1 verify found a hard failure (info: no guarantee recorded),
+Exit codes (also in the README): 0 ok, 1 verify found a hard failure (info: no guarantee recorded;
+audit: the empirical lower bound on ε exceeds the claimed ε),
 2 usage/spec error,
 3 cannot connect, 4 missing privilege, 5 target not empty, 6 unsupported schema,
 7 budget too small, 8 write failed (target unchanged), 9 the target is the source,
@@ -337,6 +338,54 @@ def _info(target: str, json_out: bool) -> None:
         _emit_json(guarantee.to_dict())
     else:
         out.print(_scrub(render_text(guarantee)), markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
+def audit(source: str = typer.Argument(..., help="source database URL (read only; copied into a scratch database)"),
+          epsilon: float = typer.Option(..., "--epsilon", "-e", help="the claimed privacy budget ε to audit"),
+          delta: float = typer.Option(1e-9, "--delta", help="the claimed δ"),
+          canaries: int = typer.Option(64, "--canaries", help="canary units per run, each planted with probability 1/2"),
+          runs: int = typer.Option(4, "--runs", help="pipeline runs, each with fresh draws"),
+          attack: list[str] = typer.Option([], "--attack", metavar="marginal|closest|degree",
+                                           help="attacks to use (repeatable; default: all three)"),
+          unit: Optional[str] = typer.Option(None, "--unit", metavar="TABLE",
+                                             help="the table whose rows are the canaries (default: the unit root "
+                                                  "owning the most rows)"),
+          spec: Optional[str] = typer.Option(None, "--spec", help="spec YAML from `dbsynth plan`, as for run"),
+          confidence: float = typer.Option(0.95, "--confidence", help="one-sided confidence of ε_lower"),
+          report: Optional[str] = typer.Option(None, "--report", metavar="FILE.html", help="write an HTML page here"),
+          seed: Optional[int] = typer.Option(None, "--seed", help="canaries, draws and post-processing; never the noise"),
+          json_out: bool = typer.Option(False, "--json")) -> None:
+    """Plant canary units in a scratch copy of the source, run the pipeline, attack the shadows and
+    report an empirical lower bound on ε next to the claimed ε (exit 1 when it exceeds the claim)."""
+    _guard(_audit)(source, epsilon, delta, canaries, runs, attack, unit, spec, confidence, report, seed, json_out)
+
+
+def _audit(source, epsilon, delta, canaries, runs, attack, unit, spec, confidence, report, seed, json_out) -> None:
+    from dbsynth.audit.attacks import ATTACKS
+    from dbsynth.audit.report import render_text, write_html
+    from dbsynth.audit.runner import AuditOptions
+    from dbsynth.audit.runner import audit as do
+    from dbsynth.paths import check_writable_file
+    from dbsynth.render import stage_progress
+
+    if report:
+        check_writable_file(report, "--report")
+    names = tuple(a.strip() for item in attack for a in item.split(",") if a.strip()) or tuple(ATTACKS)
+    opts = AuditOptions(source, epsilon, delta, canaries=canaries, runs=runs, attacks=names, confidence=confidence,
+                        unit=unit, spec_path=spec, seed=seed)
+    stages = ["read source", "canaries"] + [f"run {i + 1}/{runs}" for i in range(max(runs, 0))] + ["attack"]
+    with stage_progress(err, enabled=not json_out, stages=stages) as progress:
+        result = do(opts, progress=progress.update)
+    if report:
+        write_html(result, report)
+        err.print(f"report written to {report}", highlight=False, soft_wrap=True)
+    if json_out:
+        _emit_json(result.to_dict())
+    else:
+        out.print(_scrub(render_text(result)), markup=False, highlight=False, soft_wrap=True)
+    if result.refuted:
+        raise typer.Exit(1)
 
 
 @app.command("install-procedures")
