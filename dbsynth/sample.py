@@ -20,7 +20,11 @@ class ValueFactory:
     """Seeded Faker values by semantic type, fitted to the column's length."""
 
     def __init__(self, seed: int):
-        self.faker = Faker()
+        # Without weighting, Faker draws names, e-mails and the like uniformly from its lists
+        # instead of by their frequency: 10-30× faster (an e-mail 45 µs instead of 470 µs,
+        # measured), which is most of the sampling time of a table of people. The values are
+        # data-independent either way; only how often "James" comes up changes.
+        self.faker = Faker(use_weighting=False)
         self._rules: dict[tuple[str, ...], tuple[TextPattern | None, CheckDomain]] = {}
         self.reseed(seed)
 
