@@ -139,7 +139,13 @@ class Objective:
         if self.degree_target is not None:
             value, g_mu, g_var = self._degree(*self._moments(x))
             loss += value
-            grad += g_mu[self.candidates] + g_var[self.candidates] * (1.0 - 2.0 * x)
+            # In place, in the original's order of operations (the same floats): these are
+            # n_children × K arrays, and each temporary is a pass over memory.
+            t = np.multiply(x, -2.0)
+            t += 1.0
+            t *= g_var[self.candidates]
+            t += g_mu[self.candidates]
+            grad += t
         return loss, grad
 
     def degree_histogram(self, x: np.ndarray) -> np.ndarray:

@@ -10,12 +10,14 @@ weight, draw fresh ones where targets are unmet), then round without bias and re
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from dbsynth.relational.candidates import CandidateSampler
+from dbsynth.relational.groups import split
 from dbsynth.relational.linker import LinkProblem
 from dbsynth.relational.objective import Objective
 from dbsynth.relational.rounding import fit_parent_targets, repair_caps, repair_degrees, reshape_tail, round_rows
@@ -46,6 +48,7 @@ class PGDLinker:
     degree_weight: float = 1.0
     smoothing: float = 0.35  # s0 of the degree surrogate (objective.py)
     degree_repair: bool = True
+    group: int = 500_000  # children per group above which an edge is linked in random groups (groups.py)
 
     def link(self, problem: LinkProblem, rng: np.random.Generator) -> np.ndarray:
         n, m = problem.n_children, problem.n_parents
@@ -53,6 +56,8 @@ class PGDLinker:
             return np.zeros(0, dtype=np.int64)
         if m == 0:
             return np.full(n, -1, dtype=np.int64)
+        if n > self.group and not problem.ordered:
+            return self._link_groups(problem, rng)
         relaxed = self.relax(problem, rng)
         parent = round_rows(relaxed.weights, relaxed.candidates, rng)
         if problem.ordered:
@@ -70,6 +75,16 @@ class PGDLinker:
             parent = reshape_tail(parent, relaxed.objective.parent_type, problem.degree_tail, problem.cap, rng)
         if problem.parent_targets is not None:
             parent = fit_parent_targets(parent, relaxed.objective.parent_type, problem.parent_targets, rng)
+        return parent
+
+    def _link_groups(self, problem: LinkProblem, rng: np.random.Generator) -> np.ndarray:
+        """Memory bounded by `group` children, not by the edge: each random group of children
+        linked to its own random group of parents (`groups.split`), with the K of a large edge."""
+        inner = dataclasses.replace(self, candidates=self.candidates_large, group=problem.n_children)
+        parent = np.full(problem.n_children, -1, dtype=np.int64)
+        for kids, folks, part in split(problem, math.ceil(problem.n_children / self.group), rng):
+            chosen = inner.link(part, rng)
+            parent[kids] = np.where(chosen >= 0, folks[np.maximum(chosen, 0)], -1)
         return parent
 
     def relax(self, problem: LinkProblem, rng: np.random.Generator) -> Relaxation:
