@@ -176,9 +176,14 @@ def test_pgd_links_carry_the_cross_table_dependence_that_degree_links_lose():
     assert np.bincount(pgd, minlength=problem.n_parents).max() <= 8  # the owner edge's cap
 
 
-def test_a_large_edge_linked_in_random_groups_keeps_the_cross_table_dependence_and_the_cap():
-    """`PGDLinker.group`: children and parents split alike at random, each group linked alone
-    with the targets scaled to its share; together they still carry what one problem carries."""
+@pytest.mark.parametrize("min_parents", [100, 10**9], ids=["parents split", "parents shared"])
+def test_a_large_edge_linked_in_random_groups_keeps_the_cross_table_dependence_and_the_cap(min_parents, monkeypatch):
+    """`PGDLinker.group`: children (and, where there are enough of them, parents) split at random,
+    each group linked alone with the targets scaled to its share; together they still carry what
+    one problem carries."""
+    import dbsynth.relational.pgd as pgd
+
+    monkeypatch.setattr(pgd, "MIN_GROUP_PARENTS", min_parents)
     problem, worlds = dependent_problem(3000, np.random.default_rng(5), noise=5.0, limit=8)
     whole = PGDLinker().link(problem, np.random.default_rng(6))
     grouped = PGDLinker(group=problem.n_children // 4).link(problem, np.random.default_rng(6))

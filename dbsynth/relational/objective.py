@@ -44,6 +44,13 @@ def joint_codes(columns: list[np.ndarray], sizes: list[int], n: int) -> tuple[np
     return ids.astype(np.int64), rep
 
 
+def parent_types(problem: LinkProblem) -> np.ndarray:
+    """Per parent its type: its codes over the parent features the marginals use (as `Objective`)."""
+    used = sorted({f for mg in problem.marginals for f in mg.parent})
+    return joint_codes([problem.parent_features[f] for f in used], [problem.sizes[f] for f in used],
+                       problem.n_parents)[0]
+
+
 @dataclass
 class _Marginal:
     parent_cell: np.ndarray  # per parent type: its cell over the marginal's parent features
