@@ -92,9 +92,11 @@ def _own_columns(name, schema, spec, tm, model, n, values, rng, seed):
         else:
             cols[col.name] = _sampled(col, cs, tm.encoders.get(col.name), codes.get(col.name), n, values,
                                       column_seed(seed, name, col.name))
-    repaired = {level.column for level in levels(table)} | {c for s in unique_sets_without_fks(table) for c in s}
-    for c in repaired & set(cols):
-        if not isinstance(cols[c], ArrayValues):  # fresh keys are distinct and numbered where partitions want
+    # What is changed value by value becomes a list: partition keys (an integer key is numbered
+    # inside the ranges) and unique sets, except fresh integer keys, which are distinct already.
+    partition_keys = {level.column for level in levels(table)}
+    for c in set(cols) & (partition_keys | {c for s in unique_sets_without_fks(table) for c in s}):
+        if c in partition_keys or not isinstance(cols[c], ArrayValues):
             cols[c] = as_list(cols[c])
     fit_partitions(table, ts, cols, rng)  # before linking: children reference the keys it numbers
     for uset in unique_sets_without_fks(table):
