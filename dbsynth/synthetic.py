@@ -1,7 +1,9 @@
-"""The synthetic database as it travels from sampling to writing: plain Python values per column."""
+"""The synthetic database as it travels from sampling to writing: per column a list of Python
+values or a compact column (`dbsynth.columns`) that makes them per chunk."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,12 +33,13 @@ FALLBACK = _Fallback()
 
 @dataclass
 class SyntheticTable:
-    """Rows of one table, column-major. Values are Python objects the drivers accept
-    (int, float, Decimal, str, bytes, bool, date, datetime, time), None for NULL, or FALLBACK
-    (the writer's data-independent value for the column's type)."""
+    """Rows of one table, column-major. Each column is a list or a `columns.ColumnValues` (codes,
+    key arrays, parent indices: read like a list, by slices). Values are Python objects the
+    drivers accept (int, float, Decimal, str, bytes, bool, date, datetime, time), None for NULL,
+    or FALLBACK (the writer's data-independent value for the column's type)."""
 
     name: str
-    columns: dict[str, list[Any]]
+    columns: dict[str, Sequence[Any]]
 
     @property
     def n_rows(self) -> int:

@@ -176,6 +176,41 @@ def test_pgd_links_carry_the_cross_table_dependence_that_degree_links_lose():
     assert np.bincount(pgd, minlength=problem.n_parents).max() <= 8  # the owner edge's cap
 
 
+@pytest.mark.parametrize("min_parents", [100, 10**9], ids=["parents split", "parents shared"])
+def test_a_large_edge_linked_in_random_groups_keeps_the_cross_table_dependence_and_the_cap(min_parents, monkeypatch):
+    """`PGDLinker.group`: children (and, where there are enough of them, parents) split at random,
+    each group linked alone with the targets scaled to its share; together they still carry what
+    one problem carries."""
+    import dbsynth.relational.pgd as pgd
+
+    monkeypatch.setattr(pgd, "MIN_GROUP_PARENTS", min_parents)
+    problem, worlds = dependent_problem(3000, np.random.default_rng(5), noise=5.0, limit=8)
+    whole = PGDLinker().link(problem, np.random.default_rng(6))
+    grouped = PGDLinker(group=problem.n_children // 4).link(problem, np.random.default_rng(6))
+    deg = DegreeLinker().link(problem, np.random.default_rng(6))
+    assert grouped.min() >= 0 and grouped.max() < problem.n_parents
+    assert np.bincount(grouped, minlength=problem.n_parents).max() <= 8
+    assert cross_tvd3(worlds, grouped) <= 0.4 * cross_tvd3(worlds, deg)
+    assert cross_tvd3(worlds, grouped) <= 1.5 * cross_tvd3(worlds, whole) + 0.01
+
+
+def test_groups_cover_every_child_and_parent_once_with_their_share_of_the_targets():
+    from dbsynth.relational.groups import split
+
+    problem, _ = dependent_problem(1000, np.random.default_rng(1))
+    parts = list(split(problem, 3, np.random.default_rng(2)))
+    kids = np.concatenate([k for k, _, _ in parts])
+    folks = np.concatenate([f for _, f, _ in parts])
+    assert sorted(kids.tolist()) == list(range(problem.n_children))
+    assert sorted(folks.tolist()) == list(range(problem.n_parents))
+    for k, f, part in parts:
+        assert part.n_children == len(k) and part.n_parents == len(f)
+        assert np.array_equal(part.child_features["child.cat"], problem.child_features["child.cat"][k])
+        share = len(k) / problem.n_children
+        assert np.allclose(part.marginals[0].counts, problem.marginals[0].counts * share)
+        assert np.isclose(part.degree_hist.sum(), problem.degree_hist.sum() * len(f) / problem.n_parents)
+
+
 def test_self_reference_links_point_only_to_earlier_rows():
     rng = np.random.default_rng(7)
     problem, _ = dependent_problem(400, rng)

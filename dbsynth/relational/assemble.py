@@ -8,11 +8,14 @@ special case since all keys already exist and the writer creates FK constraints 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from dbsynth.columns import (ArrayValues, CodedValues, ConstantValues, LinkedValues, as_list, column_seed, not_null,
+                             select, take)
 from dbsynth.measure.crossplan import fk_spec
 from dbsynth.measure.crosstable import EdgeMeasurements
 from dbsynth.measure.measure import TableMeasurements, null_column
@@ -23,10 +26,11 @@ from dbsynth.relational.linker import linker_for
 from dbsynth.relational.partition_keys import fit_partitions, partition_keys_first
 from dbsynth.relational.sizes import owner_targets, table_sizes
 from dbsynth.relational.problem import SyntheticState, edge_problem, link_order
-from dbsynth.sample import ValueFactory, decode_column
+from dbsynth.sample import ValueFactory, block_decoder
 from dbsynth.schema import ForeignKey, Schema
 from dbsynth.spec import Spec
-from dbsynth.synthetic import SyntheticDatabase, SyntheticTable
+from dbsynth.schema.partitions import levels
+from dbsynth.synthetic import FALLBACK, SyntheticDatabase, SyntheticTable
 
 
 def assemble(
@@ -50,7 +54,7 @@ def assemble(
     state = SyntheticState({}, {})
     for name in schema.topological_order():
         state.columns[name], state.codes[name] = _own_columns(name, schema, spec, measured[name], models.get(name),
-                                                              counts[name], values, rng)
+                                                              counts[name], values, rng, seed)
     order = link_order(schema, units)
     for name in schema.topological_order():
         for fk in (e for e in order if e.table == name):
@@ -63,32 +67,51 @@ def assemble(
     return SyntheticDatabase({n: SyntheticTable(n, cols) for n, cols in state.columns.items()})
 
 
-def _own_columns(name, schema, spec, tm, model, n, values, rng):
+def _own_columns(name, schema, spec, tm, model, n, values, rng, seed):
+    """One table's own columns, compact (`dbsynth.columns`): the model's codes decoded when the
+    writer asks, integer keys as arrays; only what is repaired value by value (unique sets,
+    partition keys) is a list."""
     table = schema.tables[name]
     if not tm.private:
         frame = tm.public_rows
         return {c.name: [None if _isna(v) else v for v in frame[c.name].tolist()]
                 for c in table.columns if c.computed is None}, {}  # generated columns: the target computes them
     # The sampled codes stay with the rows: the pgd linker matches them against cross-table marginals.
-    codes = model.sample(n, rng)
+    codes = {c: np.asarray(v, dtype=np.int64) for c, v in model.sample(n, rng).items()}
     ts = spec.tables[name]
-    cols: dict[str, list[Any]] = {}
+    cols: dict[str, Sequence] = {}
     fk_cols = table.fk_columns()
     for col in table.columns:
         cs = ts.columns[col.name]
         if col.name in fk_cols:
-            cols[col.name] = [None] * n  # linked later
+            cols[col.name] = ConstantValues(None, n)  # linked later
         elif cs.kind == "key":
             cols[col.name] = fresh_keys(col, n, rng)
         elif cs.kind == "generated":
             continue  # GENERATED ALWAYS AS: the target computes it from the row
         else:
-            cols[col.name] = decode_column(col, cs, tm.encoders.get(col.name), codes.get(col.name), n, values, rng)
+            cols[col.name] = _sampled(col, cs, tm.encoders.get(col.name), codes.get(col.name), n, values,
+                                      column_seed(seed, name, col.name))
+    # What is changed value by value becomes a list: partition keys (an integer key is numbered
+    # inside the ranges) and unique sets, except fresh integer keys, which are distinct already.
+    partition_keys = {level.column for level in levels(table)}
+    for c in set(cols) & (partition_keys | {c for s in unique_sets_without_fks(table) for c in s}):
+        if c in partition_keys or not isinstance(cols[c], ArrayValues):
+            cols[c] = as_list(cols[c])
     fit_partitions(table, ts, cols, rng)  # before linking: children reference the keys it numbers
     for uset in unique_sets_without_fks(table):
-        if set(uset) <= set(cols):  # a set with a generated column is the target's to enforce
+        if set(uset) <= set(cols) and not any(isinstance(cols[c], ArrayValues) for c in uset):
             make_unique_rows(cols, partition_keys_first(table, uset), table, rng)
-    return cols, {c: np.asarray(v, dtype=np.int64) for c, v in codes.items()}
+    return cols, codes
+
+
+def _sampled(col, cs, encoder, codes, n, values, seed) -> Sequence:
+    """A modelled or made-up column, decoded block by block when the writer asks for it."""
+    if cs.kind == "unsupported" and not cs.values:  # NULL, or the writer's value for the type
+        return ConstantValues(None if cs.fallback == "set_null" else FALLBACK, n)
+    if codes is None:  # made-up values (Faker, spec literals): the blocks need only their length
+        codes = np.zeros(n, dtype=np.int8)
+    return CodedValues(codes, block_decoder(col, cs, encoder, values), seed)
 
 
 def _isna(v: Any) -> bool:
@@ -106,9 +129,8 @@ def _link_edge(fk: ForeignKey, schema: Schema, spec: Spec, units: Units, measure
     nullable = all(table.column(c).nullable for c in fk.columns)
     indicator = state.codes.get(fk.table, {}).get(null_column(fk.key))
     linked = indicator == 0 if nullable and indicator is not None else np.ones(n, dtype=bool)
-    parent_cols = state.columns[fk.ref_table]
-    parent_keys = list(zip(*(parent_cols[c] for c in fk.ref_columns))) if fk.ref_columns else []
-    valid = np.array([i for i, k in enumerate(parent_keys) if all(v is not None for v in k)], dtype=np.int64)
+    refs = [state.columns[fk.ref_table][c] for c in fk.ref_columns]
+    valid = np.flatnonzero(np.logical_and.reduce([not_null(r) for r in refs])) if refs else np.zeros(0, np.int64)
     children = np.flatnonzero(linked)
     if len(valid) == 0 and len(children):
         if not nullable:
@@ -117,7 +139,7 @@ def _link_edge(fk: ForeignKey, schema: Schema, spec: Spec, units: Units, measure
     tm = measured[fk.table]
     degrees = tm.degrees.get(fk.key) if tm.private else None
     counts = tm.parent_counts.get(fk.key) if tm.private else None
-    targets = counts.targets(fk_text(parent_keys[i]) for i in valid) if counts is not None else None
+    targets = counts.targets(fk_text(k) for k in zip(*(take(r, valid) for r in refs))) if counts is not None else None
     pgd = fk_spec(spec, fk).linker == "pgd" and edge is not None
     problem = edge_problem(fk, edge if pgd else None, degrees, units, state, children, valid, rng, kept_mean,
                            targets)
@@ -132,9 +154,15 @@ def _link_edge(fk: ForeignKey, schema: Schema, spec: Spec, units: Units, measure
         parent[lone] = lone  # the first row of the order has nobody earlier: it refers to itself (a root)
     elif not fk.is_self_reference and len(lone):  # a linker that found no parent: any parent will do
         parent[lone] = valid[rng.integers(len(valid), size=len(lone))]
+    _set_links(fk, state, parent)
+
+
+def _set_links(fk: ForeignKey, state: SyntheticState, parent: np.ndarray) -> None:
+    """The edge's FK columns as parent row indices into the parent's key columns (no key values
+    copied: the writer resolves them per chunk)."""
     state.parents[fk.key] = parent
-    for j, c in enumerate(fk.columns):
-        state.columns[fk.table][c] = [None if p < 0 else parent_keys[p][j] for p in parent.tolist()]
+    for c, rc in zip(fk.columns, fk.ref_columns):
+        state.columns[fk.table][c] = LinkedValues(parent, state.columns[fk.ref_table][rc])
 
 
 def _dedupe_links(name: str, uset: tuple[str, ...], schema: Schema, state: SyntheticState, rng: np.random.Generator,
@@ -144,27 +172,32 @@ def _dedupe_links(name: str, uset: tuple[str, ...], schema: Schema, state: Synth
     table = schema.tables[name]
     cols = state.columns[name]
     fk = next((f for f in reversed(table.foreign_keys) if set(f.columns) <= set(uset)), None)
-    parent_keys = list(zip(*(state.columns[fk.ref_table][c] for c in fk.ref_columns))) if fk else []
-    valid = np.array([i for i, k in enumerate(parent_keys) if all(v is not None for v in k)], dtype=np.int64)
+    refs = [state.columns[fk.ref_table][c] for c in fk.ref_columns] if fk else []
+    valid = np.flatnonzero(np.logical_and.reduce([not_null(r) for r in refs])) if refs else np.zeros(0, np.int64)
     for _ in range(tries if fk is not None and len(valid) else 0):
         dup = np.flatnonzero(_duplicates(cols, uset))
         if not len(dup):
             return
         drawn = valid[rng.integers(len(valid), size=len(dup))]
-        for j, c in enumerate(fk.columns):
-            column = cols[c]
-            for i, p in zip(dup.tolist(), drawn.tolist()):
-                column[i] = parent_keys[p][j]
         if fk.key in state.parents:
-            state.parents[fk.key][dup] = drawn
+            parent = state.parents[fk.key].copy()
+            parent[dup] = drawn
+            _set_links(fk, state, parent)
+        else:  # an edge kept as it is (public to public): its real key values
+            for c, ref in zip(fk.columns, refs):
+                column = cols[c] = as_list(cols[c])
+                for i, v in zip(dup.tolist(), take(ref, drawn)):
+                    column[i] = v
     keep = ~_duplicates(cols, uset)
     if not keep.all():
         for c in cols:
-            cols[c] = [v for v, k in zip(cols[c], keep) if k]
+            cols[c] = select(cols[c], keep)
         state.codes[name] = {c: v[keep] for c, v in state.codes.get(name, {}).items()}
         for f in table.foreign_keys:
             if f.key in state.parents:
                 state.parents[f.key] = state.parents[f.key][keep]
+                if not f.is_self_reference:
+                    _set_links(f, state, state.parents[f.key])
         for f in table.foreign_keys:
             if f.is_self_reference and f.key in state.parents:
                 _unlink_dropped(f, table, state, keep)
@@ -173,7 +206,6 @@ def _dedupe_links(name: str, uset: tuple[str, ...], schema: Schema, state: Synth
 def _unlink_dropped(fk: ForeignKey, table, state: SyntheticState, keep: np.ndarray) -> None:
     """After rows of a self-referencing table were dropped: links to them go (NULL, or the row
     itself where the FK is NOT NULL), so no reference is left dangling."""
-    cols = state.columns[fk.table]
     new_index = np.cumsum(keep) - 1
     parent = state.parents[fk.key]
     gone = (parent >= 0) & ~keep[np.maximum(parent, 0)]
@@ -181,14 +213,15 @@ def _unlink_dropped(fk: ForeignKey, table, state: SyntheticState, keep: np.ndarr
     nullable = all(table.column(c).nullable for c in fk.columns)
     rows = np.flatnonzero(gone)
     parent[rows] = -1 if nullable else rows
-    state.parents[fk.key] = parent
-    for j, c in enumerate(fk.columns):
-        ref = state.columns[fk.table][fk.ref_columns[j]]
-        cols[c] = [None if p < 0 else ref[p] for p in parent.tolist()]
+    _set_links(fk, state, parent)
 
 
-def _duplicates(cols: dict[str, list[Any]], uset: tuple[str, ...]) -> np.ndarray:
+def _duplicates(cols: dict[str, Sequence], uset: tuple[str, ...]) -> np.ndarray:
     """Rows whose unique-set tuple (no NULL part) appeared in an earlier row."""
-    frame = pd.DataFrame({c: pd.Series(cols[c], dtype=object) for c in uset})
+    frame = pd.DataFrame({c: pd.Series(list(cols[c]), dtype=object) for c in uset})
     complete = frame.notna().all(axis=1).to_numpy()
-    return frame.astype(str).duplicated().to_numpy() & complete
+    try:
+        repeated = frame.duplicated().to_numpy()
+    except TypeError:  # an unhashable value (a JSON document): compared as text
+        repeated = frame.astype(str).duplicated().to_numpy()
+    return repeated & complete

@@ -4,25 +4,28 @@ from __future__ import annotations
 
 import math
 import string
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from dbsynth.columns import ArrayValues
 from dbsynth.schema import Column, Table
 from dbsynth.schema.checks import domain_from_checks
 
 _ALPHABET = np.array(list(string.ascii_uppercase + string.digits))
 
 
-def fresh_keys(col: Column, n: int, rng: np.random.Generator) -> list[Any]:
-    """n distinct values for a key column: 1..n for numbers, random codes for strings."""
+def fresh_keys(col: Column, n: int, rng: np.random.Generator) -> Sequence[Any]:
+    """n distinct values for a key column: 1..n for numbers (an array: 8 bytes a key, not a
+    Python int each), random codes for strings."""
     g = col.generic
     if g in ("Integer", "SmallInteger", "BigInteger", "Numeric", "Float", "Double"):
         start = 1
         if col.domain_checks:  # a key DOMAIN such as CHECK (VALUE > 100000): numbered above its lower bound
             lower = domain_from_checks("VALUE", list(col.domain_checks)).lower  # > or >=: start past it
             start = max(start, math.floor(lower) + 1) if lower is not None else start
-        return list(range(start, start + n))
+        return ArrayValues(np.arange(start, start + n, dtype=np.int64))
     if g in ("Uuid", "UUID"):
         import uuid
 

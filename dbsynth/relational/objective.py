@@ -44,6 +44,13 @@ def joint_codes(columns: list[np.ndarray], sizes: list[int], n: int) -> tuple[np
     return ids.astype(np.int64), rep
 
 
+def parent_types(problem: LinkProblem) -> np.ndarray:
+    """Per parent its type: its codes over the parent features the marginals use (as `Objective`)."""
+    used = sorted({f for mg in problem.marginals for f in mg.parent})
+    return joint_codes([problem.parent_features[f] for f in used], [problem.sizes[f] for f in used],
+                       problem.n_parents)[0]
+
+
 @dataclass
 class _Marginal:
     parent_cell: np.ndarray  # per parent type: its cell over the marginal's parent features
@@ -139,7 +146,13 @@ class Objective:
         if self.degree_target is not None:
             value, g_mu, g_var = self._degree(*self._moments(x))
             loss += value
-            grad += g_mu[self.candidates] + g_var[self.candidates] * (1.0 - 2.0 * x)
+            # In place, in the original's order of operations (the same floats): these are
+            # n_children × K arrays, and each temporary is a pass over memory.
+            t = np.multiply(x, -2.0)
+            t += 1.0
+            t *= g_var[self.candidates]
+            t += g_mu[self.candidates]
+            grad += t
         return loss, grad
 
     def degree_histogram(self, x: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ Inside an FK cycle a link may not exist yet: marginals that need it are left out
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,7 @@ from dbsynth.schema import ForeignKey, Schema
 class SyntheticState:
     """The synthetic database while it is being linked."""
 
-    columns: dict[str, dict[str, list[Any]]]  # table -> column -> values
+    columns: dict[str, dict[str, Sequence[Any]]]  # table -> column -> values (a list or compact: dbsynth.columns)
     codes: dict[str, dict[str, np.ndarray]]  # table -> modelled column -> sampled code per row
     parents: dict[str, np.ndarray] = field(default_factory=dict)  # fk.key -> parent row per child row, -1 NULL
 
@@ -53,7 +54,7 @@ def _codes(feature: Feature, rows: np.ndarray, state: SyntheticState, edge: Edge
         enc = edge.public_encoders[feature.table].get(feature.column)
         if enc is None:
             return None
-        base = np.asarray(enc.encode(pd.Series(state.columns[feature.table][feature.column], dtype=object)))
+        base = np.asarray(enc.encode(pd.Series(list(state.columns[feature.table][feature.column]), dtype=object)))
         table_codes[feature.column] = base
         state.codes.setdefault(feature.table, table_codes)
     if base is None:

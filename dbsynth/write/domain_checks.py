@@ -16,6 +16,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from dbsynth.columns import as_list
 from dbsynth.errors import WriteFailed
 from dbsynth.schema.checks import substitute
 from dbsynth.synthetic import SyntheticTable
@@ -42,7 +43,9 @@ def hold_domain_checks(conn: sa.Connection, table: sa.Table, data: SyntheticTabl
         return
     for col in table.columns:
         if isinstance(col.type, postgresql.DOMAIN) and col.name in data.columns:
-            _hold(conn, table, col, data.columns[col.name])
+            # Changed value by value below: a compact column (dbsynth.columns) becomes a list first.
+            values = data.columns[col.name] = as_list(data.columns[col.name])
+            _hold(conn, table, col, values)
 
 
 def _hold(conn: sa.Connection, table: sa.Table, col: sa.Column, values: list[Any]) -> None:

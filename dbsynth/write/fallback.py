@@ -31,6 +31,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
 
+from dbsynth.columns import ColumnValues, ConstantValues
 from dbsynth.errors import SpecError, UnsupportedSchema
 from dbsynth.synthetic import FALLBACK, SyntheticDatabase
 
@@ -208,12 +209,24 @@ def resolve_fallbacks(metadata: sa.MetaData, data: SyntheticDatabase, kind: str)
     `check_writable` has made sure, before any row was read, that every such column has one."""
     for name, table in data.tables.items():
         for column, values in table.columns.items():
-            if not any(v is FALLBACK for v in values):
+            if not _holds_fallback(values):
                 continue
             value = fallback_value(metadata.tables[name].c[column], kind)
             if value is NO_VALUE:  # check_writable refuses this before reading: a bug if it gets here
                 raise UnsupportedSchema(_no_value(name, column, metadata.tables[name].c[column]))
-            table.columns[column] = [value if v is FALLBACK else v for v in values]
+            if isinstance(values, ConstantValues):
+                table.columns[column] = ConstantValues(value, len(values))
+            else:
+                table.columns[column] = [value if v is FALLBACK else v for v in values]
+
+
+def _holds_fallback(values) -> bool:
+    """Whether FALLBACK is among the values. The sampler makes it only as a constant column; a
+    compact column of any other kind (codes, keys, links) never holds it, and is not decoded
+    here to find out."""
+    if isinstance(values, ConstantValues):
+        return values.value is FALLBACK
+    return not isinstance(values, ColumnValues) and any(v is FALLBACK for v in values)
 
 
 def check_writable(schema: Any, spec: Any, kind: str, target: sa.Engine | None = None) -> sa.MetaData:

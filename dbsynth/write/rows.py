@@ -1,7 +1,8 @@
 """Feeding the synthetic rows to a writer: which columns, in what order, in chunks.
 
 `SyntheticTable` is column-major; drivers want rows. Rows are built one chunk at a time so the
-memory a load adds stays flat however large the table.
+memory a load adds stays flat however large the table: a compact column (`dbsynth.columns`:
+model codes, key arrays, parent indices) makes its Python values only for the chunk's slice.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy.dialects import postgresql
 from dbsynth.errors import WriteFailed
 from dbsynth.synthetic import SyntheticDatabase, SyntheticTable
 
-CHUNK_ROWS = 5_000
+CHUNK_ROWS = 5_000  # a multiple of columns.BLOCK: no block of codes is decoded for two chunks
 
 Progress = Callable[[str, int, int], None]
 Adapter = Callable[[Any], Any]
