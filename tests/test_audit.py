@@ -122,7 +122,7 @@ def test_honest_pipeline_at_epsilon_one_is_not_refuted_and_the_source_is_only_re
 
 def test_noise_divided_by_1000_is_caught_at_epsilon_one(chinook_sqlite):
     with broken_mechanism(1000) as noise:
-        result = audit(AuditOptions(chinook_sqlite, 1.0, canaries=64, runs=4, seed=11, noise=noise))
+        result = audit(AuditOptions(chinook_sqlite, 1.0, canaries=64, runs=6, seed=11, noise=noise))
     assert result.guarantee_void and "TEST ONLY" in result.noise
     assert result.overall.epsilon_lower > 1.0 and result.refuted
     # The headline bound is corrected for three attacks: never above the best single attack's.
