@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 import sqlalchemy as sa
 
+from dbsynth.measure.read import read_table
 from dbsynth.schema import Schema
 from dbsynth.synthetic import SyntheticDatabase, SyntheticTable
 
@@ -28,12 +29,15 @@ class SourceRows:
 
 
 def read_source(engine: sa.Engine, schema: Schema) -> SourceRows:
-    """All rows of every table in `schema` (the engine is the read-only source engine)."""
-    return SourceRows(read_tables(engine, schema, list(schema.tables)))
+    """All rows of every table in `schema` (the engine is the read-only source engine), read as
+    `run` reads a public table."""
+    return SourceRows({name: read_table(engine, schema, name) for name in schema.tables})
 
 
 def read_tables(engine: sa.Engine, schema: Schema, names: list[str]) -> dict[str, pd.DataFrame]:
-    """All rows of the tables `names` (columns as in `schema`), values as the driver returns them."""
+    """All rows of the tables `names` of a shadow (columns as in `schema`), values as the driver
+    returns them. Each table is reflected from the shadow itself: the source's column types
+    (PostgreSQL's, MariaDB's) are not the ones a SQLite shadow's values come back as."""
     frames: dict[str, pd.DataFrame] = {}
     with engine.connect() as conn:
         for name in names:

@@ -59,6 +59,9 @@ class Pushdown:
             return ()
         return tuple((fk.key, self.units.caps[fk.key]) for fk in self.units.chain(table))
 
+    def _rows_key(self, table: str) -> tuple:
+        return ("rows", table, self._caps(table))
+
     def _cached(self, key: tuple, count: Callable[[], Any]) -> Any:
         if key not in self._cache:
             self._cache[key] = count()
@@ -66,11 +69,11 @@ class Pushdown:
 
     def note_row_count(self, table: str, n: int) -> None:
         """Kept rows of `table`, counted in passing (domain discovery's pass)."""
-        self._cache[("rows", table, self._caps(table))] = n
+        self._cache[self._rows_key(table)] = n
 
     def known_row_count(self, table: str) -> int | None:
         """Kept rows of `table` if already counted under these caps, without asking the source."""
-        return self._cache.get(("rows", table, self._caps(table)))
+        return self._cache.get(self._rows_key(table))
 
     @contextlib.contextmanager
     def connect(self, what: str) -> Iterator[sa.Connection]:
@@ -90,7 +93,7 @@ class Pushdown:
             with self.connect(f"table {table!r}") as conn:
                 return int(conn.execute(sa.select(sa.func.count()).select_from(rows)).scalar_one())
 
-        return self._cached(("rows", table, self._caps(table)), count)
+        return self._cached(self._rows_key(table), count)
 
     def null_owner_count(self, table: str, owner: ForeignKey) -> int:
         """Rows of `table` whose owner FK is NULL: units of their own, every one kept."""

@@ -130,7 +130,7 @@ def _link_edge(fk: ForeignKey, schema: Schema, spec: Spec, units: Units, measure
     indicator = state.codes.get(fk.table, {}).get(null_column(fk.key))
     linked = indicator == 0 if nullable and indicator is not None else np.ones(n, dtype=bool)
     refs = [state.columns[fk.ref_table][c] for c in fk.ref_columns]
-    valid = np.flatnonzero(np.logical_and.reduce([not_null(r) for r in refs])) if refs else np.zeros(0, np.int64)
+    valid = _complete_rows(refs)
     children = np.flatnonzero(linked)
     if len(valid) == 0 and len(children):
         if not nullable:
@@ -157,6 +157,14 @@ def _link_edge(fk: ForeignKey, schema: Schema, spec: Spec, units: Units, measure
     _set_links(fk, state, parent)
 
 
+def _complete_rows(refs: list[Sequence]) -> np.ndarray:
+    """The parent rows whose referenced key columns `refs` are all non-NULL: the ones a child may
+    reference (none when the edge has no key columns)."""
+    if not refs:
+        return np.zeros(0, np.int64)
+    return np.flatnonzero(np.logical_and.reduce([not_null(r) for r in refs]))
+
+
 def _set_links(fk: ForeignKey, state: SyntheticState, parent: np.ndarray) -> None:
     """The edge's FK columns as parent row indices into the parent's key columns (no key values
     copied: the writer resolves them per chunk)."""
@@ -173,7 +181,7 @@ def _dedupe_links(name: str, uset: tuple[str, ...], schema: Schema, state: Synth
     cols = state.columns[name]
     fk = next((f for f in reversed(table.foreign_keys) if set(f.columns) <= set(uset)), None)
     refs = [state.columns[fk.ref_table][c] for c in fk.ref_columns] if fk else []
-    valid = np.flatnonzero(np.logical_and.reduce([not_null(r) for r in refs])) if refs else np.zeros(0, np.int64)
+    valid = _complete_rows(refs)
     for _ in range(tries if fk is not None and len(valid) else 0):
         dup = np.flatnonzero(_duplicates(cols, uset))
         if not len(dup):
