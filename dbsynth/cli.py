@@ -248,15 +248,19 @@ def verify(source: str = typer.Argument(..., help="source database URL (read onl
            hard_only: bool = typer.Option(
                False, "--hard-only", help="hard checks only: read no rows of the source (no fidelity)"),
            source_snapshot: Optional[str] = typer.Option(None, "--source-snapshot", metavar="ID",
-                                                         help=_SNAPSHOT_HELP)) -> None:
+                                                         help=_SNAPSHOT_HELP),
+           audit_json: Optional[str] = typer.Option(
+               None, "--audit", metavar="FILE.json",
+               help="what `dbsynth audit --json` printed: shown in the report, checked against the ledger")) -> None:
     """Check the target's integrity and schema with SQL and report fidelity to the source."""
     _guard(_verify)(source, target, json_out, epsilon, report_dir, emit_sql, fail_under, tstr, seed, workload,
-                    hard_only, source_snapshot)
+                    hard_only, source_snapshot, audit_json)
 
 
 def _verify(source: str, target: str, json_out: bool, epsilon: float | None = None, report_dir: str | None = None,
             emit_sql: str | None = None, fail_under: list[str] | None = None, tstr: str | None = None,
-            seed: int = 0, workload: int = 200, hard_only: bool = False, source_snapshot: str | None = None) -> None:
+            seed: int = 0, workload: int = 200, hard_only: bool = False, source_snapshot: str | None = None,
+            audit_json: str | None = None) -> None:
     from dbsynth.connect import redact, source_engine, target_engine, translate_errors
     from dbsynth.errors import UsageError
     from dbsynth.render import stage_progress
@@ -277,6 +281,11 @@ def _verify(source: str, target: str, json_out: bool, epsilon: float | None = No
         check_writable_dir(report_dir, "--report")
     if emit_sql:
         check_writable_file(emit_sql, "--emit-sql")
+    audited = None
+    if audit_json:
+        from dbsynth.audit.report import load
+
+        audited = load(audit_json)  # a file that is not an audit's result fails before any connection
     src = source_engine(source, source_snapshot)
     schema = do(src)
     tgt = target_engine(target)
@@ -284,7 +293,7 @@ def _verify(source: str, target: str, json_out: bool, epsilon: float | None = No
         _emit_checks(schema, tgt, emit_sql, epsilon, redact(source), json_out)
         return
     options = VerifyOptions(fidelity=not hard_only, epsilon=epsilon, seed=seed, workload_queries=workload,
-                            tstr=tstr, thresholds=thresholds)
+                            tstr=tstr, thresholds=thresholds, audit=audited)
     # A role that may not read the source (or the target) is the user's to fix: exit 4, naming the table.
     with translate_errors(src, "verify reads the source"), translate_errors(tgt, "verify reads the target"):
         with stage_progress(err, enabled=not json_out, stages=("verify",)) as progress:

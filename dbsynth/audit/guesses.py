@@ -39,6 +39,11 @@ class AttackBound:
         return {"attack": self.attack, "guesses": self.guesses, "correct": self.correct,
                 "epsilon_lower": self.epsilon_lower, "confidence": self.confidence, "auc": round(self.auc, 4)}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "AttackBound":
+        return cls(str(d["attack"]), int(d["guesses"]), int(d["correct"]), float(d["epsilon_lower"]),
+                   float(d["confidence"]), float(d.get("auc", 0.5)))
+
 
 def guess_counts(m: int) -> list[int]:
     """Even guess counts (half "in", half "out"), distinct, at least 2, at most m."""

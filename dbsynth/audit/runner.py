@@ -80,6 +80,16 @@ class AuditResult:
                 "included": self.included, "runs": self.runs, "noise": self.noise,
                 "guarantee_void": self.guarantee_void, "seconds": self.seconds}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "AuditResult":
+        """Back from `to_dict` (what `audit --json` prints); KeyError, TypeError or ValueError when
+        `d` is not an audit's result."""
+        return cls(str(d["source"]), float(d["epsilon"]), float(d["delta"]), float(d["confidence"]), str(d["unit"]),
+                   {str(t): int(n) for t, n in d["rows_per_canary"].items()}, int(d["canaries"]), int(d["included"]),
+                   int(d["runs"]), [AttackBound.from_dict(a) for a in d["attacks"]],
+                   AttackBound.from_dict(d["overall"]), str(d["noise"]), bool(d["guarantee_void"]),
+                   {str(k): float(v) for k, v in d.get("seconds", {}).items()})
+
 
 def audit(opts: AuditOptions, progress: Stage | None = None) -> AuditResult:
     _check(opts)

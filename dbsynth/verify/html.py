@@ -63,6 +63,7 @@ def render_html(report: VerifyReport, *, source: str, target: str) -> str:
         _reads(report),
         _hard_checks(report),
         _ledger(report),
+        _audit(report),
         _fidelity_tables(report),
         _realism(report),
         _joins(report),
@@ -146,6 +147,14 @@ def _ledger(report: VerifyReport) -> str:
     bound = f", held to ε ≤ {report.ledger_bound:g}" if report.ledger_bound is not None else ""
     return (f"<section id=ledger><h2>Privacy ledger</h2><p>The shadow database records ε = {_e(_g(eps))}, "
             f"δ = {_e(_g(delta))}{_e(bound)}. This is the differential-privacy guarantee of the synthetic data.</p></section>")
+
+
+def _audit(report: VerifyReport) -> str:
+    if report.audit is None:
+        return ""
+    from dbsynth.audit.report import section_html
+
+    return f"<section id=audit>{section_html(report.audit, heading='Empirical privacy audit')}</section>"
 
 
 def _fidelity_tables(report: VerifyReport) -> str:

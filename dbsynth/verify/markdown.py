@@ -43,6 +43,10 @@ def render_markdown(report: VerifyReport, *, source: str, target: str) -> str:
     else:
         bound = f" (held to ε ≤ {report.ledger_bound:g})" if report.ledger_bound is not None else ""
         out.append(f"ε = {report.ledger.get('epsilon')}, δ = {report.ledger.get('delta')}{bound}")
+    if report.audit is not None:
+        from dbsynth.audit.report import section_markdown
+
+        out += ["", *section_markdown(report.audit)]
     out += ["", "## Fidelity", "", "| metric | value |", "|---|---:|"]
     out += [f"| `{k}` | {_f(v)} |" for k, v in m.items() if v is not None]
     if report.fidelity:

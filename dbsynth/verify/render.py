@@ -35,6 +35,11 @@ def render_text(report: VerifyReport) -> str:
         eps, delta = report.ledger.get("epsilon"), report.ledger.get("delta")
         bound = f" (bound {report.ledger_bound:g})" if report.ledger_bound is not None else ""
         lines.append(f"privacy ledger: epsilon={eps} delta={delta}{bound}")
+    if report.audit is not None:
+        a = report.audit
+        lines.append(f"audit: ε_lower {a.overall.epsilon_lower:.3f} against claimed ε {a.epsilon:g} "
+                     f"({a.canaries} canaries, {a.runs} runs): "
+                     + ("claim REFUTED" if a.refuted else "no leak beyond the claim found"))
     if report.fidelity:
         lines += ["", "fidelity (source bins; TVD 0 = identical, 1 = disjoint):"]
         width = max(len(n) for n in report.fidelity)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbsynth.verify.realism import ColumnRealism
 from dbsynth.verify.realism import summary as realism_summary
@@ -24,6 +24,9 @@ from dbsynth.verify.results import (
     finite,
     mean,
 )
+
+if TYPE_CHECKING:
+    from dbsynth.audit.runner import AuditResult
 
 READS_REAL_DATA_NOTE = (
     "verify reads real rows from the source to measure fidelity; this report is for the data "
@@ -89,6 +92,7 @@ class VerifyReport:
     reads: list[RealDataRead] = field(default_factory=list)
     gate: list[GateResult] = field(default_factory=list)
     realism: list[ColumnRealism] = field(default_factory=list)
+    audit: AuditResult | None = None  # `verify --audit`: shown, and checked against the ledger
 
     def passed(self) -> bool:
         return not self.hard_findings() and all(g.passed for g in self.gate)
@@ -150,6 +154,7 @@ class VerifyReport:
                                "tables": [p.to_dict() for p in self.privacy]},
             "ledger": json_safe(self.ledger),
             "ledger_bound": self.ledger_bound,
+            "audit": self.audit.to_dict() if self.audit else None,
             "reads_real_data": True,
             "real_data_read": [r.to_dict() for r in self.reads],
             "note": READS_REAL_DATA_NOTE,

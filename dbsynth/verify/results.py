@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-CHECKS = ("orphan_fk", "duplicate_key", "not_null", "check_constraint", "enum", "sequence", "schema_diff", "ledger")
+CHECKS = ("orphan_fk", "duplicate_key", "not_null", "check_constraint", "enum", "sequence", "schema_diff", "ledger", "audit")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -16,6 +17,7 @@ from dbsynth.connect import engine_kind
 from dbsynth.errors import UsageError
 from dbsynth.schema.model import Schema
 from dbsynth.verify import fidelity as fidelity_module
+from dbsynth.verify.audited import check_audit
 from dbsynth.verify.catalog import catalog_findings
 from dbsynth.verify.degrees import degree_fidelity
 from dbsynth.verify.fidelity import TableData, load_table, table_fidelity
@@ -32,6 +34,9 @@ from dbsynth.verify.results import RealDataRead
 from dbsynth.verify.structure import expected_metadata, schema_diff_findings
 from dbsynth.verify.tstr import parse_target, train_synthetic_test_real
 from dbsynth.verify.workload import N_QUERIES, generate_workload, run_workload
+
+if TYPE_CHECKING:
+    from dbsynth.audit.runner import AuditResult
 
 Progress = Callable[[str], None]
 
@@ -50,6 +55,7 @@ class VerifyOptions:
     privacy: bool = True
     sample_rows: int | None = None  # None: fidelity.SAMPLE_ROWS
     thresholds: dict[str, float] = field(default_factory=dict)  # --fail-under
+    audit: AuditResult | None = None  # --audit: an audit's result, shown and checked against the ledger
 
 
 def verify(
@@ -85,9 +91,11 @@ def verify(
     ledger = read_ledger(runner)
     bound = ledger_bound(ledger, opts.epsilon)
     check_ledger_bound(runner, ledger, bound)
+    if opts.audit is not None:
+        check_audit(runner, ledger, opts.audit)
 
     report = VerifyReport(findings=runner.findings, checks_run=runner.checks_run, fidelity={}, ledger=ledger,
-                          ledger_bound=bound)
+                          ledger_bound=bound, audit=opts.audit)
     report.reads.append(RealDataRead("schema", "table, column, key, constraint and index definitions (no rows)"))
     if opts.fidelity:
         _measure(source, target, schema, present, opts, report, say, tstr_target)
