@@ -3,7 +3,8 @@
 The SQL twin of `units.bound`: a row of an owned table is kept iff its owner FK is NULL (a
 root), or it ranks below the edge's cap among its parent's children by the keyed hash of its own
 key (ROW_NUMBER() over the parent's partition) and its parent is itself kept (recursively, up
-the owner chain). Key text and hash agree with `units.keyed_hash`, so both keep the same rows.
+the owner chain). The order agrees with `units.row_order` (a keyed cubic of an integer key, else
+the md5 of the key's text), so both keep the same rows.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from dbsynth.dialects import Dialect
-from dbsynth.privacy.units import KEY_SEPARATOR, OCCURRENCE_SEPARATOR, Units
+from dbsynth.privacy.units import KEY_SEPARATOR, MODULUS, OCCURRENCE_SEPARATOR, Units, cubic, integer_key
 from dbsynth.schema import ForeignKey, Schema
 
 _RANK = "dbsynth_rank"
 HASH = "dbsynth_hash"  # a row's keyed hash, when asked for
+TIE = "dbsynth_tie"  # and, for an integer key, the key, which orders rows whose hashes are equal
 _OCCURRENCE = "dbsynth_occurrence"
 
 
@@ -32,6 +34,7 @@ class BoundedRows:
         self.units = units
         self.dialect = dialect
         self._prefix = sa.bindparam("dbsynth_secret", secret.hex() + KEY_SEPARATOR, type_=sa.String)
+        self._cubic = cubic(secret)
         self._ctes = 0  # CTE names are unique per BoundedRows (SQLite only, see `rows`)
         self._tables: dict[str, sa.TableClause] = {}
 
@@ -54,7 +57,7 @@ class BoundedRows:
         if fk is None:
             if hashed:
                 source, order = self._hashed(name)
-                return sa.select(*[source.c[c] for c in columns], order.label(HASH)).subquery()
+                return sa.select(*[source.c[c] for c in columns], *_labelled(order)).subquery()
             return sa.select(*[t.c[c] for c in columns]).subquery()
         ranked = self._ranked(name, fk, list(dict.fromkeys([*columns, *fk.columns])), hashed)
         parent = self.rows(fk.ref_table, fk.ref_columns)
@@ -62,7 +65,7 @@ class BoundedRows:
             sa.and_(*[parent.c[rc] == ranked.c[c] for c, rc in zip(fk.columns, fk.ref_columns)]))
         root = sa.or_(*[ranked.c[c].is_(None) for c in fk.columns])
         within_cap = ranked.c[_RANK] <= sa.literal(self.units.caps[fk.key], sa.Integer)
-        kept = sa.select(*[ranked.c[c] for c in columns], *([ranked.c[HASH]] if hashed else [])).where(
+        kept = sa.select(*[ranked.c[c] for c in columns], *(order_by(ranked) if hashed else [])).where(
             sa.or_(root, sa.and_(within_cap, parent_kept)))
         if self.dialect.name == "sqlite":
             # Each owner level nests the one above; SQLite's parser stack overflows past about four
@@ -75,14 +78,18 @@ class BoundedRows:
         """`columns` plus each row's rank among its parent's children by keyed hash (and the hash)."""
         source, order = self._hashed(name)
         rank = sa.func.row_number().over(partition_by=[source.c[c] for c in fk.columns], order_by=order)
-        return sa.select(*[source.c[c] for c in columns], *([order.label(HASH)] if hashed else []),
+        return sa.select(*[source.c[c] for c in columns], *(_labelled(order) if hashed else []),
                          rank.label(_RANK)).subquery()
 
-    def _hashed(self, name: str) -> tuple[sa.FromClause, ColumnElement]:
-        """The rows of `name` (a keyless table: with occurrence numbers) and the keyed hash of
-        each row's identity (`units.row_identity`) over them."""
+    def _hashed(self, name: str) -> tuple[sa.FromClause, list[ColumnElement]]:
+        """The rows of `name` (a keyless table: with occurrence numbers) and what ranks them
+        (`units.row_order`): the keyed cubic of an integer key and the key, else the keyed
+        hash of each row's identity (`units.row_identity`)."""
         table = self.schema.tables[name]
         t = self.table(name)
+        key = integer_key(table)
+        if key is not None:
+            return t, [self._integer_rank(t.c[key]), t.c[key]]
         if table.primary_key:
             source, identity = t, self._text(t, table.primary_key, name)
         else:
@@ -100,7 +107,17 @@ class BoundedRows:
             identity = self.dialect.concat(self._text(source, table.column_names, name),
                                            sa.literal(OCCURRENCE_SEPARATOR, sa.String),
                                            self.dialect.text(source.c[_OCCURRENCE]))
-        return source, self.dialect.keyed_hash(self.dialect.concat(self._prefix, identity))
+        return source, [self.dialect.keyed_hash(self.dialect.concat(self._prefix, identity))]
+
+    def _integer_rank(self, key: ColumnElement) -> ColumnElement:
+        """`units.integer_rank` in SQL: x = key mod P (made non-negative: engines keep the
+        dividend's sign), then Horner's rule, every step reduced mod P."""
+        c3, c2, c1, c0 = (_big(c) for c in self._cubic)
+        p = _big(MODULUS)
+        x = (sa.cast(key % p, sa.BigInteger) + p) % p
+        h = (c3 * x + c2) % p
+        h = (h * x + c1) % p
+        return (h * x + c0) % p
 
     def _text(self, source: sa.FromClause, columns: Sequence[str], name: str) -> ColumnElement:
         """`units.row_identity`'s text of these columns: key texts joined by the separator."""
@@ -111,3 +128,17 @@ class BoundedRows:
                 parts.append(sa.literal(KEY_SEPARATOR, sa.String))
             parts.append(self.dialect.key_text(source.c[c], table.column(c)))
         return self.dialect.concat(*parts) if len(parts) > 1 else parts[0]
+
+
+def order_by(rows: sa.FromClause) -> list[ColumnElement]:
+    """The columns a `hashed` SELECT of `rows` ranks its rows by (HASH, and TIE where present)."""
+    return [rows.c[HASH], *([rows.c[TIE]] if TIE in rows.c.keys() else [])]
+
+
+def _labelled(order: list[ColumnElement]) -> list[ColumnElement]:
+    return [e.label(name) for e, name in zip(order, (HASH, TIE))]
+
+
+def _big(value: int) -> ColumnElement:
+    # An inline BIGINT literal: as a bound parameter, some engines type it INTEGER and overflow.
+    return sa.literal_column(str(int(value)), sa.BigInteger)

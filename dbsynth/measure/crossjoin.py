@@ -16,7 +16,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from dbsynth.measure.bounding import HASH
+from dbsynth.measure.bounding import order_by
 from dbsynth.measure.crossplan import Encoders, Feature, admits, owner_edge
 from dbsynth.measure.discretise import code_of
 from dbsynth.measure.pushdown import Pushdown
@@ -70,7 +70,7 @@ class EdgeJoin:
                   for i, f in enumerate(used)]
         extra: list[ColumnElement] = list(missing.values())
         if admit:
-            rank = sa.func.row_number().over(partition_by=[child.c[c] for c in fk.columns], order_by=child.c[HASH])
+            rank = sa.func.row_number().over(partition_by=[child.c[c] for c in fk.columns], order_by=order_by(child))
             extra.append(rank.label(_RANK))
         inner = sa.select(*values, *extra).select_from(joined).subquery()
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from dbsynth.measure.crossplan import Encoders, Feature, admits
-from dbsynth.privacy.units import Units, fk_tuples, keyed_hash, row_identity
+from dbsynth.privacy.units import Units, fk_tuples, row_order
 from dbsynth.schema import ForeignKey, Schema
 
 
@@ -44,9 +44,10 @@ def join_rows(frames: dict[str, pd.DataFrame], kept: dict[str, np.ndarray], sche
         # Rank each parent's kept children by the keyed hash of their own key (the bounding's
         # identity over the whole table, so a keyless row's occurrence number is the bounding's
         # too): whether a child is admitted depends on its siblings only through their hashes.
-        ident = row_identity(child, schema.tables[fk.table])
-        order = pd.DataFrame({"p": prow, "h": np.asarray(keyed_hash(ident, secret), dtype=object)[rows]})
-        rank = order.sort_values(["p", "h"]).groupby("p", sort=False).cumcount().sort_index().to_numpy()
+        keys = row_order(child, schema.tables[fk.table], secret)
+        order = pd.DataFrame({"p": prow, **{f"k{i}": k[rows] for i, k in enumerate(keys)}})
+        rank = (order.sort_values(["p", *[f"k{i}" for i in range(len(keys))]])
+                .groupby("p", sort=False).cumcount().sort_index().to_numpy())
         admit = rank < units.caps[fk.key]
         rows, prow = rows[admit], prow[admit]
     return rows, prow
