@@ -139,7 +139,7 @@ class CodedValues(ColumnValues):
     gives, and the same `--seed` gives the same shadow."""
 
     def __init__(self, codes: np.ndarray, decode: Decoder, seed: int):
-        self.codes = _narrow(np.asarray(codes))
+        self.codes = narrow(np.asarray(codes))
         self.decode, self.seed = decode, seed
 
     def __len__(self) -> int:
@@ -168,7 +168,8 @@ class LinkedValues(ColumnValues):
     key column `ref`, resolved to key values per chunk."""
 
     def __init__(self, parent: np.ndarray, ref: Sequence):
-        self.parent = np.asarray(parent, dtype=np.int64)
+        parent = np.asarray(parent)
+        self.parent = parent if parent.dtype.kind == "i" else parent.astype(np.int64)  # int32 stays int32
         self.ref = ref
 
     def __len__(self) -> int:
@@ -227,7 +228,7 @@ def column_seed(seed: int, table: str, column: str) -> int:
     return int(np.random.SeedSequence([seed, zlib.crc32(f"{table}.{column}".encode())]).generate_state(1)[0])
 
 
-def _narrow(codes: np.ndarray) -> np.ndarray:
+def narrow(codes: np.ndarray) -> np.ndarray:
     """Codes in the smallest signed integer type that holds them (most domains fit in int16)."""
     if codes.dtype.kind not in "iu" or not len(codes):
         return codes
@@ -235,5 +236,5 @@ def _narrow(codes: np.ndarray) -> np.ndarray:
     for dtype in (np.int8, np.int16, np.int32):
         info = np.iinfo(dtype)
         if info.min <= low and high <= info.max:
-            return codes.astype(dtype)
-    return codes.astype(np.int64)
+            return codes.astype(dtype, copy=False)
+    return codes.astype(np.int64, copy=False)

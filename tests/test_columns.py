@@ -121,3 +121,19 @@ def test_a_run_hands_the_writer_compact_columns_not_python_values_per_row(chinoo
     assert isinstance(track["AlbumId"], LinkedValues) and track["AlbumId"].parent.dtype == np.int64
     assert isinstance(track["Milliseconds"], CodedValues) and isinstance(track["Name"], CodedValues)
     assert isinstance(seen["InvoiceLine"]["InvoiceId"], LinkedValues)
+
+
+@pytest.mark.parametrize("as_type, x", [
+    ("int", [0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 1e15 + 0.5, 2.0**53 + 2, -7.49999]),
+    ("datetime", [0.5, 1.5, -0.5, -1.5, 1.7e9 + 0.5, -62_135_596_800.0, 253_402_300_799.4]),
+    ("date", [86_399.9999996, 86_399.4999999, -1e-7, -86_400.0, 0.0, -62_135_596_800.0, 253_402_300_799.0]),
+    ("decimal", [0.125, 2.675, -1.005, 1e6 / 3]),
+    ("time", [0.0, 3_661.7, 86_399.9]),
+])
+def test_decoding_by_vector_gives_what_decoding_value_by_value_gives(as_type, x):
+    from dbsynth.measure.encoders import from_number, from_numbers
+
+    rng = np.random.default_rng(3)
+    values = np.r_[np.asarray(x, dtype=float), rng.uniform(-3e9, 4e9, 5_000) if as_type != "time" else []]
+    got, want = from_numbers(values, as_type, 2), [from_number(v, as_type, 2) for v in values.tolist()]
+    assert got == want and [type(v) for v in got] == [type(v) for v in want]

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dbsynth.columns import (ArrayValues, CodedValues, ConstantValues, LinkedValues, as_list, column_seed, not_null,
-                             select, take)
+from dbsynth.columns import (ArrayValues, CodedValues, ConstantValues, LinkedValues, as_list, column_seed, narrow,
+                             not_null, select, take)
 from dbsynth.measure.crossplan import fk_spec
 from dbsynth.measure.crosstable import EdgeMeasurements
 from dbsynth.measure.measure import TableMeasurements, null_column
@@ -76,8 +76,9 @@ def _own_columns(name, schema, spec, tm, model, n, values, rng, seed):
         frame = tm.public_rows
         return {c.name: [None if _isna(v) else v for v in frame[c.name].tolist()]
                 for c in table.columns if c.computed is None}, {}  # generated columns: the target computes them
-    # The sampled codes stay with the rows: the pgd linker matches them against cross-table marginals.
-    codes = {c: np.asarray(v, dtype=np.int64) for c, v in model.sample(n, rng).items()}
+    # The sampled codes stay with the rows: the pgd linker matches them against cross-table
+    # marginals. Narrowed (most fit int8), and shared with the columns that decode them.
+    codes = {c: narrow(np.asarray(v)) for c, v in model.sample(n, rng).items()}
     ts = spec.tables[name]
     cols: dict[str, Sequence] = {}
     fk_cols = table.fk_columns()
@@ -146,7 +147,8 @@ def _link_edge(fk: ForeignKey, schema: Schema, spec: Spec, units: Units, measure
     # Without cross-table marginals (none measured, or inside an FK cycle none resolvable) there
     # is nothing for pgd to match beyond degrees: the degree linker does that directly.
     chosen = linker_for("pgd" if problem.marginals else "degree").link(problem, rng)
-    parent = np.full(n, -1, dtype=np.int64)
+    # A row index per child until the write: int32 where the parent table allows (half the bytes).
+    parent = np.full(n, -1, dtype=np.int32 if state.n_rows(fk.ref_table) < 2**31 else np.int64)
     has = chosen >= 0
     parent[children[has]] = valid[chosen[has]]
     lone = children[~has]

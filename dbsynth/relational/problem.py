@@ -59,15 +59,17 @@ def _codes(feature: Feature, rows: np.ndarray, state: SyntheticState, edge: Edge
         state.codes.setdefault(feature.table, table_codes)
     if base is None:
         return None
+    # The sampled codes are kept in their narrowest type (`columns.narrow`); the linker does
+    # arithmetic on them, so the edge's features are int64.
     if feature.via is None:
-        return base[rows]
+        return base[rows].astype(np.int64)
     up = state.parents.get(feature.via)
     if up is None:
         return None  # linked later (an FK cycle)
     u = up[rows]
     if not len(base):  # the owner came out empty (noise): no row has one
         return np.full(len(u), feature.none_code, dtype=np.int64)
-    return np.where(u >= 0, base[np.maximum(u, 0)], feature.none_code)
+    return np.where(u >= 0, base[np.maximum(u, 0)].astype(np.int64), np.int64(feature.none_code))
 
 
 def edge_problem(
