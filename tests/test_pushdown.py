@@ -379,3 +379,30 @@ def test_a_deep_owner_chain_is_counted_in_sqlite_as_in_memory(tmp_path):
     grid = histogram_grid(np.array([-1.0, 2.0, 4.0, 100.0]))
     (counts,) = push.counts("t7").count([], [("n", "int", grid)])
     assert counts.sum() == kept["t7"].sum()
+
+
+def test_a_row_count_follows_from_owner_degrees_already_counted(chinook_pg):
+    """Sizing counts the owner edges' degrees; a table's kept rows then follow from them
+    (Σ min(d, cap) over kept parents, plus NULL owners) without another scan, and equal the count
+    the database gives."""
+    engine, schema, spec, units = setup(chinook_pg, 3, CHINOOK_OWNERS)
+    fresh = Pushdown(engine, schema, units, SECRET)
+    want = {name: fresh.row_count(name) for name in units.order()}
+    push = Pushdown(engine, schema, units, SECRET)
+    for name in units.order():
+        if units.owner.get(name) is not None:
+            push.degree_counts(units.owner[name], all_children=True)
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *rest):
+        statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        got = {name: push.row_count(name) for name in units.order()}
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    owned = [n for n in units.order() if units.owner.get(n) is not None]
+    assert got == want and owned
+    # Owned tables: no bounding scan (a root's count has no rank either: it keeps every row).
+    assert not [s for s in statements if "dbsynth_rank" in s], statements

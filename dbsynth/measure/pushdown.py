@@ -89,11 +89,31 @@ class Pushdown:
     def row_count(self, table: str) -> int:
         """Kept rows of `table` (known already if domain discovery or sizing passed over them)."""
         def count() -> int:
+            derived = self._from_owner_degrees(table)
+            if derived is not None:
+                return derived
             rows = self.bounded.rows(table, [self.schema.tables[table].columns[0].name])
             with self.connect(f"table {table!r}") as conn:
                 return int(conn.execute(sa.select(sa.func.count()).select_from(rows)).scalar_one())
 
         return self._cached(self._rows_key(table), count)
+
+    def _from_owner_degrees(self, table: str) -> int | None:
+        """Kept rows of `table` from its owner edge's degrees when sizing counted them already:
+        a kept parent with d children keeps min(d, cap) of them, and rows with a NULL owner are
+        kept whatever. One scan of the largest tables' bounding less; None when not counted."""
+        fk = self.units.owner.get(table) if table in self.units.private else None
+        if fk is None:
+            return None
+        degrees = self._cache.get(self._degrees_key(fk, True))
+        if degrees is None:
+            return None
+        cap = self.units.caps[fk.key]
+        kept = sum(n * min(d, cap) for d, n in degrees.items())
+        columns = self.schema.tables[table]
+        if any(columns.column(c).nullable for c in fk.columns):
+            kept += self.null_owner_count(table, fk)
+        return kept
 
     def null_owner_count(self, table: str, owner: ForeignKey) -> int:
         """Rows of `table` whose owner FK is NULL: units of their own, every one kept."""
@@ -127,8 +147,11 @@ class Pushdown:
                     out[int(d)] = out.get(int(d), 0) + int(n)
             return out
 
+        return dict(self._cached(self._degrees_key(fk, all_children), count))
+
+    def _degrees_key(self, fk: ForeignKey, all_children: bool) -> tuple:
         children = () if all_children else self._caps(fk.table)
-        return dict(self._cached(("degrees", fk.key, all_children, self._caps(fk.ref_table), children), count))
+        return ("degrees", fk.key, all_children, self._caps(fk.ref_table), children)
 
     def parent_degrees(self, fk: ForeignKey) -> dict[str, int]:
         """Kept children of every parent row, by the parent's key (`units.fk_text`): for edges
