@@ -26,6 +26,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -100,22 +101,26 @@ def write_reference(rows_dsn: str, empty_dsn: str, constraints_after: bool = Fal
 
 
 def run_dbsynth(source: str, target: str, epsilon: float) -> dict:
-    """`dbsynth run` in a child process: its JSON and wall seconds."""
+    """`dbsynth run` in a child process: its JSON, wall seconds and peak resident memory (MiB).
+
+    The peak is the child's own (wait4 on its pid): RUSAGE_CHILDREN would also hold every other
+    descendant waited for, such as an earlier factor's PostgreSQL backends, which are larger."""
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "dbsynth.cli", "run", source, target, "--epsilon", str(epsilon),
                              "--seed", "0", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    out, err = proc.communicate()  # its peak memory: peak_rss_mib() once it has been waited for
+    streams: dict[str, str] = {}
+    readers = [threading.Thread(target=lambda name=name, f=f: streams.__setitem__(name, f.read()))
+               for name, f in (("out", proc.stdout), ("err", proc.stderr))]
+    for r in readers:
+        r.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    for r in readers:
+        r.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
     wall = time.perf_counter() - start
     if proc.returncode != 0:
-        raise SystemExit(f"dbsynth run failed ({proc.returncode}): {err[-2000:]}")
-    return {"result": json.loads(out), "wall": wall}
-
-
-def peak_rss_mib() -> float:
-    """The largest resident size of any child waited for so far (Linux: KiB)."""
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        raise SystemExit(f"dbsynth run failed ({proc.returncode}): {streams['err'][-2000:]}")
+    return {"result": json.loads(streams["out"]), "wall": wall, "peak_mib": usage.ru_maxrss / 1024}
 
 
 def one(server: PostgresServer, factor: float, epsilon: float) -> dict:
@@ -124,16 +129,14 @@ def one(server: PostgresServer, factor: float, epsilon: float) -> dict:
     print(f"factor {factor}: built in {built.pop('seconds')} s: {built}", flush=True)
     read_s, read_bytes = read_reference(source)
     target = server.create_database(f"scale_dst_{str(factor).replace('.', '_')}")
-    before = peak_rss_mib()
     ran = run_dbsynth(source, target, epsilon)
-    peak = peak_rss_mib()
     write_s = write_reference(target, server.create_database(f"scale_ref_{str(factor).replace('.', '_')}"))
     res = ran["result"]
     total = sum(res["seconds"].values())
     record = {
         "factor": factor, "epsilon": epsilon, "source_rows": built, "rows": res["rows"],
         "stages": {k: round(v, 1) for k, v in res["seconds"].items()}, "total_s": round(total, 1),
-        "wall_s": round(ran["wall"], 1), "peak_rss_mib": round(peak, 0) if peak > before else None,
+        "wall_s": round(ran["wall"], 1), "peak_rss_mib": round(ran["peak_mib"], 0),
         "read_s": round(read_s, 1), "read_mib": round(read_bytes / 2**20, 0), "write_s": round(write_s, 1),
         "ratio": round(total / (read_s + write_s), 1),
     }
@@ -187,7 +190,7 @@ def main() -> None:
             Path(args.json).write_text(json.dumps(records, indent=2))
         return
     with PostgresServer() as server:
-        for factor in sorted(args.factors):  # ascending: ru_maxrss of children only grows
+        for factor in sorted(args.factors):
             records.append(one(server, factor, args.epsilon))
             if args.json:
                 Path(args.json).write_text(json.dumps(records, indent=2))
