@@ -70,3 +70,25 @@ def test_the_rank_changes_with_the_secret_and_needs_an_integer_key():
     a, b = integer_rank(range(1000), SECRET), integer_rank(range(1000), bytes(32))
     assert stats.spearmanr(a, b).statistic < 0.1
     assert len(set(a.tolist())) > 990
+
+
+@pytest.mark.parametrize("engine_name, type_", [("mariadb", "BIGINT UNSIGNED"), ("duckdb", "UBIGINT")])
+def test_unsigned_keys_past_the_signed_range_rank_as_python_does(engine_name, type_, new_pg_db, new_maria_db,
+                                                                 new_sqlite_path, tmp_path):
+    keys = [0, 5, MODULUS, 2**63 - 1, 2**63, 2**63 + 12345, 2**64 - 1]
+    url = _database(engine_name, new_pg_db, new_maria_db, new_sqlite_path, tmp_path)
+    writer = sa.create_engine(url)
+    with writer.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE item (id {type_} NOT NULL PRIMARY KEY, note VARCHAR(10))")
+        for k in keys:
+            conn.exec_driver_sql(f"INSERT INTO item (id, note) VALUES ({k}, 'x')")
+    writer.dispose()
+    engine = source_engine(url)
+    schema = introspect(engine)
+    assert integer_key(schema.tables["item"]) == "id"
+    bounded = BoundedRows(schema, Units.from_spec(schema, make_spec(schema)), dialect_for(engine), SECRET)
+    t = bounded.table("item")
+    with engine.connect() as conn:
+        got = dict(conn.execute(sa.select(t.c.id, bounded._integer_rank(t.c.id))).fetchall())
+    engine.dispose()
+    assert {int(k): int(v) for k, v in got.items()} == dict(zip(keys, integer_rank(keys, SECRET).tolist()))
