@@ -27,27 +27,32 @@ def _database(engine_name: str, new_pg_db, new_maria_db, new_sqlite_path, tmp_pa
             "duckdb": lambda: f"duckdb:///{tmp_path / 'rank.duckdb'}"}[engine_name]()
 
 
-@pytest.mark.parametrize("engine_name", ["postgresql", "mariadb", "sqlite", "duckdb"])
-def test_every_engine_ranks_integer_keys_as_python_does(engine_name, new_pg_db, new_maria_db, new_sqlite_path,
-                                                        tmp_path):
-    url = _database(engine_name, new_pg_db, new_maria_db, new_sqlite_path, tmp_path)
+def _ranks_in_sql(url: str, type_: str, keys: list[int]) -> dict[int, int]:
+    """A table keyed by `keys` (a column of `type_`) in the database at `url`, and the rank the
+    bounding's SQL computes for each key there."""
     writer = sa.create_engine(url)
     with writer.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE item (id BIGINT NOT NULL PRIMARY KEY, note VARCHAR(10))")
-        for k in KEYS:
+        conn.exec_driver_sql(f"CREATE TABLE item (id {type_} NOT NULL PRIMARY KEY, note VARCHAR(10))")
+        for k in keys:
             conn.exec_driver_sql(f"INSERT INTO item (id, note) VALUES ({k}, 'x')")
     writer.dispose()
     engine = source_engine(url)
     schema = introspect(engine)
     assert integer_key(schema.tables["item"]) == "id"
-    spec = make_spec(schema)
-    bounded = BoundedRows(schema, Units.from_spec(schema, spec), dialect_for(engine), SECRET)
+    bounded = BoundedRows(schema, Units.from_spec(schema, make_spec(schema)), dialect_for(engine), SECRET)
     t = bounded.table("item")
     with engine.connect() as conn:
         got = dict(conn.execute(sa.select(t.c.id, bounded._integer_rank(t.c.id))).fetchall())
     engine.dispose()
+    return {int(k): int(v) for k, v in got.items()}
+
+
+@pytest.mark.parametrize("engine_name", ["postgresql", "mariadb", "sqlite", "duckdb"])
+def test_every_engine_ranks_integer_keys_as_python_does(engine_name, new_pg_db, new_maria_db, new_sqlite_path,
+                                                        tmp_path):
+    url = _database(engine_name, new_pg_db, new_maria_db, new_sqlite_path, tmp_path)
     want = dict(zip(KEYS, integer_rank(KEYS, SECRET).tolist()))
-    assert {int(k): int(v) for k, v in got.items()} == want
+    assert _ranks_in_sql(url, "BIGINT", KEYS) == want
     assert all(0 <= v < MODULUS for v in want.values())
 
 
@@ -77,18 +82,4 @@ def test_unsigned_keys_past_the_signed_range_rank_as_python_does(engine_name, ty
                                                                  new_sqlite_path, tmp_path):
     keys = [0, 5, MODULUS, 2**63 - 1, 2**63, 2**63 + 12345, 2**64 - 1]
     url = _database(engine_name, new_pg_db, new_maria_db, new_sqlite_path, tmp_path)
-    writer = sa.create_engine(url)
-    with writer.begin() as conn:
-        conn.exec_driver_sql(f"CREATE TABLE item (id {type_} NOT NULL PRIMARY KEY, note VARCHAR(10))")
-        for k in keys:
-            conn.exec_driver_sql(f"INSERT INTO item (id, note) VALUES ({k}, 'x')")
-    writer.dispose()
-    engine = source_engine(url)
-    schema = introspect(engine)
-    assert integer_key(schema.tables["item"]) == "id"
-    bounded = BoundedRows(schema, Units.from_spec(schema, make_spec(schema)), dialect_for(engine), SECRET)
-    t = bounded.table("item")
-    with engine.connect() as conn:
-        got = dict(conn.execute(sa.select(t.c.id, bounded._integer_rank(t.c.id))).fetchall())
-    engine.dispose()
-    assert {int(k): int(v) for k, v in got.items()} == dict(zip(keys, integer_rank(keys, SECRET).tolist()))
+    assert _ranks_in_sql(url, type_, keys) == dict(zip(keys, integer_rank(keys, SECRET).tolist()))
