@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dbsynth.verify.integrity import CheckRunner
+from dbsynth.verify.ledger import as_number, ledger_bound
 
 if TYPE_CHECKING:
     from dbsynth.audit.runner import AuditResult
@@ -25,27 +26,12 @@ def check_audit(runner: CheckRunner, ledger: dict[str, Any] | None, audit: Audit
     if audit.guarantee_void:
         runner.add(CHECK, None, f"the audit ran a mechanism with no guarantee ({audit.noise}): it is no evidence "
                    "for this shadow", 1)
-    claimed = _claim(ledger)
-    if claimed is None:
+    # The run's target, which is what an audit's claim mirrors (the row's δ is the target δ).
+    epsilon = ledger_bound(ledger, None)
+    if epsilon is None:
         return
-    epsilon, delta = claimed
+    delta = as_number((ledger or {}).get("delta"))
     if abs(epsilon - audit.epsilon) > 1e-9 * max(1.0, epsilon) or (delta is not None and delta != audit.delta):
         runner.add(CHECK, None, f"the audit tested ε = {audit.epsilon:g}, δ = {audit.delta:g}; this shadow was made "
                    f"at ε = {epsilon:g}, δ = {delta if delta is not None else '?'}: run the audit at the shadow's "
                    "claim for evidence about it", 1, hard=False)
-
-
-def _claim(ledger: dict[str, Any] | None) -> tuple[float, float | None] | None:
-    """The (ε, δ) the shadow's run was asked for (its target, which the audit's claim mirrors)."""
-    payload = (ledger or {}).get("ledger")
-    if not isinstance(payload, dict):
-        return None
-    try:
-        epsilon = float(payload.get("target_epsilon", payload.get("epsilon")))
-    except (TypeError, ValueError):
-        return None
-    delta = payload.get("target_delta", payload.get("delta"))
-    try:
-        return epsilon, None if delta is None else float(delta)
-    except (TypeError, ValueError):
-        return epsilon, None

@@ -37,12 +37,7 @@ def ledger_bound(entry: dict[str, Any] | None, requested: float | None) -> float
     if requested is not None:
         return float(requested)
     payload = (entry or {}).get("ledger")
-    if isinstance(payload, dict) and payload.get("target_epsilon") is not None:
-        try:
-            return float(payload["target_epsilon"])
-        except (TypeError, ValueError):
-            return None
-    return None
+    return as_number(payload.get("target_epsilon")) if isinstance(payload, dict) else None
 
 
 def check_ledger_bound(runner: CheckRunner, entry: dict[str, Any] | None, bound: float | None) -> None:
@@ -50,10 +45,10 @@ def check_ledger_bound(runner: CheckRunner, entry: dict[str, Any] | None, bound:
     runner.checks_run += 1
     if entry is None or bound is None:
         return
-    spent = [_number(entry.get("epsilon"))]
+    spent = [as_number(entry.get("epsilon"))]
     payload = entry.get("ledger")
     if isinstance(payload, dict):
-        spent.append(_number(payload.get("epsilon")))
+        spent.append(as_number(payload.get("epsilon")))
     values = [v for v in spent if v is not None]
     if not values:
         runner.add("ledger", LEDGER_TABLE, f"{LEDGER_TABLE} records no numeric epsilon", 1)
@@ -67,7 +62,7 @@ def check_ledger_bound(runner: CheckRunner, entry: dict[str, Any] | None, bound:
                    f"privacy ledger records epsilon={epsilon:g}, above the bound epsilon={bound:g}", 1)
 
 
-def _number(value: Any) -> float | None:
+def as_number(value: Any) -> float | None:
     try:
         return None if value is None else float(value)
     except (TypeError, ValueError):
