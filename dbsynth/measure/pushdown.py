@@ -110,8 +110,7 @@ class Pushdown:
             return None
         cap = self.units.caps[fk.key]
         kept = sum(n * min(d, cap) for d, n in degrees.items())
-        columns = self.schema.tables[table]
-        if any(columns.column(c).nullable for c in fk.columns):
+        if any(self.schema.tables[table].column(c).nullable for c in fk.columns):
             kept += self.null_owner_count(table, fk)
         return kept
 
