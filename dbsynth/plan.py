@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from dbsynth.schema import Column, Schema, Table
-from dbsynth.schema.checks import column_domain, text_pattern
+from dbsynth.schema.checks import column_domain, is_integral, text_pattern
 from dbsynth.schema.partitions import key_domain
 from dbsynth.errors import SpecError
 from dbsynth.spec import BudgetSpec, ColumnSpec, ForeignKeySpec, Spec, TableSpec
@@ -121,7 +121,7 @@ def classify(table: Table, col: Column) -> ColumnSpec:
         return ColumnSpec(kind="categorical", domain="schema", values=subsets)
     if g in _NUMERIC_GENERICS:
         if found.lower is not None and found.upper is not None:
-            if _is_integer(col) and found.upper - found.lower + 1 <= _PUBLIC_INT_CELLS:
+            if is_integral(col) and found.upper - found.lower + 1 <= _PUBLIC_INT_CELLS:
                 # a small integer range: one cell per value, public, as an IN list would be
                 return ColumnSpec(kind="numeric", domain="schema", bounds=(found.lower, found.upper))
             # a wide or decimal range: bins and frequent values from the data, inside the bounds
@@ -167,10 +167,6 @@ def _is_number(value) -> bool:
     except (TypeError, ValueError):
         return False
     return True
-
-
-def _is_integer(col: Column) -> bool:
-    return col.generic in ("Integer", "SmallInteger", "BigInteger") or (col.generic == "Numeric" and col.scale == 0)
 
 
 # MySQL/MariaDB YEAR: SQLAlchemy's type prints as YEAR or YEAR(4).

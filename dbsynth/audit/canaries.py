@@ -19,13 +19,13 @@ import pandas as pd
 from dbsynth.errors import UnsupportedSchema
 from dbsynth.privacy.units import Units, fk_tuples
 from dbsynth.schema import ForeignKey, Schema
+from dbsynth.schema.model import INTEGER_GENERICS
 from dbsynth.spec import Spec
 
 MODELLED = ("categorical", "numeric", "datetime", "boolean")
 MAX_DEGREE = 16  # rows per owner row in a canary, when neither the spec nor the data says less
 MAX_ROWS = 400  # rows in one canary unit: deep units (artist → album → track → ...) are trimmed
 FREQUENT = 16  # categorical values come from the most frequent ones: rare ones are never released
-_INTEGER = ("Integer", "BigInteger", "SmallInteger")
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,7 @@ class _KeyMaker:
 
     def fresh(self, table: str, column: str, index: int, j: int) -> Any:
         col = self.schema.tables[table].column(column)
-        if col.generic in _INTEGER:
+        if col.generic in INTEGER_GENERICS:
             slot = (table, column)
             if slot not in self.next:
                 real = pd.to_numeric(self.frames[table][column], errors="coerce").dropna()

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from dbsynth.schema import Column, ForeignKey, Schema, Table
+from dbsynth.schema.model import INTEGER_GENERICS
 from dbsynth.spec import Spec
 
 
@@ -191,7 +192,6 @@ def keyed_hash(identities: list[str], secret: bytes) -> list[str]:
 # children more often). Intermediate values stay below 2^62, inside every engine's BIGINT.
 # Two keys may share a value; the key itself orders them, so no tie is decided by row order.
 MODULUS = 2**31 - 1
-_INTEGER = ("Integer", "SmallInteger", "BigInteger")
 
 
 def integer_key(table: Table) -> str | None:
@@ -200,7 +200,7 @@ def integer_key(table: Table) -> str | None:
     if len(table.primary_key) != 1:
         return None
     name = table.primary_key[0]
-    return name if table.column(name).generic in _INTEGER else None
+    return name if table.column(name).generic in INTEGER_GENERICS else None
 
 
 def cubic(secret: bytes) -> tuple[int, int, int, int]:

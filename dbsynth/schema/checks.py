@@ -10,6 +10,8 @@ import math
 import re
 from dataclasses import dataclass
 
+from dbsynth.schema.model import INTEGER_GENERICS
+
 _CAST = re.compile(r"::[a-zA-Z_ ]+(\[\])?")
 _NUM = r"-?\d+(?:\.\d+)?"
 
@@ -96,8 +98,7 @@ def _closed(v: float, op: str, integer: bool) -> float:
 
 def is_integral(col) -> bool:
     """Whether a column holds integers only (any INTEGER family, NUMERIC(p, 0))."""
-    return col.generic in ("Integer", "SmallInteger", "BigInteger") or (
-        col.generic == "Numeric" and col.scale == 0)
+    return col.generic in INTEGER_GENERICS or (col.generic == "Numeric" and col.scale == 0)
 
 
 def _split(body: str) -> list[str]:

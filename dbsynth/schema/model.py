@@ -11,6 +11,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+INTEGER_GENERICS = frozenset({"Integer", "SmallInteger", "BigInteger"})  # `Column.generic` of integer types
+
 
 @dataclass(frozen=True)
 class Column:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from dbsynth.schema.model import Column, Partition, Partitioning, Table
+from dbsynth.schema.model import INTEGER_GENERICS, Column, Partition, Partitioning, Table
 
 _STRATEGY = {"r": "range", "l": "list", "h": "hash"}
 
@@ -172,8 +172,7 @@ def _level(table: Table, of: str, partitioning: Partitioning, below: list[Partit
     return Level(of, partitioning.strategy, column, names, open=is_open)
 
 
-_INTEGER = {"Integer", "SmallInteger", "BigInteger"}
-_NUMBER = _INTEGER | {"Numeric", "Float", "Double", "REAL", "DOUBLE_PRECISION"}
+_NUMBER = INTEGER_GENERICS | {"Numeric", "Float", "Double", "REAL", "DOUBLE_PRECISION"}
 _DATE = {"Date", "DATE"}
 _DATETIME = {"DateTime", "TIMESTAMP", "DATETIME"}
 _OFFSET = re.compile(r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:[+-]\d{2}(?::?\d{2}(?::?\d{2})?)?|Z)$")  # after a time
@@ -205,7 +204,7 @@ def literal_number(text: str | None, col: Column) -> float | None:
 def literal_value(text: str | None, col: Column) -> object:
     """A list bound's literal as the value the driver gives for the column: ints for integers,
     text otherwise (the values a categorical encoder compares)."""
-    if text is None or col.generic not in _INTEGER:
+    if text is None or col.generic not in INTEGER_GENERICS:
         return text
     try:
         return int(text)
@@ -255,7 +254,7 @@ def step(col: Column) -> float:
     integers, the scale's unit for decimals, a millionth otherwise."""
     if col.generic in _DATE:
         return 86400.0
-    if col.generic in _DATETIME | _INTEGER:
+    if col.generic in _DATETIME | INTEGER_GENERICS:
         return 1.0
     if col.generic == "Numeric" and col.scale is not None:
         return 10.0 ** -col.scale
