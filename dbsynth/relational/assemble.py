@@ -24,7 +24,7 @@ from dbsynth.privacy.units import Units, fk_text
 from dbsynth.relational.keys import fresh_keys, make_unique_rows, unique_sets_with_fks, unique_sets_without_fks
 from dbsynth.relational.linker import linker_for
 from dbsynth.relational.partition_keys import fit_partitions, partition_keys_first
-from dbsynth.relational.sizes import owner_targets, table_sizes
+from dbsynth.relational.sizes import OwnerTarget, owner_targets, table_sizes
 from dbsynth.relational.problem import SyntheticState, edge_problem, link_order
 from dbsynth.sample import ValueFactory, block_decoder
 from dbsynth.schema import ForeignKey, Schema
@@ -124,7 +124,7 @@ def _isna(v: Any) -> bool:
 
 def _link_edge(fk: ForeignKey, schema: Schema, spec: Spec, units: Units, measured: dict[str, TableMeasurements],
                edge: EdgeMeasurements | None, state: SyntheticState, rng: np.random.Generator,
-               kept_mean: float | None = None) -> None:
+               target: OwnerTarget | None = None) -> None:
     table = schema.tables[fk.table]
     n = state.n_rows(fk.table)
     nullable = all(table.column(c).nullable for c in fk.columns)
@@ -142,8 +142,8 @@ def _link_edge(fk: ForeignKey, schema: Schema, spec: Spec, units: Units, measure
     counts = tm.parent_counts.get(fk.key) if tm.private else None
     targets = counts.targets(fk_text(k) for k in zip(*(take(r, valid) for r in refs))) if counts is not None else None
     pgd = fk_spec(spec, fk).linker == "pgd" and edge is not None
-    problem = edge_problem(fk, edge if pgd else None, degrees, units, state, children, valid, rng, kept_mean,
-                           targets)
+    problem = edge_problem(fk, edge if pgd else None, degrees, units, state, children, valid, rng,
+                           target or OwnerTarget(), targets)
     # Without cross-table marginals (none measured, or inside an FK cycle none resolvable) there
     # is nothing for pgd to match beyond degrees: the degree linker does that directly.
     chosen = linker_for("pgd" if problem.marginals else "degree").link(problem, rng)

@@ -20,6 +20,7 @@ from dbsynth.measure.degrees import DegreeRelease
 from dbsynth.measure.crosstable import EdgeMeasurements
 from dbsynth.privacy.units import Units
 from dbsynth.relational.linker import LinkProblem, TargetMarginal
+from dbsynth.relational.sizes import OwnerTarget
 from dbsynth.schema import ForeignKey, Schema
 
 
@@ -81,16 +82,18 @@ def edge_problem(
     children: np.ndarray,
     parents: np.ndarray,
     rng: np.random.Generator,
-    kept_mean: float | None = None,
+    target: OwnerTarget | None = None,
     parent_targets: np.ndarray | None = None,
 ) -> LinkProblem:
     """The problem of attaching rows `children` of fk.table to rows `parents` of fk.ref_table;
-    `parent_targets`: expected children of each of `parents` (an edge into a public table)."""
+    `target`: what the owner edge's size came from (`sizes.owner_targets`); `parent_targets`:
+    expected children of each of `parents` (an edge into a public table)."""
     # Parents per degree, the tail above the cap included (the table's size came from it). Only
     # on the owner edge is the largest released degree a limit; elsewhere the last bin means "≥".
     degree_hist, limit, cap, tail = None, None, units.caps.get(fk.key, 8), None
     if degrees is not None:
-        degree_hist, limit, tail = degrees.for_linker(len(parents), kept_mean)  # the distribution the size came from
+        target = target or OwnerTarget()  # the distribution the size came from
+        degree_hist, limit, tail = degrees.for_linker(len(parents), target.kept_mean, target.kept_parents)
         cap = len(degree_hist) - 1
         if not units.is_owner_edge(fk):
             limit = None

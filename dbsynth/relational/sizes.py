@@ -13,6 +13,7 @@ degree distribution is tilted to the result, so the size and the linker's degree
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,11 +27,21 @@ from dbsynth.schema import Schema
 from dbsynth.spec import Spec
 
 
+@dataclass(frozen=True)
+class OwnerTarget:
+    """What an owner edge's releases and the two models' row counts say together: kept children
+    per kept parent, E[min(d, cap)], and how many parents were kept (what the children above the
+    cap are divided by). Either may be None: the degree histogram's own estimate is used."""
+
+    kept_mean: float | None = None
+    kept_parents: float | None = None
+
+
 def table_sizes(schema: Schema, spec: Spec, units: Units, measured: dict[str, TableMeasurements],
                 models: dict[str, Any], sizing: Sizing | None = None, scale: float = 1.0,
-                targets: dict[str, float | None] | None = None, noise: dict[str, float] | None = None
+                targets: dict[str, OwnerTarget] | None = None, noise: dict[str, float] | None = None
                 ) -> dict[str, int]:
-    """`targets`: each owner edge's kept children per parent (`owner_targets`); `noise`: σ per
+    """`targets`: each owner edge's `OwnerTarget` (`owner_targets`); `noise`: σ per
     statistic of each table's model (`split.py`), below which a root's noisy size is not told
     from nothing."""
     n: dict[str, float] = {}
@@ -46,7 +57,8 @@ def table_sizes(schema: Schema, spec: Spec, units: Units, measured: dict[str, Ta
             size *= scale
         else:
             roots = sizing.null_roots.get(name, 0.0)
-            size = n[fk.ref_table] * release.mean((targets or {}).get(fk.key)) + roots * scale
+            target = (targets or {}).get(fk.key, OwnerTarget())
+            size = n[fk.ref_table] * release.mean(target.kept_mean, target.kept_parents) + roots * scale
         if ts.scale is not None:
             size *= ts.scale
         n[name] = float(ts.rows) if ts.rows is not None else size
@@ -76,15 +88,29 @@ def _at_least_zero(noisy: float, sigma: float | None) -> float:
 
 
 def owner_targets(units: Units, measured: dict[str, TableMeasurements], models: dict[str, Any],
-                  sizing: Sizing | None, noise: dict[str, float] | None) -> dict[str, float | None]:
-    """fk.key -> kept children per kept parent for every owner edge with a degree release."""
-    out: dict[str, float | None] = {}
+                  sizing: Sizing | None, noise: dict[str, float] | None) -> dict[str, OwnerTarget]:
+    """fk.key -> `OwnerTarget` for every owner edge with a degree release."""
+    out: dict[str, OwnerTarget] = {}
     for name in units.order():
         fk = units.owner.get(name)
         release = measured[name].degrees.get(fk.key) if fk is not None else None
         if release is not None and sizing is not None:
-            out[fk.key] = kept_mean(name, fk.ref_table, release, models, sizing, noise or {})
+            out[fk.key] = OwnerTarget(kept_mean(name, fk.ref_table, release, models, sizing, noise or {}),
+                                      kept_parents(fk.ref_table, release, models, noise or {}))
     return out
+
+
+def kept_parents(parent: str, release: DegreeRelease, models: dict[str, Any], noise: dict[str, float]) -> float:
+    """The kept parents of an owner edge: the degree histogram's total and the parent model's
+    noisy row count (the kept parent rows it learned), each weighed by the inverse of its
+    variance. The histogram's total carries the noise of every bucket; the model's count
+    usually far less."""
+    by_hist, hist_sigma = release.kept_parents()
+    if parent not in noise or parent not in models or noise[parent] <= 0:
+        return by_hist
+    by_model, model_sigma = float(models[parent].estimated_rows), noise[parent]
+    w_hist, w_model = 1.0 / max(hist_sigma, 1e-12) ** 2, 1.0 / model_sigma ** 2
+    return (w_hist * by_hist + w_model * by_model) / (w_hist + w_model)
 
 
 def kept_mean(table: str, parent: str, release: DegreeRelease, models: dict[str, Any], sizing: Sizing,
