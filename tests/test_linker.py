@@ -43,6 +43,28 @@ def test_simplex_projection_is_exact_against_brute_force():
     np.testing.assert_allclose(out.sum(axis=1), 1.0)
 
 
+def test_the_sorting_network_sorts_every_input_of_every_width():
+    """`simplex.network`: by the 0-1 principle a comparator network sorts every input iff it
+    sorts every 0/1 input; checked exhaustively for each K up to 12 (the linker uses 6 and 8)."""
+    from dbsynth.relational.simplex import network
+
+    for k in range(1, 13):
+        comparators = network(k)
+        assert all(0 <= a < b < k for a, b in comparators)
+        for bits in itertools.product((0, 1), repeat=k):
+            v = list(bits)
+            for a, b in comparators:
+                if v[a] > v[b]:
+                    v[a], v[b] = v[b], v[a]
+            assert v == sorted(bits), (k, bits)
+    # float32 rows are projected in float32, onto the simplex all the same
+    rng = np.random.default_rng(4)
+    v = rng.normal(size=(500, 7)).astype(np.float32)
+    x = project_rows(v)
+    assert x.dtype == np.float32
+    assert np.allclose(x, project_rows(v.astype(float)), atol=1e-6)
+
+
 def test_masked_entries_stay_at_zero_and_the_rest_is_projected_exactly():
     rng = np.random.default_rng(1)
     v = rng.normal(0, 1, (300, 5))
@@ -192,6 +214,22 @@ def test_a_large_edge_linked_in_random_groups_keeps_the_cross_table_dependence_a
     assert np.bincount(grouped, minlength=problem.n_parents).max() <= 8
     assert cross_tvd3(worlds, grouped) <= 0.4 * cross_tvd3(worlds, deg)
     assert cross_tvd3(worlds, grouped) <= 1.5 * cross_tvd3(worlds, whole) + 0.01
+
+
+@pytest.mark.parametrize("min_parents", [100, 10**9], ids=["parents split", "parents shared"])
+def test_groups_linked_at_once_give_the_links_they_give_one_after_another(min_parents, monkeypatch):
+    """`PGDLinker.workers`: the groups of a large edge run on a thread pool, each with its own
+    generator spawned in order, so the links do not depend on how many run at once (or which
+    finishes first)."""
+    import dbsynth.relational.pgd as pgd
+
+    monkeypatch.setattr(pgd, "MIN_GROUP_PARENTS", min_parents)
+    problem, _ = dependent_problem(2000, np.random.default_rng(5), noise=5.0, limit=8)
+    group = problem.n_children // 5
+    alone = PGDLinker(group=group, workers=1).link(problem, np.random.default_rng(6))
+    at_once = PGDLinker(group=group, workers=3).link(problem, np.random.default_rng(6))
+    assert np.array_equal(alone, at_once)
+    assert PGDLinker(group=group)._workers(5) >= 1 and PGDLinker(workers=8)._workers(5) == 5
 
 
 def test_groups_cover_every_child_and_parent_once_with_their_share_of_the_targets():

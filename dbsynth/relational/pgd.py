@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +57,7 @@ class PGDLinker:
     degree_repair: bool = True
     group: int = 250_000  # children per group above which an edge is linked in random groups (groups.py):
     # at 1M children 250k took 47 s and 439 MB, 500k 67 s and 526 MB, one group 80 s and 1009 MB, TVD and KS the same
+    workers: int | None = None  # groups linked at once (threads); None: one per core, at most 4
 
     def link(self, problem: LinkProblem, rng: np.random.Generator) -> np.ndarray:
         n, m = problem.n_children, problem.n_parents
@@ -98,13 +101,25 @@ class PGDLinker:
         groups = math.ceil(problem.n_children / self.group)
         shared = problem.n_parents < groups * MIN_GROUP_PARENTS
         inner = dataclasses.replace(self, candidates=self.candidates_large, group=problem.n_children)
+        parts = list(split(problem, groups, rng, share_parents=shared))
+        # Each group draws from its own generator, spawned in order: the links do not depend on
+        # how many groups run at once. Threads, not processes: the work is numpy on arrays of a
+        # group's children, which releases the GIL, and nothing is copied to a worker.
+        streams = rng.spawn(len(parts))
+        with ThreadPoolExecutor(max_workers=self._workers(len(parts))) as pool:
+            chosen = list(pool.map(lambda job: inner.link(job[0][2], job[1]), zip(parts, streams)))
         parent = np.full(problem.n_children, -1, dtype=np.int64)
-        for kids, folks, part in split(problem, groups, rng, share_parents=shared):
-            chosen = inner.link(part, rng)
-            parent[kids] = np.where(chosen >= 0, folks[np.maximum(chosen, 0)], -1)
+        for (kids, folks, _), links in zip(parts, chosen):
+            parent[kids] = np.where(links >= 0, folks[np.maximum(links, 0)], -1)
         if shared:
             parent = self._repair(problem, parent, parent_types(problem), rng)
         return parent
+
+    def _workers(self, groups: int) -> int:
+        if self.workers is not None:
+            return max(1, min(self.workers, groups))
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return max(1, min(cores, groups, 4))
 
     def relax(self, problem: LinkProblem, rng: np.random.Generator) -> Relaxation:
         objective = Objective(problem, self.degree_weight, self.smoothing)
@@ -115,7 +130,10 @@ class PGDLinker:
         weights = [mg.target for mg in objective.marginals]
         candidates = self._draw(sampler, children, k, weights, rng)
         candidates, mask = _dedupe(candidates)
-        x = project_rows(np.zeros(candidates.shape), mask)  # uniform over each row's candidates
+        # float32: x, its gradient and each trial step are the n_children × K arrays every
+        # iteration streams through several times; the sums that need more (marginals, degree
+        # moments, the loss) are accumulated in float64.
+        x = project_rows(np.zeros(candidates.shape, dtype=np.float32), mask)  # uniform over each row's candidates
         step, loss = 0.5, math.inf
         for r in range(self.rounds):
             objective.set_candidates(candidates)
@@ -132,7 +150,7 @@ class PGDLinker:
             new = self._draw(sampler, children, k - keep, unmet, rng)
             candidates = np.hstack([np.take_along_axis(candidates, best, axis=1), new])
             kept_mask = np.take_along_axis(mask, best, axis=1)
-            x = np.hstack([np.take_along_axis(x, best, axis=1), np.zeros(new.shape)])
+            x = np.hstack([np.take_along_axis(x, best, axis=1), np.zeros(new.shape, dtype=x.dtype)])
             candidates, mask = _dedupe(candidates, np.hstack([kept_mask, np.ones(new.shape, dtype=bool)]))
             x = project_rows(x, mask)
         return Relaxation(candidates, x, mask, loss, objective)
