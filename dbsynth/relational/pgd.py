@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,16 +101,27 @@ class PGDLinker:
         groups = math.ceil(problem.n_children / self.group)
         shared = problem.n_parents < groups * MIN_GROUP_PARENTS
         inner = dataclasses.replace(self, candidates=self.candidates_large, group=problem.n_children)
-        parts = list(split(problem, groups, rng, share_parents=shared))
         # Each group draws from its own generator, spawned in order: the links do not depend on
         # how many groups run at once. Threads, not processes: the work is numpy on arrays of a
-        # group's children, which releases the GIL, and nothing is copied to a worker.
-        streams = rng.spawn(len(parts))
-        with ThreadPoolExecutor(max_workers=self._workers(len(parts))) as pool:
-            chosen = list(pool.map(lambda job: inner.link(job[0][2], job[1]), zip(parts, streams)))
+        # group's children, which releases the GIL, and nothing is copied to a worker. A group's
+        # problem is built when a worker is free, so no more than `workers` are held at once.
+        workers = self._workers(groups)
+        streams = rng.spawn(groups)
         parent = np.full(problem.n_children, -1, dtype=np.int64)
-        for (kids, folks, _), links in zip(parts, chosen):
-            parent[kids] = np.where(links >= 0, folks[np.maximum(links, 0)], -1)
+        running: dict[Future, tuple[np.ndarray, np.ndarray]] = {}
+
+        def collect(done) -> None:
+            for future in done:
+                kids, folks = running.pop(future)
+                links = future.result()
+                parent[kids] = np.where(links >= 0, folks[np.maximum(links, 0)], -1)
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for (kids, folks, part), stream in zip(split(problem, groups, rng, share_parents=shared), streams):
+                if len(running) >= workers:
+                    collect(wait(running, return_when=FIRST_COMPLETED).done)
+                running[pool.submit(inner.link, part, stream)] = (kids, folks)
+            collect(wait(running).done)
         if shared:
             parent = self._repair(problem, parent, parent_types(problem), rng)
         return parent
