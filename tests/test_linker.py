@@ -65,6 +65,26 @@ def test_the_sorting_network_sorts_every_input_of_every_width():
     assert np.allclose(x, project_rows(v.astype(float)), atol=1e-6)
 
 
+def test_repeated_and_missing_candidates_are_masked_and_the_first_of_each_stays():
+    """`pgd._dedupe` against a per-row reference: -1 and masked entries are out, of the entries
+    that name one parent only the first still in the mask stays."""
+    from dbsynth.relational.pgd import _dedupe
+
+    rng = np.random.default_rng(8)
+    candidates = rng.integers(-1, 5, (3000, 6))
+    given = rng.random(candidates.shape) > 0.2
+    for mask in (None, given):
+        out, kept = _dedupe(candidates, mask)
+        for row in range(len(candidates)):
+            seen, want = set(), []
+            for j, c in enumerate(candidates[row]):
+                live = c >= 0 and (mask is None or mask[row, j]) and c not in seen
+                seen |= {c} if live else set()
+                want.append(live)
+            assert kept[row].tolist() == want
+            assert np.array_equal(out[row], np.where(want, candidates[row], 0))
+
+
 def test_masked_entries_stay_at_zero_and_the_rest_is_projected_exactly():
     rng = np.random.default_rng(1)
     v = rng.normal(0, 1, (300, 5))

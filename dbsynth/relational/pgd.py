@@ -223,13 +223,11 @@ def _dedupe(candidates: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.
     mask = np.ones(candidates.shape, dtype=bool) if mask is None else mask.copy()
     mask &= candidates >= 0
     n, k = candidates.shape
-    if k > 1 and n:
-        key = np.where(mask, candidates, -1 - np.arange(k)[None, :])  # masked entries never collide
-        order = np.argsort(key, axis=1, kind="stable")
-        ordered = np.take_along_axis(key, order, axis=1)
-        repeat = np.zeros(candidates.shape, dtype=bool)
-        repeat[:, 1:] = ordered[:, 1:] == ordered[:, :-1]
-        dup = np.zeros(candidates.shape, dtype=bool)
-        np.put_along_axis(dup, order, repeat, axis=1)
-        mask &= ~dup
+    # Column against earlier column (K(K−1)/2 passes over n): a row-wise argsort of rows this
+    # short calls a sort per row and took several times as long.
+    for j in range(1, k if n else 0):
+        column, live = candidates[:, j], mask[:, j].copy()
+        for i in range(j):
+            live &= ~(mask[:, i] & (candidates[:, i] == column))
+        mask[:, j] = live
     return np.where(mask, candidates, 0), mask
