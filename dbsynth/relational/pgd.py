@@ -107,7 +107,9 @@ class PGDLinker:
         # problem is built when a worker is free, so no more than `workers` are held at once.
         workers = self._workers(groups)
         streams = rng.spawn(groups)
-        parent = np.full(problem.n_children, -1, dtype=np.int64)
+        # int32 (a parent row index): this and what the repairs derive from it are the arrays
+        # of every child of the edge.
+        parent = np.full(problem.n_children, -1, dtype=np.int32 if problem.n_parents < 2**31 else np.int64)
         running: dict[Future, tuple[np.ndarray, np.ndarray]] = {}
 
         def collect(done) -> None:

@@ -60,17 +60,19 @@ def _codes(feature: Feature, rows: np.ndarray, state: SyntheticState, edge: Edge
         state.codes.setdefault(feature.table, table_codes)
     if base is None:
         return None
-    # The sampled codes are kept in their narrowest type (`columns.narrow`); the linker does
-    # arithmetic on them, so the edge's features are int64.
+    # The sampled codes are kept in their narrowest type (`columns.narrow`); an edge's features
+    # are int32, one width for every feature (a code is below a domain size): they are O(rows)
+    # for each feature of an edge of millions, and the linker widens them where it multiplies
+    # codes into cells (`objective.joint_codes`, `_cells`).
     if feature.via is None:
-        return base[rows].astype(np.int64)
+        return base[rows].astype(np.int32)
     up = state.parents.get(feature.via)
     if up is None:
         return None  # linked later (an FK cycle)
     u = up[rows]
     if not len(base):  # the owner came out empty (noise): no row has one
-        return np.full(len(u), feature.none_code, dtype=np.int64)
-    return np.where(u >= 0, base[np.maximum(u, 0)].astype(np.int64), np.int64(feature.none_code))
+        return np.full(len(u), feature.none_code, dtype=np.int32)
+    return np.where(u >= 0, base[np.maximum(u, 0)].astype(np.int32), np.int32(feature.none_code))
 
 
 def edge_problem(

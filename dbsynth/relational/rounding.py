@@ -145,7 +145,7 @@ def repair_degrees(
     m = len(group)
     cap = len(target) - 1
     goal = np.clip(np.asarray(target, dtype=float), 0.0, None)
-    linked = np.flatnonzero(parent >= 0)
+    linked = linked_rows(parent)
     if m == 0 or cap < 1 or goal.sum() <= 0 or not len(linked):
         return parent
     degree = np.bincount(parent[linked], minlength=m)
@@ -208,7 +208,7 @@ def reshape_tail(parent: np.ndarray, group: np.ndarray, tail: np.ndarray, top: i
     linker's bins stop at `top`, and without this its parents above it (every product of a shop,
     with 136 to 38,000 order lines) all came out near the mean."""
     parent = parent.copy()
-    linked = np.flatnonzero(parent >= 0)
+    linked = linked_rows(parent)
     if not len(linked) or not len(group):
         return parent
     degree = np.bincount(parent[linked], minlength=len(group))
@@ -246,7 +246,7 @@ def fit_parent_targets(parent: np.ndarray, group: np.ndarray, targets: np.ndarra
 def _fit_shares(parent: np.ndarray, group: np.ndarray, targets: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One pass of `fit_parent_targets` within `group`."""
     parent = parent.copy()
-    linked = np.flatnonzero(parent >= 0)
+    linked = linked_rows(parent)
     m = len(group)
     if not len(linked) or not m:
         return parent
@@ -277,12 +277,16 @@ def _move_by_need(parent: np.ndarray, linked: np.ndarray, group: np.ndarray, nee
     """Children of parents with need < 0 (a random `-need` of each) moved to parents with need > 0
     of their own group, one per open slot, as far as the group has slots."""
     # A giver's surplus: the first of its children in a random order; each goes to an open slot
-    # of a taker of its own group.
-    kids = linked[rng.permutation(len(linked))]
-    mine = kids[need[parent[kids]] < 0]
+    # of a taker of its own group. Only givers' children are ordered (on a shared edge of
+    # millions, the whole edge was permuted first: a dozen arrays of every child at once).
+    mine = linked[(need < 0)[parent[linked]]]
+    mine = mine[rng.permutation(len(mine))]
     mine = mine[np.argsort(parent[mine], kind="stable")]
     of = parent[mine]
-    moving = mine[np.arange(len(of)) - np.searchsorted(of, of, side="left") < -need[of]]
+    rank = np.arange(len(of), dtype=mine.dtype)
+    rank -= np.searchsorted(of, of, side="left").astype(mine.dtype, copy=False)
+    moving = mine[rank < -need[of]]
+    del mine, of, rank
     moving = moving[rng.permutation(len(moving))]
     takers = np.flatnonzero(need > 0)
     slots = np.repeat(takers, need[takers])
@@ -290,3 +294,10 @@ def _move_by_need(parent: np.ndarray, linked: np.ndarray, group: np.ndarray, nee
     children, to = _match_in_groups(moving, group[parent[moving]], slots, group[slots])
     parent[children] = to
     return parent
+
+
+def linked_rows(parent: np.ndarray) -> np.ndarray:
+    """The rows with a parent (≥ 0), as int32 where the rows allow: the repairs hold several
+    arrays of them on an edge of millions of children."""
+    rows = np.flatnonzero(parent >= 0)
+    return rows.astype(np.int32) if len(parent) < 2**31 else rows
