@@ -320,6 +320,21 @@ def test_budget_spec_splits_the_link_share_and_reads_the_old_name():
     assert Spec.from_yaml("dialect: sqlite\ntables: {}\n").budget.cross_fraction == 0.5
 
 
+def test_the_degree_terms_normal_cdf_is_scipys_to_float32_precision():
+    """`objective.normal_cdf_pdf` (Zelen & Severo, from the pdf) against scipy over the range the
+    degree term meets, the outer edges' ±1e6/s included (exactly 0 and 1 there)."""
+    from scipy.special import ndtr
+
+    from dbsynth.relational.objective import normal_cdf_pdf
+
+    z = np.r_[np.linspace(-40.0, 40.0, 400_001), -3e6, 3e6].astype(np.float32)
+    cdf, pdf = normal_cdf_pdf(z)
+    exact = z.astype(float)
+    assert np.abs(cdf - ndtr(exact)).max() < 5e-7
+    assert np.abs(pdf - np.exp(-0.5 * exact**2) / np.sqrt(2 * np.pi)).max() < 1e-7
+    assert cdf[-2] == 0.0 and cdf[-1] == 1.0 and np.all(np.diff(cdf[:-2]) >= -1e-7)
+
+
 def test_the_gradient_is_the_derivative_of_the_loss():
     from dbsynth.relational.objective import Objective
 
