@@ -57,7 +57,10 @@ class PGDLinker:
     degree_repair: bool = True
     group: int = 250_000  # children per group above which an edge is linked in random groups (groups.py):
     # at 1M children 250k took 47 s and 439 MB, 500k 67 s and 526 MB, one group 80 s and 1009 MB, TVD and KS the same
-    workers: int | None = None  # groups linked at once (threads); None: one per core, at most 4
+    # Groups linked at once (threads); None: one per core, at most 4. One by default: on 2 cores two
+    # took 1M children from 11.4 to 9.8 s, but each thread's malloc arena kept what it freed, and the
+    # scale benchmark's 4× shop peaked at 2,212 MiB against 1,477 one group at a time (the 2 GB goal).
+    workers: int | None = 1
 
     def link(self, problem: LinkProblem, rng: np.random.Generator) -> np.ndarray:
         n, m = problem.n_children, problem.n_parents
@@ -131,7 +134,8 @@ class PGDLinker:
         return parent
 
     def _workers(self, groups: int) -> int:
-        """Groups linked at once: `workers`, or one per core this process may use (at most 4)."""
+        """Groups linked at once: `workers`, or, where it is None, one per core this process may
+        use (at most 4)."""
         if self.workers is not None:
             return max(1, min(self.workers, groups))
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
