@@ -142,8 +142,8 @@ def _link_edge(fk: ForeignKey, schema: Schema, spec: Spec, units: Units, measure
     counts = tm.parent_counts.get(fk.key) if tm.private else None
     targets = counts.targets(fk_text(k) for k in zip(*(take(r, valid) for r in refs))) if counts is not None else None
     pgd = fk_spec(spec, fk).linker == "pgd" and edge is not None
-    problem = edge_problem(fk, edge if pgd else None, degrees, units, state, children, valid, rng,
-                           target or OwnerTarget(), targets)
+    problem = edge_problem(fk, edge if pgd else None, degrees, units, state, children, valid, rng, target,
+                           targets)
     # Without cross-table marginals (none measured, or inside an FK cycle none resolvable) there
     # is nothing for pgd to match beyond degrees: the degree linker does that directly.
     chosen = linker_for("pgd" if problem.marginals else "degree").link(problem, rng)
