@@ -14,6 +14,7 @@ import traceback
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from scipy.stats import norm
 
 from dbsynth.pipeline import RunOptions, run
 from dbsynth.privacy import mechanisms
@@ -117,6 +118,17 @@ def test_every_mechanism_on_private_data_draws_from_the_secure_source(chinook_sq
     real = np.random.default_rng
     monkeypatch.setattr(np.random, "default_rng", lambda *a, **k: _GuardedGenerator(real(*a, **k)))
     spy = _Spy()
+    # The partition selections that were handed a candidate (a value at or above their floor).
+    fed: set[int] = set()
+    add = mechanisms.PartitionSelection.add
+
+    def counting_add(self, pairs):
+        pairs = list(pairs)
+        if any(n >= self.floor for _, n in pairs):
+            fed.add(id(self))
+        return add(self, pairs)
+
+    monkeypatch.setattr(mechanisms.PartitionSelection, "add", counting_add)
     result = run(RunOptions(chinook_sqlite, f"sqlite:///{tmp_path / 'c.db'}", 2.0, DELTA, seed=1, method=method,
                             noise=spy))
     charges = result.ledger["charges"]
@@ -124,10 +136,11 @@ def test_every_mechanism_on_private_data_draws_from_the_secure_source(chinook_sq
     # Chinook exercises every mechanism the marginal methods use on private rows.
     assert {"gaussian", "exponential", "partition_selection"} <= kinds
     # One noise request per Gaussian/exponential charge, at least one per partition selection
-    # (it is fed in chunks): no charge is paid without noise from the source.
+    # with a candidate (it is fed in chunks): no charge is paid without noise from the source.
+    # A selection with no value at its floor releases nothing and needs no noise.
     plain = sum(1 for c in charges if c["mechanism"] in ("gaussian", "exponential"))
-    selections = sum(1 for c in charges if c["mechanism"] == "partition_selection")
-    assert plain + selections <= spy.draws
+    assert fed, "no partition selection was handed a candidate"
+    assert plain + len(fed) <= spy.draws
     assert result.ledger["guarantee_void"] is False
 
 
@@ -187,3 +200,35 @@ def test_seeded_test_noise_voids_the_guarantee_and_verify_says_so(tmp_path):
     report = verify(src, target_engine(target), introspect(src), fidelity=False)
     assert not report.passed()
     assert any("no privacy guarantee" in f.detail for f in report.hard_findings())
+
+
+@pytest.mark.parametrize("sensitivity, rho", [(1.0, 0.01), (8.0, 0.05), (40.0, 0.002)])
+def test_a_value_below_the_floor_without_the_unit_passes_with_at_most_delta_over_delta(sensitivity, rho):
+    """The floor's argument: a value that is a candidate with a unit and not without it has at most
+    floor − 1 + Δ rows; its release probability P[c + Z > τ], summed exactly over the discrete
+    Gaussian's pmf, is at most δ/Δ, so the union over the unit's Δ values stays within δ."""
+    delta = 1e-9
+    sel = mechanisms.PartitionSelection(Ledger(1.0, 1e-6), sensitivity=sensitivity, rho=rho, delta=delta, table="t", what="v")
+    assert sel.floor > 1, "the floor should bite at these σ"
+    z = np.arange(-int(60 * sel.sigma), int(60 * sel.sigma) + 1)
+    logp = -(z.astype(float) ** 2) / (2 * sel.sigma**2)
+    pmf = np.exp(logp - logp.max())
+    pmf /= pmf.sum()
+    worst = sel.floor - 1 + sensitivity
+    assert pmf[worst + z > sel.tau].sum() <= delta / sensitivity
+    # and the floor costs no more than it must: one more row would break the bound
+    assert pmf[worst + 1 + sel.sigma * 0.5 + z > sel.tau].sum() > delta / sensitivity
+    plain = sensitivity + 1 + sel.sigma * float(norm.isf(delta / sensitivity))
+    assert sel.tau == pytest.approx(plain + sel.floor - 1)
+
+
+def test_values_below_the_floor_draw_no_noise_and_are_never_released():
+    spy = _Spy()
+    ledger = Ledger(1.0, 1e-6, noise=spy)
+    sel = mechanisms.PartitionSelection(ledger, sensitivity=1.0, rho=0.001, delta=1e-9, table="t", what="v")
+    floor = sel.floor
+    sel.add([(f"rare{i}", floor - 1) for i in range(50_000)])
+    assert spy.draws == 0
+    sel.add([("common", 10 * int(sel.tau)), ("rare", floor - 1)])
+    out = sel.release()
+    assert spy.draws == 1 and out.values == ["common"]

@@ -7,7 +7,7 @@ Every value that comes from data or from a release is a bound parameter, never p
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -102,13 +102,17 @@ class Dialect:
     # -- counting -------------------------------------------------------------------------------
 
     def stream_groups(self, conn: sa.Connection, rows: sa.Subquery, sets: Sequence[Sequence[str]],
-                      chunk: int = 10_000) -> Iterator[tuple[int, tuple[Any, ...], int]]:
+                      chunk: int = 10_000, floors: Mapping[str, int] | None = None,
+                      ) -> Iterator[tuple[int, tuple[Any, ...], int]]:
         """(set index, group key, rows) for every group of each column set of `rows`, streamed:
         one GROUP BY per set (engines without GROUPING SETS). Keys are the values as the driver
-        returns them; NULL groups included."""
+        returns them; NULL groups included. `floors`: a group of a set that holds one of these
+        columns is left in the engine unless it has at least that many rows or a NULL there."""
         for i, cols in enumerate(sets):
             keys = [rows.c[c] for c in cols]
             query = sa.select(*keys, sa.func.count()).select_from(rows).group_by(*keys)  # no keys: the row count
+            if (kept := above_floors(rows, cols, floors)) is not None:
+                query = query.having(kept)
             result = conn.execution_options(yield_per=chunk).execute(query)
             for part in result.partitions():
                 for row in part:
@@ -173,6 +177,18 @@ class Dialect:
             i = int(row[0])
             out[i].append((tuple(int(v) for v in row[1:1 + len(sets[i])]), int(row[-1])))
         return out
+
+
+def above_floors(rows: sa.Subquery, columns: Sequence[str], floors: Mapping[str, int] | None,
+                 count: ColumnElement | None = None) -> ColumnElement | None:
+    """The HAVING condition that keeps a group only where each floored column among `columns` is
+    NULL in it (grouped by another set, or the NULL group itself) or the group has at least its
+    floor of rows; None when no column is floored. Where a set groups by a column, a NULL there
+    is that set's NULL group, which is kept: its rows say how many values the column holds."""
+    count = sa.func.count() if count is None else count
+    terms = [sa.or_(count >= int(floors[c]), rows.c[c].is_(None))
+             for c in columns if floors and floors.get(c, 1) > 1]
+    return sa.and_(*terms) if terms else None
 
 
 def sum_sets(columns: Sequence[str], codes: np.ndarray, rows: np.ndarray, sets: Sequence[Sequence[str]]) -> list[Counts]:

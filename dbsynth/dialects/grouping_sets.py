@@ -6,13 +6,13 @@ function (`grouping_id`), whose bits say which columns a result row is not group
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from dbsynth.dialects.base import Counts
+from dbsynth.dialects.base import Counts, above_floors
 
 # The grouping id is an int bitmask of its arguments, so it takes at most 31 of them.
 _MAX_GROUPING_COLUMNS = 31
@@ -29,9 +29,11 @@ class GroupingSets:
 
     def stream_groups(self, conn: sa.Connection, rows: sa.Subquery, sets: Sequence[Sequence[str]],
                       chunk: int = 10_000, total: ColumnElement | None = None,
+                      floors: Mapping[str, int] | None = None,
                       ) -> Iterator[tuple[int, tuple[Any, ...], int]]:
         """GROUPING SETS: one scan of the bounded rows serves a whole batch of column sets.
-        `total`: a count column to sum (rows that are already counts) instead of counting rows."""
+        `total`: a count column to sum (rows that are already counts) instead of counting rows.
+        `floors`: as `Dialect.stream_groups` (a column a row is not grouped by is NULL in it)."""
         count = sa.func.count() if total is None else sa.func.sum(total)
         for batch in _batches([list(s) for s in sets], self.max_sets):
             columns = [c.name for c in rows.c if any(c.name in sets[i] for i in batch)]
@@ -45,6 +47,8 @@ class GroupingSets:
             position = {c: j for j, c in enumerate(columns)}
             query = sa.select(*keys, self.grouping_id(*keys).label("dbsynth_set"), count).group_by(
                 sa.func.grouping_sets(*[sa.tuple_(*[rows.c[c] for c in sets[i]]) for i in batch]))
+            if (kept := above_floors(rows, columns, floors, count)) is not None:
+                query = query.having(kept)
             result = conn.execution_options(yield_per=chunk).execute(query)
             for part in result.partitions():
                 for row in part:

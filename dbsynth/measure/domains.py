@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -195,6 +195,7 @@ def public_encoder(col: Column, cs: ColumnSpec):
 _PUBLIC_INT_CELLS = 256
 
 ValueSink = Callable[[str, Sequence[tuple[Any, int]]], None]  # (column, chunk of (value, rows))
+RowSink = Callable[[str, int], None]  # (column, rows that are not NULL in it)
 Bucketing = tuple[str, str, Grid]  # (column, as_type, grid): rows per #{candidates ≤ x}
 
 
@@ -202,10 +203,12 @@ class ColumnCounts(Protocol):
     """Counts over one table's bounded rows: all that domain discovery reads."""
 
     def count(self, values: Sequence[str], buckets: Sequence[Bucketing], on_values: ValueSink | None = None,
-              ) -> list[np.ndarray]:
+              floors: Mapping[str, int] | None = None, on_rows: RowSink | None = None) -> list[np.ndarray]:
         """In one pass over the rows: (value, rows) for every distinct non-NULL value of each
-        `values` column, handed to `on_values` in chunks (never all at once); and for each
-        bucketing, rows per b = #{candidates ≤ x} over the non-NULL numbers x (b = 0..len)."""
+        `values` column, handed to `on_values` in chunks (never all at once), leaving out a value
+        with fewer rows than its column's floor in `floors` (the engine drops it); the rows that
+        are not NULL in each `values` column (floors aside) to `on_rows`; and for each bucketing,
+        rows per b = #{candidates ≤ x} over the non-NULL numbers x (b = 0..len)."""
         ...
 
 
@@ -233,10 +236,13 @@ class FrameCounts:
         self.frame = frame
 
     def count(self, values: Sequence[str], buckets: Sequence[Bucketing], on_values: ValueSink | None = None,
-              ) -> list[np.ndarray]:
+              floors: Mapping[str, int] | None = None, on_rows: RowSink | None = None) -> list[np.ndarray]:
         for column in values:
+            floor = (floors or {}).get(column, 1)
             if on_values is not None:
-                on_values(column, list(value_counts(self.frame[column]).items()))
+                on_values(column, [(v, n) for v, n in value_counts(self.frame[column]).items() if n >= floor])
+            if on_rows is not None:
+                on_rows(column, int(self.frame[column].notna().sum()))
         out = []
         for column, as_type, grid in buckets:
             x = sorted_numbers(self.frame[column], as_type)
@@ -294,11 +300,14 @@ def private_encoders(
     totals = dict.fromkeys(selections, 0)
 
     def on_values(column: str, chunk: Sequence[tuple[Any, int]]) -> None:
-        totals[column] += sum(int(c) for _, c in chunk)
         selections[column].add(chunk)
 
+    def on_rows(column: str, rows: int) -> None:
+        totals[column] = rows
+
     hists = counts.count(list(selections), [(col.name, t, histogram_grid(coarse[col.name])) for col, _, t, _, _ in numeric],
-                         on_values=on_values)
+                         on_values=on_values, floors={name: sel.floor for name, sel in selections.items()},
+                         on_rows=on_rows)
     released = {name: sel.release() for name, sel in selections.items()}
     out: dict[str, Any] = {}
     for col, cs in columns:

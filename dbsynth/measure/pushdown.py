@@ -9,7 +9,7 @@ are counts per cell, value or bucket, never rows, so memory does not grow with t
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Union
 
 import numpy as np
@@ -21,7 +21,7 @@ from dbsynth.dialects import Counts, Dialect, dialect_for
 from dbsynth.measure.bounding import BoundedRows
 from dbsynth.measure.degrees import bucket_counts
 from dbsynth.measure.discretise import Encoder, code_of, null_indicator
-from dbsynth.measure.domains import Bucketing, ValueSink
+from dbsynth.measure.domains import Bucketing, RowSink, ValueSink
 from dbsynth.measure.encoders import NullIndicator, canonical, codes_outside_order
 from dbsynth.privacy.units import Units, fk_text
 from dbsynth.schema import ForeignKey, Schema
@@ -247,7 +247,7 @@ class TableCounts:
         self.table = table
 
     def count(self, values: Sequence[str], buckets: Sequence[Bucketing], on_values: ValueSink | None = None,
-              ) -> list[np.ndarray]:
+              floors: Mapping[str, int] | None = None, on_rows: RowSink | None = None) -> list[np.ndarray]:
         if not values and not buckets:
             return []
         push, dialect = self.pushdown, self.pushdown.dialect
@@ -271,10 +271,15 @@ class TableCounts:
         codes = sa.select(*exprs).subquery()
         pending: dict[int, list[tuple[Any, int]]] = {i: [] for i in range(len(values))}
         groups: dict[int, list[tuple[tuple[int, ...], int]]] = {j: [] for j in range(len(buckets))}
+        nulls, kept = [0] * len(values), 0
+        floored = {f"v{i}": int(floors[c]) for i, c in enumerate(values) if floors and c in floors}
         with push.connect(f"table {self.table!r}") as conn:
-            for i, key, n in dialect.stream_groups(conn, codes, sets):
+            for i, key, n in dialect.stream_groups(conn, codes, sets, floors=floored):
                 if i == len(sets) - 1:
                     push.note_row_count(self.table, n)
+                    kept = n
+                elif i < len(values) and key[0] is None:
+                    nulls[i] = n  # kept by any floor: the rows with a value are the rest
                 elif any(k is None or k != k for k in key):
                     continue  # NULL (or NaN) values and numbers are never counted, as in memory
                 elif i < len(values):
@@ -287,6 +292,9 @@ class TableCounts:
         if on_values is not None:
             for i, column in enumerate(values):
                 on_values(column, pending[i])
+        if on_rows is not None:
+            for i, column in enumerate(values):
+                on_rows(column, kept - nulls[i])
         out = []
         for j, (_, _, grid) in enumerate(buckets):
             counts = np.zeros(len(grid.candidates) + 1)

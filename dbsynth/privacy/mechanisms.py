@@ -134,18 +134,29 @@ class PartitionSelection:
     One unit owns at most Δ rows, so it can add at most Δ values, each with count ≤ Δ; a value
     only that unit holds is released with probability ≤ P[Z ≥ τ-Δ] for discrete Gaussian Z, which
     is at most Φ̄((τ-Δ-1)/σ) (Canonne-Kamath-Steinke): τ makes the union over its Δ values at most
-    δ. The counts are a discrete Gaussian release with L2 sensitivity Δ."""
+    δ. The counts are a discrete Gaussian release with L2 sensitivity Δ.
+
+    A value counted fewer than `floor` times is not a candidate at all (the engine drops it
+    before it is sent: most of a timestamp's million distinct values, each of which would cost
+    an exact noise draw and could only pass with probability ~δ). The floor is public (from σ
+    alone), and it is the same argument with τ raised by floor − 1: a value that is a candidate
+    with the unit and not without it has at most floor − 1 rows without it, so at most
+    floor − 1 + Δ with it; τ = Δ + floor + σ·Φ̄⁻¹(δ/Δ) keeps each such value's release ≤ δ/Δ. The
+    values that are candidates either way are the Gaussian release as before."""
 
     def __init__(self, ledger: Ledger, *, sensitivity: float, rho: float, delta: float, table: str, what: str):
         self.ledger, self.table, self.what = ledger, table, what
         self.sensitivity, self.rho, self.delta = sensitivity, rho, delta
         self.sigma = sigma_for(rho, sensitivity)
-        self.tau = sensitivity + 1 + self.sigma * float(norm.isf(delta / max(sensitivity, 1.0)))
+        self.floor = 1 + (math.ceil(self.sigma * _FLOOR_SIGMAS) if self.sigma >= _FLOOR_FROM_SIGMA else 0)
+        self.tau = sensitivity + self.floor + self.sigma * float(norm.isf(delta / max(sensitivity, 1.0)))
         self._values: list = []
         self._noisy: list[float] = []
 
     def add(self, pairs: Iterable[tuple[Any, float]]) -> None:
-        it = iter(pairs)
+        """Counts of (some of) the values; those under the floor are left out here too, so the
+        release does not depend on whether the engine dropped them."""
+        it = (pair for pair in pairs if pair[1] >= self.floor)
         while chunk := list(itertools.islice(it, _CHUNK)):
             noisy = self.ledger.noise.integer_gaussian(np.array([c for _, c in chunk]), self.sigma)
             for i in np.flatnonzero(noisy > self.tau):
@@ -177,3 +188,9 @@ def partition_selection(
 
 
 _CHUNK = 10_000
+# The floor under which a value is no candidate: 1 + ⌈σ/10⌉ rows (none below σ = 4, where one
+# row is over a quarter σ). It raises τ by as much, so a value at the old threshold passes with
+# probability about Φ̄(0.1–0.25) = 0.40–0.46 instead of 0.5; a value 5σ below τ, which nearly
+# every distinct timestamp is, was never going to pass.
+_FLOOR_SIGMAS = 0.1
+_FLOOR_FROM_SIGMA = 4.0
