@@ -1,6 +1,9 @@
 """Key repair: unique sets stay unique without touching more than they must."""
 
 import numpy as np
+import pytest
+
+from dbsynth.errors import UnsupportedSchema
 
 from dbsynth.relational.keys import make_unique, make_unique_rows
 from dbsynth.relational.link import assign_parents, assign_self_parents
@@ -49,3 +52,39 @@ def test_self_references_are_acyclic():
             seen.add(node)
             node = parent[node]
     assert ((parent >= 0) == linked).mean() > 0.99  # only the first row in the order loses its link
+
+
+def test_a_short_unique_text_column_with_many_repeats_gets_distinct_values_that_fit():
+    # A CHAR(2) country code with 72 generated rows over a handful of values: "~1" … "~9" fit,
+    # then every two-character string; this hung (the suffix "~10" cut back to "~1", forever).
+    col = Column("code", "VARCHAR(2)", "String", False, length=2)
+    values = ["X", "AB", "X", "AB"] * 18 + ["X"] * 200
+    out = make_unique(values, col, np.random.default_rng(0))
+    assert len(set(out)) == len(out)
+    assert all(len(v) <= 2 for v in out)
+    assert out[:2] == ["X", "AB"]  # a first occurrence is never changed
+
+
+def test_many_copies_of_one_value_are_repaired_in_linear_time():
+    col = Column("email", "VARCHAR(40)", "String", False, length=40)
+    out = make_unique(["a@example.org"] * 50_000, col, np.random.default_rng(0))  # O(n²) tries took minutes
+    assert len(set(out)) == 50_000
+
+
+def test_a_unique_column_too_narrow_for_its_rows_is_an_error_not_a_hang():
+    col = Column("flag", "CHAR(1)", "String", False, length=1)
+    with pytest.raises(UnsupportedSchema, match="flag"):
+        make_unique(["A"] * 100, col, np.random.default_rng(0))  # 36 one-character strings at most
+    table = Table("t", (Column("year", "INTEGER", "Integer", False), Column("ok", "BOOLEAN", "Boolean", False)),
+                  ("year", "ok"))
+    with pytest.raises(UnsupportedSchema, match="ok"):
+        make_unique_rows({"year": [1, 1, 1], "ok": [True, True, True]}, ("year", "ok"), table,
+                         np.random.default_rng(0))
+
+
+def test_a_repeated_pair_changes_only_its_last_column_and_keeps_first_occurrences():
+    table = _table()
+    cols = {"year": [2020] * 30 + [2021], "code": ["ab~1", "ab"] + ["ab"] * 28 + ["ab"]}
+    make_unique_rows(cols, ("year", "code"), table, np.random.default_rng(0))
+    assert cols["code"][:2] == ["ab~1", "ab"] and cols["code"][-1] == "ab"
+    assert len(set(zip(cols["year"], cols["code"]))) == 31

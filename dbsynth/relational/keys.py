@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from dbsynth.columns import ArrayValues
+from dbsynth.errors import UnsupportedSchema
 from dbsynth.schema import Column, Table
 from dbsynth.schema.checks import domain_from_checks
 
@@ -56,45 +58,16 @@ def make_unique(values: list[Any], col: Column, rng: np.random.Generator) -> lis
     """Replace repeated non-NULL values so the column holds no duplicate (for UNIQUE columns)."""
     seen: set[Any] = set()
     out = list(values)
-    dup = []
+    repeats = []
     for i, v in enumerate(out):
-        if v is None:
-            continue
-        if v in seen:
-            dup.append(i)
-        else:
+        if v is not None:
+            if v in seen:
+                repeats.append(i)
             seen.add(v)
-    if not dup:
-        return out
-    if isinstance(next(v for v in out if v is not None), str):
-        length = col.length or 255
-        for i in dup:
-            base = str(out[i])
-            k = 1
-            while True:
-                suffix = f"~{k}"
-                cand = (base[: max(length - len(suffix), 0)] + suffix)[:length]
-                if cand not in seen:
-                    break
-                k += 1
-            seen.add(cand)
-            out[i] = cand
-    elif isinstance(out[dup[0]], (int, np.integer)) and not isinstance(out[dup[0]], bool):
-        nxt = max(v for v in out if v is not None) + 1
-        for i in dup:
-            while nxt in seen:
-                nxt += 1
-            out[i] = nxt
-            seen.add(nxt)
-    else:
-        for i in dup:  # floats, dates: nudge until free
-            v = out[i]
-            step = 1
-            while v in seen:
-                v = _nudge(v, step)
-                step += 1
-            out[i] = v
-            seen.add(v)
+    alternatives = _Alternatives(col)  # after every first value is seen: none of them is changed
+    for i in repeats:
+        out[i] = alternatives.free(out[i], seen.__contains__)
+        seen.add(out[i])
     return out
 
 
@@ -105,24 +78,62 @@ def make_unique_rows(cols: dict[str, list[Any]], uset: tuple[str, ...], table: T
         cols[uset[0]] = make_unique(cols[uset[0]], table.column(uset[0]), rng)
         return
     *head, last = uset
-    col = table.column(last)
     seen: set[tuple] = set()
+    repeats = []
     for i, tup in enumerate(zip(*(cols[c] for c in uset))):
-        if any(v is None for v in tup):
-            continue
-        step = 1
-        while tup in seen:
-            value = cols[last][i]
-            if isinstance(value, str):
-                suffix = f"~{step}"
-                cols[last][i] = (str(value)[: max((col.length or 255) - len(suffix), 0)] + suffix)
-            elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-                cols[last][i] = value + step
-            else:
-                cols[last][i] = _nudge(value, step)
-            tup = tuple(cols[c][i] for c in uset)
-            step += 1
-        seen.add(tup)
+        if not any(v is None for v in tup):
+            if tup in seen:
+                repeats.append((i, tup))
+            seen.add(tup)
+    alternatives = _Alternatives(table.column(last))
+    for i, tup in repeats:
+        rest = tup[:-1]
+        cols[last][i] = alternatives.free(tup[-1], lambda cand: (*rest, cand) in seen, key=rest)
+        seen.add((*rest, cols[last][i]))
+
+
+class _Alternatives:
+    """Values to put in place of a repeated one: near it first (a suffix, the next integer, a
+    nudged date or number), then, for text too short for suffixes, every string that fits. One
+    walk per repeated value, resumed where it stopped, so n copies of one value cost O(n) tries,
+    not O(n²); a column that cannot hold that many distinct values is an error, not a hang."""
+
+    def __init__(self, col: Column):
+        self.col = col
+        self._walks: dict[Any, Iterator[Any]] = {}
+
+    def free(self, value: Any, taken: Callable[[Any], bool], key: Any = ()) -> Any:
+        walk = self._walks.setdefault((key, value), _near(value, self.col))
+        for cand in walk:
+            if not taken(cand):
+                return cand
+        raise UnsupportedSchema(
+            f"column {self.col.name} is UNIQUE but its type ({self.col.type}) holds no more distinct values near "
+            f"{value!r} for the rows generated; give it a wider type, or fewer rows (--scale or rows: in the spec)")
+
+
+_TEXT = string.ascii_uppercase + string.digits
+
+
+def _near(value: Any, col: Column) -> Iterator[Any]:
+    if isinstance(value, str):
+        length = col.length or 255
+        k = 1
+        while len(suffix := f"~{k}") <= length:
+            yield value[: length - len(suffix)] + suffix
+            k += 1
+        for width in range(1, length + 1):  # too short for more suffixes: every string that fits
+            for chars in itertools.product(_TEXT, repeat=width):
+                yield "".join(chars)
+        return
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        for step in itertools.count(1):
+            yield value + step
+    for step in itertools.count(1):
+        nudged = _nudge(value, step)
+        if nudged == value:  # a type with nothing near (a boolean, bytes)
+            return
+        yield nudged
 
 
 def _nudge(v: Any, step: int) -> Any:
