@@ -56,7 +56,11 @@ def split_by_need(schema: Schema, spec: Spec, sizing: Sizing, rho: float) -> dic
         n = max(sizing.rows.get(t, 0.0), 1.0)
         noise = d * math.sqrt(m) / math.sqrt(2 * rho_t * model_share)
         warning = None
-        if noise > NOISY * n:
+        # Against the fewest rows the noisy size makes plausible (2σ below it): an 8-row table
+        # whose size came out at 150 (σ ≈ 110 at ε = 1) is still swamped, and said so only
+        # when the noise happened to keep its size small.
+        plausible = max(n - 2 * sizing.rows_sigma.get(t, 0.0), 1.0)
+        if noise > NOISY * plausible:
             more = noise / (NOISY * n)
             owner = units.owner.get(t)
             fix = [f"a larger --epsilon (about {min(more, 1e6):.3g}× for σ at {NOISY:.0%} of the rows)",
