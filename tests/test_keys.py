@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 
 from dbsynth.errors import UnsupportedSchema
 
@@ -88,3 +89,20 @@ def test_a_repeated_pair_changes_only_its_last_column_and_keeps_first_occurrence
     make_unique_rows(cols, ("year", "code"), table, np.random.default_rng(0))
     assert cols["code"][:2] == ["ab~1", "ab"] and cols["code"][-1] == "ab"
     assert len(set(zip(cols["year"], cols["code"]))) == 31
+
+
+def test_a_run_whose_unique_column_cannot_hold_its_rows_stops_with_exit_6_and_writes_nothing(tmp_path):
+    """30 one-letter codes, UNIQUE in a CHAR(1), at --scale 10: the shadow's 300 rows cannot all
+    differ in one character of the alphabet the repair uses. One line, exit 6, the target empty."""
+    import sqlite3
+
+    from test_bad_input import assert_one_clear_line, dbsynth
+
+    src, tgt = tmp_path / "src.db", tmp_path / "tgt.db"
+    with sqlite3.connect(src) as db:
+        db.execute("CREATE TABLE code (id INTEGER PRIMARY KEY, letter CHAR(1) NOT NULL UNIQUE, n INTEGER)")
+        db.executemany("INSERT INTO code VALUES (?, ?, ?)",
+                       [(i, chr(ord("A") + i) if i < 26 else str(i - 26), i % 7) for i in range(30)])
+    res = dbsynth("run", f"sqlite:///{src}", f"sqlite:///{tgt}", "--epsilon", "4", "--scale", "10")
+    assert_one_clear_line(res, 6, "code.letter", "UNIQUE", "--scale")
+    assert not tgt.exists() or not sa.inspect(sa.create_engine(f"sqlite:///{tgt}")).get_table_names()

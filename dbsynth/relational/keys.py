@@ -54,7 +54,7 @@ def unique_strings(n: int, length: int, rng: np.random.Generator) -> list[str]:
     return out
 
 
-def make_unique(values: list[Any], col: Column, rng: np.random.Generator) -> list[Any]:
+def make_unique(values: list[Any], col: Column, rng: np.random.Generator, table: str = "") -> list[Any]:
     """Replace repeated non-NULL values so the column holds no duplicate (for UNIQUE columns)."""
     seen: set[Any] = set()
     out = list(values)
@@ -64,7 +64,7 @@ def make_unique(values: list[Any], col: Column, rng: np.random.Generator) -> lis
             if v in seen:
                 repeats.append(i)
             seen.add(v)
-    alternatives = _Alternatives(col)  # after every first value is seen: none of them is changed
+    alternatives = _Alternatives(col, table)  # after every first value is seen: none of them is changed
     for i in repeats:
         out[i] = alternatives.free(out[i], seen.__contains__)
         seen.add(out[i])
@@ -75,7 +75,7 @@ def make_unique_rows(cols: dict[str, list[Any]], uset: tuple[str, ...], table: T
     """Make the tuples of a multi-column unique set distinct by changing only its last column
     in the repeated rows (the other columns keep their modelled values)."""
     if len(uset) == 1:
-        cols[uset[0]] = make_unique(cols[uset[0]], table.column(uset[0]), rng)
+        cols[uset[0]] = make_unique(cols[uset[0]], table.column(uset[0]), rng, table.name)
         return
     *head, last = uset
     seen: set[tuple] = set()
@@ -85,7 +85,7 @@ def make_unique_rows(cols: dict[str, list[Any]], uset: tuple[str, ...], table: T
             if tup in seen:
                 repeats.append((i, tup))
             seen.add(tup)
-    alternatives = _Alternatives(table.column(last))
+    alternatives = _Alternatives(table.column(last), table.name)
     for i, tup in repeats:
         rest = tup[:-1]
         cols[last][i] = alternatives.free(tup[-1], lambda cand: (*rest, cand) in seen, key=rest)
@@ -98,8 +98,8 @@ class _Alternatives:
     walk per repeated value, resumed where it stopped, so n copies of one value cost O(n) tries,
     not O(n²); a column that cannot hold that many distinct values is an error, not a hang."""
 
-    def __init__(self, col: Column):
-        self.col = col
+    def __init__(self, col: Column, table: str = ""):
+        self.col, self.where = col, f"{table}.{col.name}" if table else col.name
         self._walks: dict[Any, Iterator[Any]] = {}
 
     def free(self, value: Any, taken: Callable[[Any], bool], key: Any = ()) -> Any:
@@ -108,7 +108,7 @@ class _Alternatives:
             if not taken(cand):
                 return cand
         raise UnsupportedSchema(
-            f"column {self.col.name} is UNIQUE but its type ({self.col.type}) holds no more distinct values near "
+            f"column {self.where} is UNIQUE but its type ({self.col.type}) holds no more distinct values near "
             f"{value!r} for the rows generated; give it a wider type, or fewer rows (--scale or rows: in the spec)")
 
 
