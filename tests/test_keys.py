@@ -106,3 +106,12 @@ def test_a_run_whose_unique_column_cannot_hold_its_rows_stops_with_exit_6_and_wr
     res = dbsynth("run", f"sqlite:///{src}", f"sqlite:///{tgt}", "--epsilon", "4", "--scale", "10")
     assert_one_clear_line(res, 6, "code.letter", "UNIQUE", "--scale")
     assert not tgt.exists() or not sa.inspect(sa.create_engine(f"sqlite:///{tgt}")).get_table_names()
+
+
+def test_repeated_integers_take_the_next_free_ones_past_the_largest():
+    col = Column("n", "INTEGER", "Integer", False)
+    out = make_unique([5, 5, 3, 5, 9, 3], col, np.random.default_rng(0))
+    assert (out[0], out[2], out[4]) == (5, 3, 9)  # first occurrences stay
+    assert sorted(out) == [3, 5, 9, 10, 11, 12]
+    many = make_unique(list(range(0, 100_000, 2)) * 2, col, np.random.default_rng(0))  # dense: one shared walk
+    assert len(set(many)) == 100_000 and max(many) == 99_998 + 50_000

@@ -61,7 +61,7 @@ def split_by_need(schema: Schema, spec: Spec, sizing: Sizing, rho: float) -> dic
         # when the noise happened to keep its size small.
         plausible = max(n - 2 * sizing.rows_sigma.get(t, 0.0), 1.0)
         if noise > NOISY * plausible:
-            more = noise / (NOISY * n)
+            more = noise / (NOISY * plausible)
             owner = units.owner.get(t)
             fix = [f"a larger --epsilon (about {min(more, 1e6):.3g}× for σ at {NOISY:.0%} of the rows)",
                    f"--public {t} if it is reference data"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import string
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -64,7 +64,7 @@ def make_unique(values: list[Any], col: Column, rng: np.random.Generator, table:
             if v in seen:
                 repeats.append(i)
             seen.add(v)
-    alternatives = _Alternatives(col, table)  # after every first value is seen: none of them is changed
+    alternatives = _Alternatives(col, table, seen)  # after every first value is seen: none of them is changed
     for i in repeats:
         out[i] = alternatives.free(out[i], seen.__contains__)
         seen.add(out[i])
@@ -85,7 +85,7 @@ def make_unique_rows(cols: dict[str, list[Any]], uset: tuple[str, ...], table: T
             if tup in seen:
                 repeats.append((i, tup))
             seen.add(tup)
-    alternatives = _Alternatives(table.column(last), table.name)
+    alternatives = _Alternatives(table.column(last), table.name, (t[-1] for t in seen))
     for i, tup in repeats:
         rest = tup[:-1]
         cols[last][i] = alternatives.free(tup[-1], lambda cand: (*rest, cand) in seen, key=rest)
@@ -93,17 +93,23 @@ def make_unique_rows(cols: dict[str, list[Any]], uset: tuple[str, ...], table: T
 
 
 class _Alternatives:
-    """Values to put in place of a repeated one: near it first (a suffix, the next integer, a
-    nudged date or number), then, for text too short for suffixes, every string that fits. One
-    walk per repeated value, resumed where it stopped, so n copies of one value cost O(n) tries,
-    not O(n²); a column that cannot hold that many distinct values is an error, not a hang."""
+    """Values to put in place of a repeated one: integers past the largest one, shared by all;
+    otherwise near it (a suffix, a nudged date or number), then, for text too short for suffixes,
+    every string that fits. Each walk resumes where it stopped, so n copies of one value cost
+    O(n) tries, not O(n²); a column that cannot hold that many distinct values is an error, not
+    a hang. `values`: the column's values (where the integers start)."""
 
-    def __init__(self, col: Column, table: str = ""):
+    def __init__(self, col: Column, table: str = "", values: Iterable[Any] = ()):
         self.col, self.where = col, f"{table}.{col.name}" if table else col.name
         self._walks: dict[Any, Iterator[Any]] = {}
+        integers = [v for v in values if _is_integer(v)]
+        self._next_integer = max(integers) + 1 if integers else 0
 
     def free(self, value: Any, taken: Callable[[Any], bool], key: Any = ()) -> Any:
-        walk = self._walks.setdefault((key, value), _near(value, self.col))
+        if _is_integer(value):
+            walk = self._walks.setdefault((key, int), itertools.count(self._next_integer))
+        else:
+            walk = self._walks.setdefault((key, value), _near(value, self.col))
         for cand in walk:
             if not taken(cand):
                 return cand
@@ -113,6 +119,10 @@ class _Alternatives:
 
 
 _TEXT = string.ascii_uppercase + string.digits
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def _near(value: Any, col: Column) -> Iterator[Any]:
@@ -126,9 +136,6 @@ def _near(value: Any, col: Column) -> Iterator[Any]:
             for chars in itertools.product(_TEXT, repeat=width):
                 yield "".join(chars)
         return
-    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
-        for step in itertools.count(1):
-            yield value + step
     for step in itertools.count(1):
         nudged = _nudge(value, step)
         if nudged == value:  # a type with nothing near (a boolean, bytes)
