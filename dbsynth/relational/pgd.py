@@ -125,9 +125,8 @@ class PGDLinker:
 
         parts = zip(split(problem, groups, rng, share_parents=shared), streams)
         if workers == 1:
-            # In this thread: a worker thread allocates from a malloc arena of its own, which
-            # keeps what the groups free beside what the main thread's keeps (the 4× shop's peak
-            # was 2,271 MiB with one worker thread; see BENCHMARKS).
+            # In this thread: no pool to start, and no second malloc arena (a worker thread
+            # allocates from one of its own, which keeps what it frees beside the main one's).
             for (kids, folks, part), stream in parts:
                 links = inner.link(part, stream)
                 parent[kids] = np.where(links >= 0, folks[np.maximum(links, 0)], -1)
