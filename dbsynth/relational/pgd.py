@@ -58,8 +58,9 @@ class PGDLinker:
     group: int = 250_000  # children per group above which an edge is linked in random groups (groups.py):
     # at 1M children 250k took 47 s and 439 MB, 500k 67 s and 526 MB, one group 80 s and 1009 MB, TVD and KS the same
     # Groups linked at once (threads); None: one per core, at most 4. One by default: on 2 cores two
-    # took 1M children from 11.4 to 9.8 s, but each thread's malloc arena kept what it freed, and the
-    # scale benchmark's 4× shop peaked at 2,212 MiB against 1,477 one group at a time (the 2 GB goal).
+    # took 1M children from 11.4 to 9.8 s, and the scale benchmark's 4× shop peaked at 2,212 MiB
+    # with them; 1,477 one group at a time was read in memory_by_stage.py, but the CLI run with one
+    # group peaked at 2,271 (BENCHMARKS, sixth measurement), so the choice is open again.
     workers: int | None = 1
 
     def link(self, problem: LinkProblem, rng: np.random.Generator) -> np.ndarray:
@@ -117,19 +118,19 @@ class PGDLinker:
         parent = np.full(problem.n_children, -1, dtype=np.int32 if problem.n_parents < 2**31 else np.int64)
         running: dict[Future, tuple[np.ndarray, np.ndarray]] = {}
 
+        def place(kids: np.ndarray, folks: np.ndarray, links: np.ndarray) -> None:
+            parent[kids] = np.where(links >= 0, folks[np.maximum(links, 0)], -1)
+
         def collect(done) -> None:
             for future in done:
-                kids, folks = running.pop(future)
-                links = future.result()
-                parent[kids] = np.where(links >= 0, folks[np.maximum(links, 0)], -1)
+                place(*running.pop(future), future.result())
 
         parts = zip(split(problem, groups, rng, share_parents=shared), streams)
         if workers == 1:
             # In this thread: no pool to start, and no second malloc arena (a worker thread
             # allocates from one of its own, which keeps what it frees beside the main one's).
             for (kids, folks, part), stream in parts:
-                links = inner.link(part, stream)
-                parent[kids] = np.where(links >= 0, folks[np.maximum(links, 0)], -1)
+                place(kids, folks, inner.link(part, stream))
         else:
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 for (kids, folks, part), stream in parts:
