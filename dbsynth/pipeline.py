@@ -1,7 +1,8 @@
 """`run`: source DSN to shadow database, one stage after another, data flowing one way.
 
 introspect → spec → measure (ledger) → fit → sample/link/repair → write. Only `measure` reads
-the source and only `write` touches the target.
+the source and only `write` touches the target. Sampling and writing overlap: the sampler (its own
+thread) hands each table over when it is final, and the writer loads it while the next is linked.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import contextlib
 import datetime as dt
 import json
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +42,7 @@ from dbsynth.schema.introspect import introspect
 from dbsynth.spec import Release, Spec, check_against_schema, check_linker, check_method
 from dbsynth.tabular import method_for
 from dbsynth.tabular.llm import llm_method
+from dbsynth.synthetic import StreamedDatabase
 from dbsynth.write.fallback import check_writable
 
 Stage = Callable[[str, str], None]  # (stage, detail) progress callback
@@ -71,6 +74,8 @@ class RunResult:
     target: str
     rows: dict[str, int]
     ledger: dict
+    # Per stage; "sample" ends with the last table sampled (the write of the tables before it runs
+    # alongside), "write" is the rest of the write: the last table, keys, indexes, commit.
     seconds: dict[str, float] = field(default_factory=dict)
     split: dict[str, dict] = field(default_factory=dict)  # per private table: its ρ, noisy size, noise, warning
 
@@ -221,12 +226,7 @@ def _run(opts: RunOptions, progress: Stage | None, closing: contextlib.ExitStack
     reading.close()  # the marginals are counted as the models ask for them: the last read of the source
     lap("fit")
 
-    say("sample", "keys, links, constraints")
-    data = assemble(schema, spec, units, measured, models, rng, seed, links=links, sizing=sizing, scale=opts.scale,
-                    noise={t: share.noise for t, share in shares.items()})
-    lap("sample")
-
-    ledger_dict = ledger.to_dict()
+    ledger_dict = ledger.to_dict()  # the budget is spent: what follows is post-processing
     paid = {t: {c.name for c, _ in paid_columns(schema, spec, t)} for t in measured if measured[t].private}
     release = Release(run=run_id, epsilon=ledger_dict["epsilon"], delta=opts.delta, created=created)
     # The spec as run, with the domains and bins it released and the caps it chose: stored with
@@ -252,12 +252,78 @@ def _run(opts: RunOptions, progress: Stage | None, closing: contextlib.ExitStack
 
     from dbsynth.write import write_database
 
-    write_database(tgt, schema, data, ledger=ledger_dict, replace=opts.replace,
-                   progress=lambda t, done, total: say("write", f"{t} {done}/{total}"))
+    # Sampling and writing overlap: the sampler hands each table over as soon as its rows and
+    # links are final (parents before children), and the writer loads it while the sampler links
+    # the next; what the write does after the last table (foreign keys, indexes, commit) is its own.
+    say("sample", "keys")
+    sampled = StreamedDatabase()
+    overlap = _Overlap(say)
+
+    def sample_all() -> None:
+        assemble(schema, spec, units, measured, models, rng, seed, links=links, sizing=sizing, scale=opts.scale,
+                 noise={t: share.noise for t, share in shares.items()}, ready=sampled.put,
+                 progress=lambda t: overlap.sampling(f"links of {t}"))
+
+    sampler = threading.Thread(target=_sample, args=(sampled, overlap, sample_all), name="dbsynth-sample", daemon=True)
+    sampler.start()
+    try:
+        write_database(tgt, schema, sampled, ledger=ledger_dict, replace=opts.replace, progress=overlap.writing)
+    finally:
+        # A writer that failed stops the sampler at its next table (the one it links runs on).
+        sampled.stop()
+        sampler.join()
+    timings["sample"] = round(overlap.sampled_at - clock, 3)
+    clock = overlap.sampled_at
     lap("write")
     return RunResult(redact(opts.source), redact(opts.target),
-                     {n: t.n_rows for n, t in data.tables.items()}, ledger_dict, timings,
+                     {n: t.n_rows for n, t in sampled.tables.items()}, ledger_dict, timings,
                      split={t: share.to_dict() for t, share in shares.items()})
+
+
+class _Overlap:
+    """Progress while sampling and writing overlap: until the last table is sampled, the writer's
+    progress is shown in the sample stage's line, so each stage still starts once and in order."""
+
+    def __init__(self, say: Stage):
+        self.say = say
+        self.lock = threading.Lock()
+        self.sample_detail = "keys"
+        self.write_detail = ""
+        self.sampled_at: float | None = None
+
+    def sampling(self, detail: str) -> None:
+        with self.lock:
+            self.sample_detail = detail
+            self._show()
+
+    def done(self) -> None:
+        with self.lock:
+            self.sampled_at = time.perf_counter()
+
+    def writing(self, table: str, done: int, total: int) -> None:
+        with self.lock:
+            self.write_detail = f"{table} {done}/{total}"
+            self._show()
+
+    def _show(self) -> None:
+        if self.sampled_at is None:
+            writing = f"; writing {self.write_detail}" if self.write_detail else ""
+            self.say("sample", f"{self.sample_detail}{writing}")
+        else:
+            self.say("write", self.write_detail)
+
+
+def _sample(sampled: StreamedDatabase, overlap: _Overlap, sample_all: Callable[[], None]) -> None:
+    """The sampler's thread: every table into `sampled`, then its end (or the error that ended it,
+    raised in the writer)."""
+    try:
+        sample_all()
+    except BaseException as exc:  # noqa: BLE001 - handed to the writer's thread, which raises it
+        overlap.done()
+        sampled.end(exc)
+    else:
+        overlap.done()
+        sampled.end()
 
 
 def _calibrate_dp_sgd(spec: Spec, measured: dict, rho_total: float, epsilon: float, delta: float) -> None:

@@ -111,8 +111,8 @@ def test_a_run_hands_the_writer_compact_columns_not_python_values_per_row(chinoo
     real = dbsynth.write.write_database
 
     def capture(target, schema, data, **kwargs):
+        real(target, schema, data, **kwargs)  # the tables arrive while it writes
         seen.update({name: dict(t.columns) for name, t in data.tables.items()})
-        return real(target, schema, data, **kwargs)
 
     monkeypatch.setattr(dbsynth.write, "write_database", capture)
     run(RunOptions(chinook_sqlite, f"sqlite:///{tmp_path / 'shadow.db'}", 2.0, seed=1))
@@ -139,3 +139,25 @@ def test_decoding_by_vector_gives_what_decoding_value_by_value_gives(as_type, x)
     values = np.r_[np.asarray(x, dtype=float), rng.uniform(-3e9, 4e9, 5_000) if as_type != "time" else []]
     got, want = from_numbers(values, as_type, 2), [from_number(v, as_type, 2) for v in values.tolist()]
     assert got == want and [type(v) for v in got] == [type(v) for v in want]
+
+
+def test_made_up_values_decode_the_same_while_another_thread_decodes_too():
+    """The writer decodes while the sampler, in its own thread, may decode other blocks of the
+    same run (a unique set, a parent's keys): a block must come out the same either way."""
+    import threading
+
+    from dbsynth.sample import ValueFactory, block_decoder
+    from dbsynth.schema import Column
+    from dbsynth.spec import ColumnSpec
+
+    col = Column(name="email", type="VARCHAR(80)", generic="string", nullable=False, length=80)
+    values = ValueFactory(11)
+    decode = block_decoder(col, ColumnSpec(kind="pii", faker="email"), None, values)
+    emails = CodedValues(np.zeros(6 * BLOCK, dtype=np.int8), decode, 5)
+    alone = emails[:]
+    other = CodedValues(np.zeros(6 * BLOCK, dtype=np.int8), decode, 6)
+    busy = threading.Thread(target=lambda: [other[:] for _ in range(3)])
+    busy.start()
+    together = [v for start in range(0, len(emails), BLOCK) for v in emails[start:start + BLOCK]]
+    busy.join()
+    assert together == alone

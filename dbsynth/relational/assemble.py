@@ -8,7 +8,7 @@ special case since all keys already exist and the writer creates FK constraints 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -45,9 +45,13 @@ def assemble(
     sizing: Sizing | None = None,
     scale: float = 1.0,
     noise: dict[str, float] | None = None,
+    ready: Callable[[SyntheticTable], None] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> SyntheticDatabase:
     """`links`: the cross-table measurements of pgd edges (`measure_links`); an edge without them
-    is linked by degree only. `sizing`, `scale`, `noise`: see `sizes.table_sizes`."""
+    is linked by degree only. `sizing`, `scale`, `noise`: see `sizes.table_sizes`. `ready` is
+    handed each table as soon as it is final (its rows, links and unique sets; nothing later
+    changes it), parents before children; `progress(table)` as a table's links begin."""
     targets = owner_targets(units, measured, models, sizing, noise)
     counts = table_sizes(schema, spec, units, measured, models, sizing, scale, targets, noise)
     values = ValueFactory(seed)
@@ -56,7 +60,10 @@ def assemble(
         state.columns[name], state.codes[name] = _own_columns(name, schema, spec, measured[name], models.get(name),
                                                               counts[name], values, rng, seed)
     order = link_order(schema, units)
+    tables = {}
     for name in schema.topological_order():
+        if progress is not None:
+            progress(name)
         for fk in (e for e in order if e.table == name):
             if not spec.tables[name].private and not spec.tables[fk.ref_table].private:
                 continue  # public -> public: real keys, kept as they are
@@ -64,7 +71,10 @@ def assemble(
         for uset in unique_sets_with_fks(schema.tables[name]):
             if set(uset) <= set(state.columns[name]):  # a set with a generated column: the target's to enforce
                 _dedupe_links(name, uset, schema, state, rng)
-    return SyntheticDatabase({n: SyntheticTable(n, cols) for n, cols in state.columns.items()})
+        tables[name] = SyntheticTable(name, state.columns[name])
+        if ready is not None:
+            ready(tables[name])
+    return SyntheticDatabase(tables)
 
 
 def _own_columns(name, schema, spec, tm, model, n, values, rng, seed):

@@ -49,6 +49,9 @@ def write(
             if existing and not replace:
                 raise target_not_empty(engine.url, existing)
             _drop(conn, existing)
+            # A sequence starts past every key it numbers, known once every table is sampled:
+            # DuckDB loads nothing while the rest is sampled.
+            data.wait_all()
             for name, start in _sequences(metadata, data).items():
                 step.at(None, f"sequence {name}")
                 conn.exec_driver_sql(f"CREATE SEQUENCE {_quote(conn, name)} START WITH {int(start)}")

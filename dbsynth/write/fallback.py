@@ -7,8 +7,8 @@ it could not write.
   for a bit(8), `'empty'` for a range, `{}` for JSON, `''` for a tsvector, a POINT(0 0) for a
   MariaDB geometry, 0 for a BIT(n), ... or NO_VALUE when dbsynth knows none (a user-defined base
   type, a composite type).
-- `resolve_fallbacks(metadata, data, kind)`: the writer puts those values where the sampler left
-  FALLBACK.
+- `resolve_fallbacks(metadata, table, kind)`: the writer puts those values where the sampler left
+  FALLBACK in a table.
 - `check_writable(schema, spec, kind)`: run by `plan` (on the source engine) and by `run` (on the
   target engine) before any row is read: raises UnsupportedSchema (exit 6) naming table.column,
   its type and the fix, for a column that could only fail at write time (or a partitioned table
@@ -33,7 +33,7 @@ from sqlalchemy.dialects import mysql, postgresql
 
 from dbsynth.columns import ColumnValues, ConstantValues
 from dbsynth.errors import SpecError, UnsupportedSchema
-from dbsynth.synthetic import FALLBACK, SyntheticDatabase
+from dbsynth.synthetic import FALLBACK, SyntheticTable
 
 
 class _NoValue:
@@ -204,20 +204,20 @@ def _spelled_value(spelled: str, kind: str) -> Any:
     return NO_VALUE
 
 
-def resolve_fallbacks(metadata: sa.MetaData, data: SyntheticDatabase, kind: str) -> None:
+def resolve_fallbacks(metadata: sa.MetaData, table: SyntheticTable, kind: str) -> None:
     """Put each column's data-independent value where the sampler left FALLBACK (in place).
     `check_writable` has made sure, before any row was read, that every such column has one."""
-    for name, table in data.tables.items():
-        for column, values in table.columns.items():
-            if not _holds_fallback(values):
-                continue
-            value = fallback_value(metadata.tables[name].c[column], kind)
-            if value is NO_VALUE:  # check_writable refuses this before reading: a bug if it gets here
-                raise UnsupportedSchema(_no_value(name, column, metadata.tables[name].c[column]))
-            if isinstance(values, ConstantValues):
-                table.columns[column] = ConstantValues(value, len(values))
-            else:
-                table.columns[column] = [value if v is FALLBACK else v for v in values]
+    name = table.name
+    for column, values in table.columns.items():
+        if not _holds_fallback(values):
+            continue
+        value = fallback_value(metadata.tables[name].c[column], kind)
+        if value is NO_VALUE:  # check_writable refuses this before reading: a bug if it gets here
+            raise UnsupportedSchema(_no_value(name, column, metadata.tables[name].c[column]))
+        if isinstance(values, ConstantValues):
+            table.columns[column] = ConstantValues(value, len(values))
+        else:
+            table.columns[column] = [value if v is FALLBACK else v for v in values]
 
 
 def _holds_fallback(values) -> bool:

@@ -31,7 +31,7 @@ from dbsynth.connect import redact
 from dbsynth.errors import UsageError
 from dbsynth.synthetic import SyntheticDatabase, SyntheticTable
 from dbsynth.write.ledger import LEDGER_TABLE, ledger_row, ledger_table
-from dbsynth.write.rows import Progress, chunks, columns_to_write, report, value_adapters
+from dbsynth.write.rows import Progress, arriving, chunks, columns_to_write, report, value_adapters
 from dbsynth.write.transaction import (
     Step,
     acquire_target_lock,
@@ -195,7 +195,7 @@ def _build(
     for table in tables:
         step.at(table.name)
         conn.execute(CreateTable(table))
-    for table in tables:
+    for table in arriving(data, tables):
         step.at(table.name)
         _insert(conn, table, data.tables.get(table.name), progress)
     for table in tables:

@@ -32,7 +32,7 @@ from dbsynth.synthetic import SyntheticDatabase, SyntheticTable
 from dbsynth.write.ddl import serial_sequence
 from dbsynth.write.domain_checks import hold_domain_checks
 from dbsynth.write.ledger import ledger_row, ledger_table
-from dbsynth.write.rows import Adapter, Progress, chunks, columns_to_write, report, value_adapters
+from dbsynth.write.rows import Adapter, Progress, arriving, chunks, columns_to_write, report, value_adapters
 from dbsynth.write.transaction import acquire_target_lock, all_or_nothing, pause_before_commit, target_not_empty
 
 
@@ -69,7 +69,7 @@ def write(
         for partition in metadata.info.get("partitions", []):
             step.at(partition.name)
             _create_partition(conn, partition)
-        for table in tables:
+        for table in arriving(data, tables):
             step.at(table.name)
             hold_domain_checks(conn, table, data.tables.get(table.name))
             # A partitioned table takes its rows itself: each lands in the partition its key selects.

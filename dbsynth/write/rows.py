@@ -23,22 +23,30 @@ Progress = Callable[[str, int, int], None]
 Adapter = Callable[[Any], Any]
 
 
-def check_data(metadata: sa.MetaData, data: SyntheticDatabase) -> None:
-    """Refuse, before touching the target, data that does not fit the tables it is meant for."""
-    for name, table in data.tables.items():
-        if name not in metadata.tables:
-            raise WriteFailed(f"synthetic table {name} is not in the schema; nothing was written")
-        known = metadata.tables[name].c
-        unknown = [c for c in table.columns if c not in known]
-        if unknown:
-            raise WriteFailed(
-                f"synthetic table {name} has columns the schema lacks: {', '.join(unknown)}; nothing was written"
-            )
-        lengths = {len(v) for v in table.columns.values()}
-        if len(lengths) > 1:
-            raise WriteFailed(
-                f"synthetic table {name} has columns of different lengths {sorted(lengths)}; nothing was written"
-            )
+def check_table(metadata: sa.MetaData, table: SyntheticTable) -> None:
+    """Refuse, before the write commits anything, rows that do not fit the table they are meant for."""
+    name = table.name
+    if name not in metadata.tables:
+        raise WriteFailed(f"synthetic table {name} is not in the schema; nothing was written")
+    known = metadata.tables[name].c
+    unknown = [c for c in table.columns if c not in known]
+    if unknown:
+        raise WriteFailed(
+            f"synthetic table {name} has columns the schema lacks: {', '.join(unknown)}; nothing was written"
+        )
+    lengths = {len(v) for v in table.columns.values()}
+    if len(lengths) > 1:
+        raise WriteFailed(
+            f"synthetic table {name} has columns of different lengths {sorted(lengths)}; nothing was written"
+        )
+
+
+def arriving(data: SyntheticDatabase, tables: list[sa.Table]) -> Iterator[sa.Table]:
+    """`tables` as their rows are final (a streamed database hands them over while it samples the
+    rest): the order a writer loads them in."""
+    by_name = {t.name: t for t in tables}
+    for name in data.arriving(by_name):
+        yield by_name[name]
 
 
 def columns_to_write(table: sa.Table, data: SyntheticTable | None) -> list[str]:

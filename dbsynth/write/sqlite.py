@@ -20,7 +20,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from dbsynth.synthetic import SyntheticDatabase, SyntheticTable
 from dbsynth.write.ledger import ledger_row, ledger_table
-from dbsynth.write.rows import Progress, chunks, columns_to_write, report, value_adapters
+from dbsynth.write.rows import Progress, arriving, chunks, columns_to_write, report, value_adapters
 from dbsynth.write.sqlite_file import open_for_write
 from dbsynth.write.transaction import (
     Step,
@@ -115,7 +115,7 @@ def _write(
     for table in tables:
         step.at(table.name)
         conn.execute(CreateTable(table))
-    for table in tables:
+    for table in arriving(data, tables):
         step.at(table.name)
         _insert(conn, table, data.tables.get(table.name), progress)
     step.at(None)
