@@ -249,7 +249,7 @@ def test_groups_linked_at_once_give_the_links_they_give_one_after_another(min_pa
     alone = PGDLinker(group=group, workers=1).link(problem, np.random.default_rng(6))
     at_once = PGDLinker(group=group, workers=3).link(problem, np.random.default_rng(6))
     assert np.array_equal(alone, at_once)
-    assert PGDLinker()._workers(5) == 1, "one at a time by default: threads cost memory (BENCHMARKS)"
+    assert PGDLinker()._workers(5) == 2, "two at a time by default: each more costs memory (BENCHMARKS)"
     assert PGDLinker(workers=None)._workers(5) >= 1 and PGDLinker(workers=8)._workers(5) == 5
 
 

@@ -90,3 +90,25 @@ def test_the_two_sort_order_is_lexsorts():
     rng = np.random.default_rng(0)
     primary, tiebreak = rng.integers(0, 50, 20_000), rng.random(20_000)
     assert np.array_equal(_sorted_by(primary, tiebreak), np.lexsort((tiebreak, primary)))
+
+
+def test_a_draw_past_one_chunk_keeps_every_chunk_systematic_in_narrow_codes(monkeypatch):
+    """Past `CHUNK` rows a model draws chunk by chunk (memory): each chunk is a systematic sample
+    of the model, so the whole draw's one-ways are within one row per chunk of n·p, every parent
+    group's conditional too, and the codes are held in their narrowest type."""
+    import dbsynth.tabular.model as model_module
+
+    monkeypatch.setattr(model_module, "CHUNK", 1000)
+    rng = np.random.default_rng(0)
+    sizes = {"a": 6, "b": 300, "c": 4}
+    model = _model(sizes, {("a", "b"): rng.normal(0, 1.5, (6, 300)), ("b", "c"): rng.normal(0, 1.5, (300, 4))})
+    n = 10_500  # 11 chunks
+    rows = model.sample(n, np.random.default_rng(1))
+    assert {c: rows[c].dtype for c in sizes} == {"a": np.int8, "b": np.int16, "c": np.int8}
+    assert all(len(v) == n and v.min() >= 0 and v.max() < sizes[c] for c, v in rows.items())
+    marginals = TreeMarginals(model.tree, model.beliefs, 1.0)
+    root = list(reversed(model.tree.elimination_order))[0]
+    counts = np.bincount(rows[root], minlength=sizes[root])
+    assert np.abs(counts - n * marginals.probabilities((root,))).max() <= 11
+    # Not one chunk repeated: the chunks are drawn from the generator one after another.
+    assert not all(np.array_equal(rows[c][:954], rows[c][954:1908]) for c in sizes)

@@ -57,11 +57,11 @@ class PGDLinker:
     degree_repair: bool = True
     group: int = 250_000  # children per group above which an edge is linked in random groups (groups.py):
     # at 1M children 250k took 47 s and 439 MB, 500k 67 s and 526 MB, one group 80 s and 1009 MB, TVD and KS the same
-    # Groups linked at once (threads); None: one per core, at most 4. One by default: on 2 cores two
-    # took 1M children from 11.4 to 9.8 s, and the scale benchmark's 4× shop peaked at 2,212 MiB
-    # with them; 1,477 one group at a time was read in memory_by_stage.py, but the CLI run with one
-    # group peaked at 2,271 (BENCHMARKS, sixth measurement), so the choice is open again.
-    workers: int | None = 1
+    # Groups linked at once (threads); None: one per core, at most 4. Two by default: at the scale
+    # benchmark's 4x shop two took sampling from 295 to 233 s and the peak from 1,593 to 1,775 MiB
+    # (the child's VmHWM; an earlier 2,2xx MiB was its ru_maxrss, which held the benchmark's own
+    # generator: BENCHMARKS, seventh measurement); each more group holds a few hundred MB more.
+    workers: int | None = 2
 
     def link(self, problem: LinkProblem, rng: np.random.Generator) -> np.ndarray:
         n, m = problem.n_children, problem.n_parents
