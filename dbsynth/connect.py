@@ -375,8 +375,11 @@ def one_snapshot(engine: sa.Engine) -> Iterator[sa.Engine]:
     PostgreSQL: `engine` itself; a REPEATABLE READ transaction held open here exports its
     snapshot and every other transaction imports it. MySQL/MariaDB, where no session can import
     another's snapshot: an engine over one connection in one `WITH CONSISTENT SNAPSHOT`
-    transaction, whose commits and rollbacks are kept from ending it. Other engines: `engine`
-    (a DuckDB source opened read-only locks writers out; SQLite and Spark have no such snapshot)."""
+    transaction, whose commits and rollbacks are kept from ending it. SQLite in WAL mode: the
+    same, one connection in one read transaction (a WAL reader sees the database as of its first
+    read, and writers go on). Other engines: `engine` (a DuckDB source opened read-only locks
+    writers out; a SQLite file in a rollback journal would lock every writer out for the whole
+    measurement, which a live application's file must not suffer: read as it is, as Spark)."""
     kind = engine_kind(engine)
     if kind == "postgresql":
         with engine.connect() as holder:
@@ -405,8 +408,31 @@ def one_snapshot(engine: sa.Engine) -> Iterator[sa.Engine]:
                 driver.rollback()
         finally:
             pooled.close()
+    elif kind == "sqlite" and _in_wal_mode(engine):
+        pooled = engine.raw_connection()
+        try:
+            driver = pooled.driver_connection
+            saved = driver.isolation_level
+            driver.isolation_level = None  # no transaction of the module's own: ours, from BEGIN
+            driver.execute("BEGIN")
+            driver.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the first read fixes the snapshot
+            pinned = sa.create_engine(engine.url, creator=lambda: _InOneTransaction(driver),
+                                      poolclass=sa.pool.StaticPool)
+            try:
+                yield pinned
+            finally:
+                pinned.dispose()
+                driver.execute("ROLLBACK")
+                driver.isolation_level = saved
+        finally:
+            pooled.close()
     else:
         yield engine
+
+
+def _in_wal_mode(engine: sa.Engine) -> bool:
+    with engine.connect() as conn:
+        return str(conn.exec_driver_sql("PRAGMA journal_mode").scalar()).lower() == "wal"
 
 
 class _InOneTransaction:

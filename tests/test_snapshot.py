@@ -1,4 +1,4 @@
-"""A run reads one snapshot of a PostgreSQL or MariaDB source, and asks it each count once.
+"""A run reads one snapshot of a PostgreSQL, MariaDB or SQLite (WAL) source, and asks it each count once.
 
 Sizes, domains and marginals must describe one database: a commit that lands while dbsynth
 measures is not in any of them. And the bounded counts sizing made are not asked again by
@@ -19,8 +19,21 @@ CUSTOMERS = 300
 CUSTOMERS_ADDED = 3_000  # against 300: no noise at ε = 50 hides the difference
 
 
-@pytest.fixture(params=["postgresql", "mysql"])
-def server(request):
+class SqliteFiles:
+    """SQLite's stand-in for a server: a new database is a new file, in WAL mode (a rollback
+    journal is read without a snapshot: see `test_a_sqlite_file_in_a_rollback_journal_is_never_locked`)."""
+
+    def __init__(self, directory):
+        self.directory = directory
+
+    def create_database(self, name: str) -> str:
+        return f"sqlite:///{self.directory / (name + '.db')}"
+
+
+@pytest.fixture(params=["postgresql", "mysql", "sqlite"])
+def server(request, tmp_path):
+    if request.param == "sqlite":
+        return SqliteFiles(tmp_path)
     return request.getfixturevalue("pg_server" if request.param == "postgresql" else "maria_server")
 
 
@@ -28,7 +41,16 @@ def server(request):
 def shop_source(server, request) -> str:
     dsn = server.create_database(f"snap_{request.node.name[:30].lower().replace('[', '_').rstrip(']')}")
     shop.build(dsn, customers=CUSTOMERS)
+    if dsn.startswith("sqlite"):
+        _journal(dsn, "wal")
     return dsn
+
+
+def _journal(dsn: str, mode: str) -> None:
+    engine = sa.create_engine(dsn)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql(f"PRAGMA journal_mode={mode}").scalar().lower() == mode
+    engine.dispose()
 
 
 def _add_customers(dsn: str, n: int) -> None:
@@ -77,11 +99,12 @@ def test_a_run_measures_the_source_as_it_began_and_asks_each_count_once(shop_sou
     opened, snapshot = pipeline.source_engine, pipeline.one_snapshot
     monkeypatch.setattr(pipeline, "source_engine", lambda dsn, snap=None: watch(opened(dsn, snap)))
 
-    def watched_snapshot(engine):  # MariaDB reads through an engine of its own: watch that one
+    def watched_snapshot(engine):  # MariaDB and SQLite read through an engine of their own: watch that one
         class Watched:
             def __enter__(self):
                 self.inner = snapshot(engine)
-                return watch(self.inner.__enter__()) if engine.dialect.name == "mysql" else self.inner.__enter__()
+                pinned = engine.dialect.name in ("mysql", "sqlite")  # read through an engine of their own
+                return watch(self.inner.__enter__()) if pinned else self.inner.__enter__()
 
             def __exit__(self, *exc):
                 return self.inner.__exit__(*exc)
@@ -104,3 +127,21 @@ def test_a_run_measures_the_source_as_it_began_and_asks_each_count_once(shop_sou
         f"{result.rows['customer']} customers: the run counted rows committed after it began")
     twice = [s[:120] for (s, _), n in statements.items() if n > 1]
     assert statements and not twice, f"the same count asked again: {twice}"
+
+
+def test_a_sqlite_file_in_a_rollback_journal_is_never_locked(tmp_path):
+    """Its snapshot would be a read lock held through the measurement, every writer of a live
+    application's file refused meanwhile: such a file is read as it is."""
+    dsn = f"sqlite:///{tmp_path / 'live.db'}"
+    shop.build(dsn, customers=20)
+    _journal(dsn, "delete")
+    engine = source_engine(dsn)
+    try:
+        with one_snapshot(engine) as reader:
+            with reader.connect() as conn:
+                before = _customers(conn)
+            _add_customers(dsn, 1)  # "database is locked" under a held read transaction
+            with reader.connect() as conn:
+                assert _customers(conn) == before + 1
+    finally:
+        engine.dispose()
