@@ -392,42 +392,47 @@ def one_snapshot(engine: sa.Engine) -> Iterator[sa.Engine]:
                 sa.event.remove(engine, "begin", listener)
                 holder.rollback()
     elif kind == "mysql":
-        pooled = engine.raw_connection()  # the session is set up already: read only, UTC
-        try:
-            driver = pooled.driver_connection
+        def begin(driver) -> None:
             driver.rollback()
             with driver.cursor() as cur:
                 cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
-            pinned = sa.create_engine(engine.url, creator=lambda: _InOneTransaction(driver),
-                                      poolclass=sa.pool.StaticPool)
-            try:
-                yield pinned
-            finally:
-                pinned.dispose()
-                driver.rollback()
-        finally:
-            pooled.close()
+
+        # the session is set up already: read only, UTC
+        yield from _one_transaction(engine, begin, lambda driver: driver.rollback())
     elif kind == "sqlite" and _in_wal_mode(engine):
-        pooled = engine.raw_connection()
-        try:
-            driver = pooled.driver_connection
-            saved = driver.isolation_level
+        saved = {}
+
+        def begin(driver) -> None:
+            saved["isolation"] = driver.isolation_level
             driver.isolation_level = None  # no transaction of the module's own: ours, from BEGIN
             driver.execute("BEGIN")
             driver.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the first read fixes the snapshot
-            pinned = sa.create_engine(engine.url, creator=lambda: _InOneTransaction(driver),
-                                      poolclass=sa.pool.StaticPool)
-            try:
-                yield pinned
-            finally:
-                pinned.dispose()
-                driver.execute("ROLLBACK")
-                driver.isolation_level = saved
-        finally:
-            pooled.close()
+
+        def end(driver) -> None:
+            driver.execute("ROLLBACK")
+            driver.isolation_level = saved["isolation"]
+
+        yield from _one_transaction(engine, begin, end)
     else:
         yield engine
+
+
+def _one_transaction(engine: sa.Engine, begin, end) -> Iterator[sa.Engine]:
+    """An engine over one of `engine`'s connections, in the one transaction `begin` opens on it
+    and `end` closes: every `connect()` of it reads that transaction's snapshot."""
+    pooled = engine.raw_connection()
+    try:
+        driver = pooled.driver_connection
+        begin(driver)
+        pinned = sa.create_engine(engine.url, creator=lambda: _InOneTransaction(driver), poolclass=sa.pool.StaticPool)
+        try:
+            yield pinned
+        finally:
+            pinned.dispose()
+            end(driver)
+    finally:
+        pooled.close()
 
 
 def _in_wal_mode(engine: sa.Engine) -> bool:
