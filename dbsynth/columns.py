@@ -232,9 +232,13 @@ def narrow(codes: np.ndarray) -> np.ndarray:
     """Codes in the smallest signed integer type that holds them (most domains fit in int16)."""
     if codes.dtype.kind not in "iu" or not len(codes):
         return codes
-    low, high = int(codes.min()), int(codes.max())
+    return codes.astype(code_type(int(codes.min()), int(codes.max())), copy=False)
+
+
+def code_type(low: int, high: int) -> np.dtype:
+    """The smallest signed integer type that holds every value from `low` to `high`."""
     for dtype in (np.int8, np.int16, np.int32):
         info = np.iinfo(dtype)
         if info.min <= low and high <= info.max:
-            return codes.astype(dtype, copy=False)
-    return codes.astype(np.int64, copy=False)
+            return np.dtype(dtype)
+    return np.dtype(np.int64)

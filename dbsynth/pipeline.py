@@ -316,14 +316,13 @@ class _Overlap:
 def _sample(sampled: StreamedDatabase, overlap: _Overlap, sample_all: Callable[[], None]) -> None:
     """The sampler's thread: every table into `sampled`, then its end (or the error that ended it,
     raised in the writer)."""
+    error = None
     try:
         sample_all()
     except BaseException as exc:  # noqa: BLE001 - handed to the writer's thread, which raises it
-        overlap.done()
-        sampled.end(exc)
-    else:
-        overlap.done()
-        sampled.end()
+        error = exc
+    overlap.done()
+    sampled.end(error)
 
 
 def _calibrate_dp_sgd(spec: Spec, measured: dict, rho_total: float, epsilon: float, delta: float) -> None:

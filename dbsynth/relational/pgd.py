@@ -127,8 +127,7 @@ class PGDLinker:
 
         parts = zip(split(problem, groups, rng, share_parents=shared), streams)
         if workers == 1:
-            # In this thread: no pool to start, and no second malloc arena (a worker thread
-            # allocates from one of its own, which keeps what it frees beside the main one's).
+            # In this thread: no pool to start for one group at a time.
             for (kids, folks, part), stream in parts:
                 place(kids, folks, inner.link(part, stream))
         else:

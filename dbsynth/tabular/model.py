@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from mbi import Domain, MarkovRandomField
 
+from dbsynth.columns import code_type
 from dbsynth.tabular.compression import expand
 from dbsynth.tabular.inference import Clique, JunctionTree
 from dbsynth.tabular.sampling import sample
@@ -51,9 +52,9 @@ class GraphicalModel:
 
     def sample(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """`n` rows of codes. Past `CHUNK` rows they are drawn a chunk at a time into arrays of the
-        narrowest type each column's codes fit: drawing 16M rows at once held a dozen int64 and
-        float arrays of every row (the scale benchmark's largest transient), a chunk holds them
-        for its own rows. Each chunk is a systematic sample of the model on its own."""
+        narrowest type each column's codes fit: drawing 16M rows at once held int64 codes, sort
+        keys, ranks and uniforms for every row (the scale benchmark's largest transient), a chunk
+        holds them for its own rows. Each chunk is a systematic sample of the model on its own."""
         n = int(n)
         if n < 0:
             raise ValueError(f"cannot sample {n} rows")
@@ -61,7 +62,7 @@ class GraphicalModel:
             return self._draw(n, rng)
         chunks = -(-n // CHUNK)
         bounds = np.linspace(0, n, chunks + 1).astype(np.int64)  # chunks of (nearly) equal size
-        out = {col: np.empty(n, dtype=_code_type(self.sizes[col])) for col in self.columns}
+        out = {col: np.empty(n, dtype=code_type(0, self.sizes[col] - 1)) for col in self.columns}
         for start, stop in zip(bounds[:-1], bounds[1:]):
             for col, codes in self._draw(int(stop - start), rng).items():
                 out[col][start:stop] = codes
@@ -81,10 +82,3 @@ class GraphicalModel:
 
 CHUNK = 1 << 20  # rows a model draws at once
 
-
-def _code_type(size: int) -> np.dtype:
-    """The smallest signed integer type holding codes 0 .. size - 1 (`columns.narrow`'s choice)."""
-    for dtype in (np.int8, np.int16, np.int32):
-        if size - 1 <= np.iinfo(dtype).max:
-            return np.dtype(dtype)
-    return np.dtype(np.int64)
