@@ -198,26 +198,71 @@ def _has_pii(table: Table) -> bool:
     return any(pii_type(c.name) in _PERSON for c in table.columns if c.generic in _STRING_GENERICS)
 
 
+# Table-name words that say a row describes a person. Matched on whole tokens, a plural `s` dropped.
+# The first set names the people a database is about; the second its staff, who handle their rows.
+CLIENT_TABLE_WORDS = {
+    "person", "people", "customer", "client", "user", "member", "patient", "student", "contact", "account",
+    "profile", "owner", "guest", "subscriber", "buyer", "passenger", "visitor", "applicant", "candidate",
+}
+PERSON_TABLE_WORDS = CLIENT_TABLE_WORDS | {"employee", "staff", "seller", "author", "driver", "worker", "manager",
+                                           "doctor"}
+# Providers that say who somebody is. An address alone (an order's ship_address, an invoice's
+# billing_address) says where something went, not that the row is a person.
+_IDENTITY = {"first_name", "last_name", "email", "user_name", "ssn", "name"}
+
+
+def singular(token: str) -> str:
+    # Crude on purpose: enough for customers/users/employees; "people" is in the word list itself.
+    return token[:-1] if len(token) > 3 and token.endswith("s") and not token.endswith("ss") else token
+
+
+def _words(name: str) -> tuple[str, ...]:
+    return tuple(singular(t) for t in tokens(name))
+
+
+def _is_somebody(table: Table) -> bool:
+    """Whether a row of `table` is a person (a customer, an employee): its name says so, or it has
+    a column that says who (a name, an email), not only where (an address)."""
+    return bool(set(_words(table.name)) & PERSON_TABLE_WORDS) or any(
+        pii_type(c.name) in _IDENTITY for c in table.columns if c.generic in _STRING_GENERICS)
+
+
+def _is_part_of(child: str, parent: str) -> bool:
+    """Whether the child's name starts with the parent's (order_details of orders, InvoiceLine of
+    Invoice): the schema's own way of saying a row is part of another."""
+    c, p = _words(child), _words(parent)
+    return len(c) > len(p) and c[: len(p)] == p
+
+
 def choose_owners(schema: Schema, private: set[str]) -> dict[str, str | None]:
     """One owning FK per private table, forming a forest (no cycles, no self references).
 
     Every FK to a private parent earlier in FK order is a candidate (NULLs become roots), except
-    one case: a table that itself holds personal data, linked by an optional (nullable) FK to
-    another table of people (a customer and the employee who may support her), describes people
-    of its own and stays a root. The candidates are ranked: a parent whose owner chain reaches a
-    person-like table (personal-data columns), then the parent with the longer owner chain (the
-    larger unit: a track belongs to an album of an artist, not to its media type), then a NOT NULL
-    FK, then the parent with more non-key columns (an entity rather than a lookup), then the FK's
-    name: deterministic, and shown by `plan`. A table holding personal data is never owned by a
-    parent whose chain reaches no person (a customer by her country): it stays a root."""
+    one case: a person (a customer: a table named so, or with a name or email column) linked by an
+    optional (nullable) FK to another table of people (the employee who may support her) stays a
+    root: she is somebody of her own. An order with a delivery address is not a person: it is
+    owned by its customer. The candidates are ranked:
+    1. a parent whose owner chain reaches a person-like table (personal-data columns);
+    2. a parent whose chain reaches the people the database is about (customers, users, patients)
+       rather than its staff (an order belongs to its customer, not to the employee who took it);
+    3. a parent the child is named as part of (order_details of orders, not of the product, whose
+       chain may run to a supplier's contact);
+    4. the longer owner chain (the larger unit: a track belongs to an album of an artist, not to
+       its media type);
+    5. a NOT NULL FK, then the parent with more non-key columns (an entity rather than a lookup),
+       then the FK's name: deterministic, and shown by `plan`.
+    A table holding personal data is never owned by a parent whose chain reaches no person (a
+    customer by her country): it stays a root."""
     order = schema.topological_order()
     position = {t: i for i, t in enumerate(order)}
     owner: dict[str, str | None] = {}
     reaches_person: dict[str, bool] = {}
+    reaches_client: dict[str, bool] = {}
     depth: dict[str, int] = {}
     for name in order:
         table = schema.tables[name]
         person = _has_pii(table)
+        somebody = _is_somebody(table)
 
         def nullable(fk) -> bool:
             return any(table.column(c).nullable for c in fk.columns)
@@ -225,19 +270,22 @@ def choose_owners(schema: Schema, private: set[str]) -> dict[str, str | None]:
         # A table of people is owned only by other people's rows (a customer's orders, not her
         # country): owned by a lookup, a whole country of customers would be one unit.
         candidates = [fk for fk in owner_candidates(schema, name, private, position)
-                      if not (person and nullable(fk) and reaches_person.get(fk.ref_table))
+                      if not (somebody and nullable(fk) and reaches_person.get(fk.ref_table))
                       and not (person and not reaches_person.get(fk.ref_table))] if name in private else []
 
         def rank(fk):
             parent = schema.tables[fk.ref_table]
             attributes = len([c for c in parent.columns if c.name not in parent.fk_columns()
                               and c.name not in parent.primary_key])
-            return (reaches_person.get(fk.ref_table, False), depth.get(fk.ref_table, 0), not nullable(fk), attributes)
+            return (reaches_person.get(fk.ref_table, False), reaches_client.get(fk.ref_table, False),
+                    _is_part_of(name, fk.ref_table), depth.get(fk.ref_table, 0), not nullable(fk), attributes)
 
         best = max(sorted(candidates, key=lambda fk: fk.key), key=rank, default=None)
         owner[name] = best.key if best else None
         depth[name] = depth.get(best.ref_table, 0) + 1 if best else 0
         reaches_person[name] = (name in private and person) or bool(best and reaches_person[best.ref_table])
+        client = name in private and bool(set(_words(name)) & CLIENT_TABLE_WORDS)
+        reaches_client[name] = client or bool(best and reaches_client[best.ref_table])
     return owner
 
 

@@ -12,19 +12,14 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from dbsynth.errors import UsageError
-from dbsynth.plan import _DATETIME_GENERICS, _NUMERIC_GENERICS, _PERSON, pii_type, tokens
+from dbsynth.plan import _DATETIME_GENERICS, _NUMERIC_GENERICS, _PERSON, PERSON_TABLE_WORDS, pii_type, singular, tokens
 from dbsynth.schema import Schema, Table
 
 SUGGESTED = "suggested"  # the word that stands for the suggestion in `--public`
 
-# Table-name words that say a row describes a person. Matched on whole tokens, a plural `s`
-# dropped. A table named so is never suggested, whatever its columns: `customer_demographics`
-# may only hold customer types, but a wrong "private" costs fidelity, a wrong "public" leaks rows.
-_PERSON_TABLE_WORDS = {
-    "person", "people", "customer", "client", "employee", "staff", "user", "member", "patient",
-    "student", "contact", "account", "profile", "owner", "guest", "subscriber", "buyer", "seller",
-    "author", "driver", "passenger", "visitor", "applicant", "candidate", "worker", "manager", "doctor",
-}
+# A table whose name has a person word (plan.PERSON_TABLE_WORDS) is never suggested, whatever its
+# columns: `customer_demographics` may only hold customer types, but a wrong "private" costs
+# fidelity, a wrong "public" leaks rows.
 # Column-name words that say "person" which pii_type does not know (it names Faker providers).
 _PERSON_COLUMN_WORDS = {"birth", "birthday", "dob", "gender", "sex", "salary"}
 
@@ -107,12 +102,12 @@ def _attributes(table: Table):
 
 def _content_objection(table: Table) -> str | None:
     """Why the table's own name or columns rule it out as reference data; None when they do not."""
-    person_words = sorted({t for t in tokens(table.name) if _singular(t) in _PERSON_TABLE_WORDS})
+    person_words = sorted({t for t in tokens(table.name) if singular(t) in PERSON_TABLE_WORDS})
     if person_words:
         return f"its name says it describes people ({', '.join(person_words)})"
     # Every column counts here, keys included and whatever its type: `phone bigint` is still a phone.
     personal = [f"{c.name} ({pii_type(c.name)})" for c in table.columns if pii_type(c.name) in _PERSON]
-    personal += [c.name for c in table.columns if set(map(_singular, tokens(c.name))) & _PERSON_COLUMN_WORDS]
+    personal += [c.name for c in table.columns if set(map(singular, tokens(c.name))) & _PERSON_COLUMN_WORDS]
     if personal:
         return f"personal data: {', '.join(personal)}"
     codes = {u[0] for u in table.unique_sets() if len(u) == 1}
@@ -121,11 +116,6 @@ def _content_objection(table: Table) -> str | None:
     if measures:
         return f"measurements, not labels: {', '.join(measures)} (numeric or date/time)"
     return None
-
-
-def _singular(token: str) -> str:
-    # Crude on purpose: enough for customers/users/employees; "people" is in the word list itself.
-    return token[:-1] if len(token) > 3 and token.endswith("s") and not token.endswith("ss") else token
 
 
 def resolve_public(schema: Schema, items: Iterable[str]) -> frozenset[str]:

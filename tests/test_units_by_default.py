@@ -108,6 +108,51 @@ def test_a_table_that_holds_people_is_not_owned_through_an_optional_link_to_othe
     assert owners["invoice"] == "invoice(customer_id)->customer"
 
 
+def test_an_order_with_a_delivery_address_belongs_to_its_customer_and_its_lines_to_it(tmp_path):
+    # Northwind's shape: every parent of an order holds people (a contact name, a phone), every
+    # FK of the order is nullable, and a product's chain reaches a supplier's contact. Before,
+    # ship_address made the order a person of its own (a unit per order, the customer's orders
+    # not protected together) and the lines went to the product, whose owner chain was longer.
+    dsn = _sqlite(tmp_path / "nw.db", """
+        CREATE TABLE customers (customer_id VARCHAR(5) PRIMARY KEY, company_name VARCHAR(40), contact_name VARCHAR(30),
+                                address VARCHAR(60), phone VARCHAR(24));
+        CREATE TABLE employees (employee_id INTEGER PRIMARY KEY, last_name VARCHAR(20), first_name VARCHAR(10),
+                                title VARCHAR(30), notes TEXT, reports_to INTEGER REFERENCES employees(employee_id));
+        CREATE TABLE shippers (shipper_id INTEGER PRIMARY KEY, company_name VARCHAR(40), phone VARCHAR(24));
+        CREATE TABLE suppliers (supplier_id INTEGER PRIMARY KEY, company_name VARCHAR(40), contact_name VARCHAR(30));
+        CREATE TABLE products (product_id INTEGER PRIMARY KEY, product_name VARCHAR(40), unit_price REAL,
+                               supplier_id INTEGER NOT NULL REFERENCES suppliers(supplier_id));
+        CREATE TABLE orders (order_id INTEGER PRIMARY KEY, customer_id VARCHAR(5) REFERENCES customers(customer_id),
+                             employee_id INTEGER REFERENCES employees(employee_id), order_date DATE,
+                             ship_via INTEGER REFERENCES shippers(shipper_id), ship_name VARCHAR(40),
+                             ship_address VARCHAR(60), ship_city VARCHAR(15));
+        CREATE TABLE order_details (order_id INTEGER NOT NULL REFERENCES orders(order_id),
+                                    product_id INTEGER NOT NULL REFERENCES products(product_id),
+                                    unit_price REAL, quantity INTEGER, PRIMARY KEY (order_id, product_id));
+    """)
+    owners = _owners(dsn)
+    assert owners["orders"] == "orders(customer_id)->customers"
+    assert owners["order_details"] == "order_details(order_id)->orders"
+    assert owners["employees"] is None and owners["customers"] is None
+
+
+def test_an_order_item_belongs_to_its_order_even_where_the_products_chain_is_longer(tmp_path):
+    # A marketplace: the product's chain (seller, user) is longer than the order's, and both
+    # reach the users. The item is named as part of the order, and a unit is the buyer.
+    dsn = _sqlite(tmp_path / "m.db", """
+        CREATE TABLE users (id INTEGER PRIMARY KEY, email VARCHAR(40));
+        CREATE TABLE sellers (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id), shop VARCHAR(20));
+        CREATE TABLE products (id INTEGER PRIMARY KEY, seller_id INTEGER NOT NULL REFERENCES sellers(id),
+                               title VARCHAR(40), price REAL);
+        CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id), placed DATE);
+        CREATE TABLE order_items (id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL REFERENCES orders(id),
+                                  product_id INTEGER NOT NULL REFERENCES products(id), quantity INTEGER);
+    """)
+    owners = _owners(dsn)
+    assert owners["order_items"] == "order_items(order_id)->orders"
+    assert owners["orders"] == "orders(user_id)->users"
+
+
 def test_the_ledger_stores_the_owner_forest_and_caps(tmp_path):
     from dbsynth.demo import build_shop
 
