@@ -367,3 +367,29 @@ def test_a_tail_that_both_releases_see_is_kept_when_its_sum_is_a_few_sigma_out()
         means.append(release.mean() / true_mean)
     assert kept >= 0.9 * 400, kept  # 3σ: about two in three
     assert 0.9 < float(np.median(means)) < 1.1, np.median(means)
+
+
+def test_a_child_count_at_or_below_zero_says_few_children():
+    """An owner edge whose histogram is all noise (a table with no rows: Northwind's
+    customer_customer_demo) and whose model count came out below zero: the kept children per
+    parent follow the count (a fraction of its σ over the parents), not the histogram's noise
+    or a uniform spread up to the cap (four rows per customer, 364 rows where there are none)."""
+    from types import SimpleNamespace
+
+    from dbsynth.measure.degrees import BUCKETS, DegreeRelease
+    from dbsynth.relational.sizes import kept_mean
+
+    rng = np.random.default_rng(5)
+    models = {"customers": SimpleNamespace(estimated_rows=91.0), "demo": SimpleNamespace(estimated_rows=-30.0)}
+    noise = {"customers": 14.0, "demo": 80.0}
+    sizing = SimpleNamespace(null_roots={})
+    means = []
+    for _ in range(50):
+        release = DegreeRelease(8, rng.normal(0, 62.0, len(BUCKETS)), 62.0)
+        means.append(kept_mean("demo", "customers", release, models, sizing, noise))
+    assert all(m is not None and 0 <= m < 1.5 for m in means), means
+    # A count well above its noise is taken as it is: 2,730 lines over 910 orders.
+    models = {"orders": SimpleNamespace(estimated_rows=910.0), "lines": SimpleNamespace(estimated_rows=2730.0)}
+    release = DegreeRelease(8, rng.normal(0, 62.0, len(BUCKETS)), 62.0)
+    got = kept_mean("lines", "orders", release, models, sizing, {"orders": 14.0, "lines": 40.0})
+    assert abs(got - 3.0) < 0.2, got

@@ -116,18 +116,27 @@ def kept_parents(parent: str, release: DegreeRelease, models: dict[str, Any], no
 def kept_mean(table: str, parent: str, release: DegreeRelease, models: dict[str, Any], sizing: Sizing,
               noise: dict[str, float]) -> float | None:
     """Kept children per kept parent on the owner edge: the degree histogram's estimate and the
-    two models' noisy row counts (the bounded rows they learned), each weighed by the inverse
-    of its squared relative error (`noise`: σ per statistic of each table's model, `split.py`)."""
+    two models' noisy row counts (the bounded rows they learned), each weighed by the inverse of
+    its variance (`noise`: σ per statistic of each table's model, `split.py`).
+
+    Each count is taken as the mean of the true count given its noisy value (`_at_least_zero`):
+    a child count at or below zero says "few children", and is weighed as such. Before, it was
+    set aside, and an all-noise histogram left the degrees uniform up to the cap: Northwind's
+    empty customer_customer_demo came out with four rows per customer."""
     by_hist, hist_error = release.kept_mean()
-    children = float(models[table].estimated_rows) - sizing.null_roots.get(table, 0.0)
-    parents = float(models[parent].estimated_rows)
-    if parents < 1 or children <= 0 or table not in noise or parent not in noise:
+    if table not in noise or parent not in noise:
+        return by_hist if np.isfinite(hist_error) else None
+    children = _at_least_zero(float(models[table].estimated_rows) - sizing.null_roots.get(table, 0.0), noise[table])
+    parents = _at_least_zero(float(models[parent].estimated_rows), noise[parent])
+    if parents < 1:
         return by_hist if np.isfinite(hist_error) else None
     by_models = children / parents
-    model_error = noise[table] / children + noise[parent] / parents
+    # σ of a ratio of two independent noisy counts, to first order.
+    models_sigma = (noise[table] + by_models * noise[parent]) / parents
     if not np.isfinite(hist_error):
         return by_models
-    w_hist, w_models = 1.0 / max(hist_error, 1e-12) ** 2, 1.0 / max(model_error, 1e-12) ** 2
+    hist_sigma = hist_error * max(by_hist, 1e-12)
+    w_hist, w_models = 1.0 / max(hist_sigma, 1e-12) ** 2, 1.0 / max(models_sigma, 1e-12) ** 2
     return (w_hist * by_hist + w_models * by_models) / (w_hist + w_models)
 
 
