@@ -227,13 +227,6 @@ def _is_somebody(table: Table) -> bool:
         pii_type(c.name) in _IDENTITY for c in table.columns if c.generic in _STRING_GENERICS)
 
 
-def _is_part_of(child: str, parent: str) -> bool:
-    """Whether the child's name starts with the parent's (order_details of orders, InvoiceLine of
-    Invoice): the schema's own way of saying a row is part of another."""
-    c, p = _words(child), _words(parent)
-    return len(c) > len(p) and c[: len(p)] == p
-
-
 def choose_owners(schema: Schema, private: set[str]) -> dict[str, str | None]:
     """One owning FK per private table, forming a forest (no cycles, no self references).
 
@@ -244,12 +237,13 @@ def choose_owners(schema: Schema, private: set[str]) -> dict[str, str | None]:
     owned by its customer. The candidates are ranked:
     1. a parent whose owner chain reaches a person-like table (personal-data columns);
     2. a parent whose chain reaches the people the database is about (customers, users, patients)
-       rather than its staff (an order belongs to its customer, not to the employee who took it);
-    3. a parent the child is named as part of (order_details of orders, not of the product, whose
-       chain may run to a supplier's contact);
-    4. the longer owner chain (the larger unit: a track belongs to an album of an artist, not to
+       rather than its staff or suppliers (an order belongs to its customer, not to the employee
+       who took it; an order line to its order, not to a product whose chain runs to a supplier's
+       contact), and of those the nearer (a marketplace's order item belongs to its order, one
+       step from the buyer, not to the product, two steps from a seller who is also a user);
+    3. the longer owner chain (the larger unit: a track belongs to an album of an artist, not to
        its media type);
-    5. a NOT NULL FK, then the parent with more non-key columns (an entity rather than a lookup),
+    4. a NOT NULL FK, then the parent with more non-key columns (an entity rather than a lookup),
        then the FK's name: deterministic, and shown by `plan`.
     A table holding personal data is never owned by a parent whose chain reaches no person (a
     customer by her country): it stays a root."""
@@ -257,7 +251,7 @@ def choose_owners(schema: Schema, private: set[str]) -> dict[str, str | None]:
     position = {t: i for i, t in enumerate(order)}
     owner: dict[str, str | None] = {}
     reaches_person: dict[str, bool] = {}
-    reaches_client: dict[str, bool] = {}
+    to_client: dict[str, int] = {}  # steps up the owner chain to a table of the people the data is about
     depth: dict[str, int] = {}
     for name in order:
         table = schema.tables[name]
@@ -277,15 +271,18 @@ def choose_owners(schema: Schema, private: set[str]) -> dict[str, str | None]:
             parent = schema.tables[fk.ref_table]
             attributes = len([c for c in parent.columns if c.name not in parent.fk_columns()
                               and c.name not in parent.primary_key])
-            return (reaches_person.get(fk.ref_table, False), reaches_client.get(fk.ref_table, False),
-                    _is_part_of(name, fk.ref_table), depth.get(fk.ref_table, 0), not nullable(fk), attributes)
+            steps = to_client.get(fk.ref_table)
+            return (reaches_person.get(fk.ref_table, False), steps is not None, -(steps or 0),
+                    depth.get(fk.ref_table, 0), not nullable(fk), attributes)
 
         best = max(sorted(candidates, key=lambda fk: fk.key), key=rank, default=None)
         owner[name] = best.key if best else None
         depth[name] = depth.get(best.ref_table, 0) + 1 if best else 0
         reaches_person[name] = (name in private and person) or bool(best and reaches_person[best.ref_table])
-        client = name in private and bool(set(_words(name)) & CLIENT_TABLE_WORDS)
-        reaches_client[name] = client or bool(best and reaches_client[best.ref_table])
+        if name in private and set(_words(name)) & CLIENT_TABLE_WORDS:
+            to_client[name] = 0
+        elif best is not None and best.ref_table in to_client:
+            to_client[name] = to_client[best.ref_table] + 1
     return owner
 
 

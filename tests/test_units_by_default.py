@@ -138,7 +138,8 @@ def test_an_order_with_a_delivery_address_belongs_to_its_customer_and_its_lines_
 
 def test_an_order_item_belongs_to_its_order_even_where_the_products_chain_is_longer(tmp_path):
     # A marketplace: the product's chain (seller, user) is longer than the order's, and both
-    # reach the users. The item is named as part of the order, and a unit is the buyer.
+    # reach the users. The order is one step from its buyer, the product two from its seller:
+    # the item belongs to the order, and a unit is the buyer with her orders and their items.
     dsn = _sqlite(tmp_path / "m.db", """
         CREATE TABLE users (id INTEGER PRIMARY KEY, email VARCHAR(40));
         CREATE TABLE sellers (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id), shop VARCHAR(20));
