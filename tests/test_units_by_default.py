@@ -159,7 +159,11 @@ def test_the_ledger_stores_the_owner_forest_and_caps(tmp_path):
 
     shop = build_shop(tmp_path / "shop.db", n_customers=40)
     target = f"sqlite:///{tmp_path / 'shadow.db'}"
-    result = run(RunOptions(f"sqlite:///{shop}", target, 1.0, 1e-9, seed=1))
+    # Seeded noise: at 40 customers the caps' histograms are noise, and a bucket that stands out by
+    # chance (1 % an edge) picks a cap other than the placeholder.
+    from dbsynth.privacy.noise import SeededNoise
+
+    result = run(RunOptions(f"sqlite:///{shop}", target, 1.0, 1e-9, seed=1, noise=SeededNoise(1)))
     with sa.create_engine(target).connect() as conn:
         stored = json.loads(conn.execute(sa.text("SELECT ledger FROM _dbsynth_ledger")).scalar_one())
     assert stored["units"] == result.ledger["units"]
