@@ -18,7 +18,9 @@ field exists.
 Options: --databases chinook northwind shop, --variants default suggested, --run-scale F [F ...],
 --scale-rows F (the shop's size), --repeats N (the noise is fresh, so sizes vary run to run),
 --chinook-sqlite (Chinook from the SQLite file instead), --target postgres|sqlite, --seed,
---verbose (stage progress), --json PATH (every record, with stage times and tracebacks).
+--verbose (stage progress), --verify (also run `verify` on each shadow, as `dbsynth verify`
+does without the workload queries and the audit, and report its hard findings), --json PATH
+(every record, with stage times and tracebacks).
 Prints a Markdown table per database and one summary line per (database, ε, variant): tables
 of ≥ 1000 real rows within ±10% of the expected count, the largest degree KS, tables with more
 than 5 real rows that came out empty (EMPTY), empty real tables that came out with rows
@@ -58,6 +60,7 @@ from dbsynth.pipeline import RunOptions, run  # noqa: E402
 from dbsynth.schema.introspect import introspect  # noqa: E402
 from dbsynth.verify.degrees import degree_histogram, ks_distance  # noqa: E402
 from dbsynth.verify.fidelity import row_count  # noqa: E402
+from dbsynth.verify.stage import VerifyOptions, verify  # noqa: E402
 
 DATASETS = Path(os.environ.get("DBSYNTH_DATASETS", ROOT.parent / "shared" / "datasets"))
 BIG = 1000  # tables of at least this many real rows are held to ±10%
@@ -194,8 +197,19 @@ def public_tables(ledger: dict, tables) -> set[str]:
     return set() if private is None else set(tables) - set(private)
 
 
+def hard_findings(source: Source, target_dsn: str) -> list[str]:
+    """What `verify` calls hard findings (the schema, keys, UNIQUE and CHECK constraints, every FK
+    resolving): a shadow that passes has none. Sizes and degrees are the table's own columns."""
+    tgt = sa.create_engine(target_dsn)
+    try:
+        report = verify(source.engine, tgt, source.schema, options=VerifyOptions(workload_queries=0, privacy=False))
+        return [f"{f.check} on {f.table}: {f.detail}" for f in report.hard_findings()]
+    finally:
+        tgt.dispose()
+
+
 def one_run(label: str, source_dsn: str, source: Source, targets: Targets, epsilon: float, variant: str,
-            scale: float | None, seed: int, verbose: bool, repeat: int) -> dict:
+            scale: float | None, seed: int, verbose: bool, repeat: int, check: bool = False) -> dict:
     extra = {}
     if variant == "suggested":
         extra["public"] = ("suggested",)  # RunOptions.public: "suggested" and/or table names
@@ -221,6 +235,8 @@ def one_run(label: str, source_dsn: str, source: Source, targets: Targets, epsil
     public = public_tables(result.ledger, source.schema.tables)
     record["rows"] = measure(source, target, public, scale or 1.0)
     record["summary"] = summarise(record["rows"])
+    if check:
+        record["summary"]["verify"] = hard_findings(source, target)
     targets.drop(name)
     return record
 
@@ -272,8 +288,10 @@ def report(records: list[dict]) -> None:
             s = rec["summary"]
             ks = "–" if s["max_ks"] is None else f"{s['max_ks']:.3f} ({s['max_ks_edge']})"
             stages = ", ".join(f"{k} {v:.0f}" for k, v in rec["stages"].items())
+            checked = "" if "verify" not in s else (
+                "verify: pass; " if not s["verify"] else f"verify: {len(s['verify'])} hard findings ({s['verify'][0][:120]}); ")
             print(f"{head} {s['big_within']}/{s['big']} tables of ≥ {BIG} rows within ±{TOLERANCE:.0%}; "
-                  f"max degree KS {ks}; empty: {', '.join(s['empty']) or 'none'}; "
+                  f"max degree KS {ks}; {checked}empty: {', '.join(s['empty']) or 'none'}; "
                   f"rows in empty tables: {', '.join(s['invented']) or 'none'}; "
                   f"run {rec['seconds']:.0f} s ({stages})")
 
@@ -297,6 +315,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1,
                     help="runs per (database, ε, variant): the noise is fresh each time, so sizes vary")
     ap.add_argument("--verbose", action="store_true", help="print the pipeline's progress within each run")
+    ap.add_argument("--verify", action="store_true", help="run verify on each shadow and report its hard findings")
     ap.add_argument("--json", help="write every record (per-table rows, stage times, errors) here")
     args = ap.parse_args()
 
@@ -327,7 +346,7 @@ def main() -> None:
                         print(f"  run ε = {eps:g}, {variant}" + (f", scale {scale:g}" if scale else "")
                               + (f", repeat {repeat + 1}" if args.repeats > 1 else ""), flush=True)
                         records.append(one_run(label, dsn, source, targets, eps, variant, scale, args.seed,
-                                               args.verbose, repeat))
+                                               args.verbose, repeat, args.verify))
                         if "seconds" in records[-1] and "error" not in records[-1]:
                             print(f"  done in {records[-1]['seconds']} s", flush=True)
             source.engine.dispose()
