@@ -346,16 +346,17 @@ def test_a_nullable_owner_that_is_never_null_gives_no_ownerless_rows(tmp_path):
 
 
 def test_a_tail_that_both_releases_see_is_kept_when_its_sum_is_a_few_sigma_out():
-    """The shop's order lines at ε = 1: a cap of 5 lines, 30 % of the orders above it, the sum
-    above the cap about 3.8σ out of its noise and the histogram's parents above the cap far out
-    of theirs. At a 3σ bar for the sum the tail was dropped whole one run in three (the table 13 %
-    short); both releases together still keep a tail that is not there out (the test above)."""
+    """The shop's order lines at ε = 1: a cap of 5 lines, 15,000 orders above it, the sum above
+    the cap about 3.8σ out of its noise. At a 3σ bar for the sum the tail was dropped whole one run
+    in three (the table 13 % short), and the histogram's parents above the cap, summed over every
+    bucket up to 65,536, missed their 3σ one run in five; now over the buckets up to the sum's
+    clip. Both releases together still keep a tail that is not there out (the test above)."""
     from dbsynth.measure.degrees import BUCKETS, DegreeRelease, bucket_counts, excess
 
     rng = np.random.default_rng(3)
     cap, sigma = 5, 690.0
     degrees = {d: int(80_000 * 0.7 ** d) for d in range(1, 6)}
-    degrees.update({d: int(400_000 / d ** 2.2) for d in range(6, 51)})
+    degrees.update({d: int(150_000 / d ** 2.2) for d in range(6, 51)})
     released_sum = excess(degrees, cap)
     sigma_excess = released_sum / 3.8
     true_mean = sum(d * n for d, n in degrees.items()) / sum(degrees.values())
@@ -365,7 +366,7 @@ def test_a_tail_that_both_releases_see_is_kept_when_its_sum_is_a_few_sigma_out()
         release = DegreeRelease(cap, noisy, sigma, released_sum + rng.normal(0, sigma_excess), sigma_excess)
         kept += release.excess_mean() is not None
         means.append(release.mean() / true_mean)
-    assert kept >= 0.9 * 400, kept  # 3σ: about two in three
+    assert kept >= 0.9 * 400, kept  # before: about three in five
     assert 0.9 < float(np.median(means)) < 1.1, np.median(means)
 
 
