@@ -24,7 +24,7 @@ from dbsynth.privacy.units import Units, fk_text
 from dbsynth.relational.keys import fresh_keys, make_unique_rows, unique_sets_with_fks, unique_sets_without_fks
 from dbsynth.relational.linker import linker_for
 from dbsynth.relational.partition_keys import fit_partitions, partition_keys_first
-from dbsynth.relational.sizes import OwnerTarget, owner_targets, table_sizes
+from dbsynth.relational.sizes import OwnerTarget, owner_null_rows, owner_targets, table_sizes
 from dbsynth.relational.problem import SyntheticState, edge_problem, link_order
 from dbsynth.sample import ValueFactory, block_decoder
 from dbsynth.schema import ForeignKey, Schema
@@ -54,6 +54,7 @@ def assemble(
     changes it), parents before children; `progress(table)` as a table's links begin."""
     targets = owner_targets(units, measured, models, sizing, noise)
     counts = table_sizes(schema, spec, units, measured, models, sizing, scale, targets, noise)
+    null_rows = owner_null_rows(units, measured, sizing, scale, targets, counts)
     values = ValueFactory(seed)
     state = SyntheticState({}, {})
     for name in schema.topological_order():
@@ -67,7 +68,9 @@ def assemble(
         for fk in (e for e in order if e.table == name):
             if not spec.tables[name].private and not spec.tables[fk.ref_table].private:
                 continue  # public -> public: real keys, kept as they are
-            _link_edge(fk, schema, spec, units, measured, (links or {}).get(fk.key), state, rng, targets.get(fk.key))
+            nulls = null_rows.get(name) if units.is_owner_edge(fk) else None
+            _link_edge(fk, schema, spec, units, measured, (links or {}).get(fk.key), state, rng, targets.get(fk.key),
+                       nulls)
         for uset in unique_sets_with_fks(schema.tables[name]):
             if set(uset) <= set(state.columns[name]):  # a set with a generated column: the target's to enforce
                 _dedupe_links(name, uset, schema, state, rng)
@@ -134,12 +137,15 @@ def _isna(v: Any) -> bool:
 
 def _link_edge(fk: ForeignKey, schema: Schema, spec: Spec, units: Units, measured: dict[str, TableMeasurements],
                edge: EdgeMeasurements | None, state: SyntheticState, rng: np.random.Generator,
-               target: OwnerTarget | None = None) -> None:
+               target: OwnerTarget | None = None, nulls: int | None = None) -> None:
+    """`nulls`: on a nullable owner edge, how many rows stay unlinked (`sizes.owner_null_rows`)."""
     table = schema.tables[fk.table]
     n = state.n_rows(fk.table)
     nullable = all(table.column(c).nullable for c in fk.columns)
     indicator = state.codes.get(fk.table, {}).get(null_column(fk.key))
     linked = indicator == 0 if nullable and indicator is not None else np.ones(n, dtype=bool)
+    if nullable and nulls is not None:
+        linked = ~_first_nulls(indicator, min(nulls, n), n, rng)
     refs = [state.columns[fk.ref_table][c] for c in fk.ref_columns]
     valid = _complete_rows(refs)
     children = np.flatnonzero(linked)
@@ -167,6 +173,16 @@ def _link_edge(fk: ForeignKey, schema: Schema, spec: Spec, units: Units, measure
     elif not fk.is_self_reference and len(lone):  # a linker that found no parent: any parent will do
         parent[lone] = valid[rng.integers(len(valid), size=len(lone))]
     _set_links(fk, state, parent)
+
+
+def _first_nulls(indicator: np.ndarray | None, k: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """A mask of k rows: those the model drew with a NULL FK first, then others, at random within each."""
+    order = rng.permutation(n)
+    if indicator is not None:
+        order = order[np.argsort(np.asarray(indicator)[order] == 0, kind="stable")]
+    mask = np.zeros(n, dtype=bool)
+    mask[order[:k]] = True
+    return mask
 
 
 def _complete_rows(refs: list[Sequence]) -> np.ndarray:
