@@ -135,6 +135,34 @@ def test_the_warning_reads_the_fewest_rows_a_noisy_size_makes_plausible(shop_sql
         assert shares["customer"].warning is None, "3,000 customers are not swamped at this noise"
 
 
+def test_the_warnings_factor_is_read_against_the_noisy_size(shop_sqlite):
+    """Whether to warn is read against the fewest rows the noisy size makes plausible; how much
+    more ε would do is read against the size itself. Against the floor (1 row, where the size's
+    own σ is large) Northwind's 830 orders were told to take 1,750× the ε, not about 2×."""
+    import re
+
+    from dbsynth.measure.sizing import Sizing
+    from dbsynth.measure.split import split_by_need
+    from dbsynth.privacy.units import Units
+
+    source, real = shop_sqlite
+    schema = introspect(sa.create_engine(source))
+    spec = make_spec(schema)
+    units = Units.from_spec(schema, spec)
+    private = [t for t in schema.tables if t in units.private]
+    rows = {t: float(real[t]) for t in private}
+    shares = split_by_need(schema, spec, Sizing(units, rows=rows, rows_sigma=dict.fromkeys(private, 1e5)), 0.002)
+    warned = {t: sh for t, sh in shares.items() if sh.warning}
+    assert "orders" in warned, shares["orders"]
+    for t, sh in warned.items():
+        factor = re.search(r"about ([0-9.e+]+)×", sh.warning)
+        expected = sh.noise / (0.1 * rows[t])
+        if expected > 1.05:
+            assert factor and float(factor.group(1)) == pytest.approx(expected, rel=0.01), (t, sh.warning)
+        else:  # warned by the plausible floor while its noisy size would do: no factor below 1
+            assert factor is None and "somewhat" in sh.warning, (t, sh.warning)
+
+
 @pytest.mark.parametrize("scale", [0.2, 3.0])
 def test_scale_resizes_the_shadow_and_keeps_the_degrees(shop_sqlite, tmp_path, scale):
     source, real = shop_sqlite
