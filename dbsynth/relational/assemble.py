@@ -24,7 +24,7 @@ from dbsynth.privacy.units import Units, fk_text
 from dbsynth.relational.keys import fresh_keys, make_unique_rows, unique_sets_with_fks, unique_sets_without_fks
 from dbsynth.relational.linker import linker_for
 from dbsynth.relational.partition_keys import fit_partitions, partition_keys_first
-from dbsynth.relational.sizes import OwnerTarget, owner_null_rows, owner_targets, table_sizes
+from dbsynth.relational.sizes import OwnerTarget, owner_targets, table_sizes
 from dbsynth.relational.problem import SyntheticState, edge_problem, link_order
 from dbsynth.sample import ValueFactory, block_decoder
 from dbsynth.schema import ForeignKey, Schema
@@ -53,8 +53,7 @@ def assemble(
     handed each table as soon as it is final (its rows, links and unique sets; nothing later
     changes it), parents before children; `progress(table)` as a table's links begin."""
     targets = owner_targets(units, measured, models, sizing, noise)
-    counts = table_sizes(schema, spec, units, measured, models, sizing, scale, targets, noise)
-    null_rows = owner_null_rows(units, measured, sizing, scale, targets, counts)
+    counts, null_rows = table_sizes(schema, spec, units, measured, models, sizing, scale, targets, noise)
     values = ValueFactory(seed)
     state = SyntheticState({}, {})
     for name in schema.topological_order():
@@ -138,7 +137,7 @@ def _isna(v: Any) -> bool:
 def _link_edge(fk: ForeignKey, schema: Schema, spec: Spec, units: Units, measured: dict[str, TableMeasurements],
                edge: EdgeMeasurements | None, state: SyntheticState, rng: np.random.Generator,
                target: OwnerTarget | None = None, nulls: int | None = None) -> None:
-    """`nulls`: on a nullable owner edge, how many rows stay unlinked (`sizes.owner_null_rows`)."""
+    """`nulls`: on a nullable owner edge, how many rows stay unlinked (`sizes.table_sizes`)."""
     table = schema.tables[fk.table]
     n = state.n_rows(fk.table)
     nullable = all(table.column(c).nullable for c in fk.columns)

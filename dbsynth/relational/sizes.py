@@ -40,11 +40,18 @@ class OwnerTarget:
 def table_sizes(schema: Schema, spec: Spec, units: Units, measured: dict[str, TableMeasurements],
                 models: dict[str, Any], sizing: Sizing | None = None, scale: float = 1.0,
                 targets: dict[str, OwnerTarget] | None = None, noise: dict[str, float] | None = None
-                ) -> dict[str, int]:
-    """`targets`: each owner edge's `OwnerTarget` (`owner_targets`); `noise`: σ per
+                ) -> tuple[dict[str, int], dict[str, int]]:
+    """Rows per table, and per owned table with a nullable owner FK the rows whose owner is NULL:
+    the same share of its size as the noisy count of such rows (units of their own) is of the
+    size here, so the linker leaves exactly those unlinked. The model's NULL indicator only says
+    which rows: its noisy share made half of Northwind's orders ownerless at ε = 4, where the
+    count said none.
+
+    `targets`: each owner edge's `OwnerTarget` (`owner_targets`); `noise`: σ per
     statistic of each table's model (`split.py`), below which a root's noisy size is not told
     from nothing."""
     n: dict[str, float] = {}
+    ownerless_share: dict[str, float] = {}
     for name, tm in measured.items():
         if not tm.private:
             n[name] = len(tm.public_rows)  # copied verbatim, whatever the scale
@@ -59,6 +66,8 @@ def table_sizes(schema: Schema, spec: Spec, units: Units, measured: dict[str, Ta
             roots = sizing.null_roots.get(name, 0.0)
             target = (targets or {}).get(fk.key, OwnerTarget())
             size = n[fk.ref_table] * release.mean(target.kept_mean, target.kept_parents) + roots * scale
+            if name in sizing.null_roots:
+                ownerless_share[name] = roots * scale / size if size > 0 else 0.0
         if ts.scale is not None:
             size *= ts.scale
         n[name] = float(ts.rows) if ts.rows is not None else size
@@ -72,28 +81,7 @@ def table_sizes(schema: Schema, spec: Spec, units: Units, measured: dict[str, Ta
             if needs and counts[fk.ref_table] == 0 and spec.tables[fk.ref_table].private:
                 counts[fk.ref_table] = 1
                 changed = True
-    return counts
-
-
-def owner_null_rows(units: Units, measured: dict[str, TableMeasurements], sizing: Sizing | None, scale: float,
-                    targets: dict[str, OwnerTarget], counts: dict[str, int]) -> dict[str, int]:
-    """Rows of each owned table whose owner FK is NULL: the same share of its size as in
-    `table_sizes` (the noisy count of such rows, units of their own, against the children its
-    parents' degrees give), so the linker leaves exactly those unlinked. The model's NULL
-    indicator only says which rows: its noisy share made half of Northwind's orders ownerless at
-    ε = 4, where the count said none."""
-    out: dict[str, int] = {}
-    for name in units.order():
-        fk = units.owner.get(name)
-        release = measured[name].degrees.get(fk.key) if fk is not None else None
-        if release is None or sizing is None or name not in sizing.null_roots:
-            continue
-        roots = sizing.null_roots[name] * scale
-        target = targets.get(fk.key, OwnerTarget())
-        owned = counts[fk.ref_table] * release.mean(target.kept_mean, target.kept_parents)
-        share = roots / (owned + roots) if owned + roots > 0 else 0.0
-        out[name] = int(round(share * counts[name]))
-    return out
+    return counts, {name: int(round(share * counts[name])) for name, share in ownerless_share.items()}
 
 
 def _at_least_zero(noisy: float, sigma: float | None) -> float:
