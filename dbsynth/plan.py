@@ -216,14 +216,15 @@ def singular(token: str) -> str:
     return token[:-1] if len(token) > 3 and token.endswith("s") and not token.endswith("ss") else token
 
 
-def _words(name: str) -> tuple[str, ...]:
+def words(name: str) -> tuple[str, ...]:
+    """A name's tokens, each singular."""
     return tuple(singular(t) for t in tokens(name))
 
 
 def _is_somebody(table: Table) -> bool:
     """Whether a row of `table` is a person (a customer, an employee): its name says so, or it has
     a column that says who (a name, an email), not only where (an address)."""
-    return bool(set(_words(table.name)) & PERSON_TABLE_WORDS) or any(
+    return bool(set(words(table.name)) & PERSON_TABLE_WORDS) or any(
         pii_type(c.name) in _IDENTITY for c in table.columns if c.generic in _STRING_GENERICS)
 
 
@@ -279,7 +280,7 @@ def choose_owners(schema: Schema, private: set[str]) -> dict[str, str | None]:
         owner[name] = best.key if best else None
         depth[name] = depth.get(best.ref_table, 0) + 1 if best else 0
         reaches_person[name] = (name in private and person) or bool(best and reaches_person[best.ref_table])
-        if name in private and set(_words(name)) & CLIENT_TABLE_WORDS:
+        if name in private and set(words(name)) & CLIENT_TABLE_WORDS:
             to_client[name] = 0
         elif best is not None and best.ref_table in to_client:
             to_client[name] = to_client[best.ref_table] + 1

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from dbsynth.errors import UsageError
-from dbsynth.plan import _DATETIME_GENERICS, _NUMERIC_GENERICS, _PERSON, PERSON_TABLE_WORDS, pii_type, singular, tokens
+from dbsynth.plan import _DATETIME_GENERICS, _NUMERIC_GENERICS, _PERSON, PERSON_TABLE_WORDS, pii_type, singular, tokens, words
 from dbsynth.schema import Schema, Table
 
 SUGGESTED = "suggested"  # the word that stands for the suggestion in `--public`
@@ -107,7 +107,7 @@ def _content_objection(table: Table) -> str | None:
         return f"its name says it describes people ({', '.join(person_words)})"
     # Every column counts here, keys included and whatever its type: `phone bigint` is still a phone.
     personal = [f"{c.name} ({pii_type(c.name)})" for c in table.columns if pii_type(c.name) in _PERSON]
-    personal += [c.name for c in table.columns if set(map(singular, tokens(c.name))) & _PERSON_COLUMN_WORDS]
+    personal += [c.name for c in table.columns if set(words(c.name)) & _PERSON_COLUMN_WORDS]
     if personal:
         return f"personal data: {', '.join(personal)}"
     codes = {u[0] for u in table.unique_sets() if len(u) == 1}
@@ -122,14 +122,14 @@ def resolve_public(schema: Schema, items: Iterable[str]) -> frozenset[str]:
     """The tables `--public` names: each item a comma-separated list of table names and/or
     `suggested` (the reference tables). A name matches exactly, else case-insensitively when
     that is unambiguous (`genre` for SQLite's `Genre`). An unknown name is a usage error (exit 2)."""
-    words = [w.strip() for item in items for w in item.split(",") if w.strip()]
-    if not words:
+    named = [w.strip() for item in items for w in item.split(",") if w.strip()]
+    if not named:
         raise UsageError("--public needs `suggested` or table names, e.g. --public suggested,playlist")
     by_folded: dict[str, list[str]] = {}
     for name in schema.tables:
         by_folded.setdefault(name.casefold(), []).append(name)
     public: set[str] = set()
-    for word in words:
+    for word in named:
         if word.casefold() == SUGGESTED:
             public.update(reference_tables(schema))
         elif word in schema.tables:
