@@ -22,8 +22,9 @@ recounts through the SQL path `run` executes, with the sensitivities `measure` a
 - marginals of the encoded bounded rows from `SqlMarginalSource` (FK NULL flags included), Δ(T);
 - `Pushdown.degree_histogram` per FK into a private parent, `Units.degree_sensitivity`; into a
   public parent, `Pushdown.parent_degrees` (children per parent row), Δ(T); on an owner edge,
-  the children above the cap (`degrees.excess` of `Pushdown.degree_counts`, clipped per parent),
-  `Units.excess_sensitivity`;
+  the children in each band above the cap (`degrees.excess` of `Pushdown.degree_counts` over
+  `degrees.tail_bands`, clipped per parent), `Units.excess_sensitivity`; on a nullable FK that is
+  not the owner's, the kept rows with it NULL (`Pushdown.null_fk_count`), Δ(T);
 - each FK edge's cross-table marginals from `crossjoin.join_counts`, `join_sensitivity`.
 
 The worst ratio change / declared Δ is tracked per statistic family over every trial; it must
@@ -48,7 +49,7 @@ from dbsynth.errors import UnsupportedSchema
 from dbsynth.measure.crossjoin import join_counts
 from dbsynth.measure.crossplan import admits, default_marginals, edge_features, join_sensitivity
 from dbsynth.measure.crosstable import public_table_encoders
-from dbsynth.measure.degrees import excess, tail_clip
+from dbsynth.measure.degrees import excess, tail_bands
 from dbsynth.measure.domains import (Grid, as_type, coarse_edges, histogram_grid, public_encoder, quantile_grid,
                                      type_range)
 from dbsynth.measure.encoders import EPOCH, BinEncoder, CategoricalEncoder, NullIndicator, to_number
@@ -65,7 +66,7 @@ TRIALS = 3  # per engine; every trial draws a new schema, new data, new caps and
 REMOVALS_PER_TABLE = 2  # units removed per private table and trial (one at a time)
 PER_TABLE = ("row count", "partition counts", "floored partition counts", "range histogram", "quantile ranks", "marginals",
              "degree histogram", "children per public parent",
-             "children above the cap")
+             "children above the cap", "rows with a NULL FK")
 MAX_DEPTH = 4  # tables on the longest FK path (a chain of 3 owner edges at most)
 CROSS = ("cross-table owner edge", "cross-table reference edge", "cross-table public parent")
 
@@ -424,14 +425,18 @@ def statistics(db: Database, schema, spec, units: Units, encoders: dict[str, dic
         # degrees, with the sensitivity `measure` charges: a histogram under a private parent,
         # each parent's own count under a public one
         for fk in table.foreign_keys:
+            if all(table.column(c).nullable for c in fk.columns) and not units.is_owner_edge(fk):
+                stats[f"{fk.key}: NULL"] = Stat("rows with a NULL FK", np.array([push.null_fk_count(name, fk)], dtype=float),
+                                                d, "l1")
             if fk.ref_table in units.private:
                 stats[f"{fk.key}: degrees"] = Stat("degree histogram", push.degree_histogram(fk),
                                                    units.degree_sensitivity(fk), "l1")
                 if units.is_owner_edge(fk):
-                    clip = tail_clip(units.caps[fk.key])
-                    above = excess(push.degree_counts(fk, all_children=True), units.caps[fk.key])
-                    stats[f"{fk.key}: above the cap"] = Stat("children above the cap", np.array([above], dtype=float),
-                                                             units.excess_sensitivity(fk, clip), "l1")
+                    degrees = push.degree_counts(fk, all_children=True)
+                    for lo, hi in tail_bands(units.caps[fk.key]):
+                        above = np.array([excess(degrees, lo, hi)], dtype=float)
+                        stats[f"{fk.key}: above the cap, {lo} to {hi}"] = Stat(
+                            "children above the cap", above, units.excess_sensitivity(fk, lo, hi), "l1")
             else:
                 stats[f"{fk.key}: degrees"] = Stat("children per public parent", push.parent_degrees(fk), d, "l1")
 

@@ -16,7 +16,7 @@ import pytest
 from dbsynth.connect import source_engine
 from dbsynth.measure.crossmemory import encode_tables, join_marginals
 from dbsynth.measure.crossplan import default_marginals, edge_features, join_sensitivity
-from dbsynth.measure.degrees import degree_histogram, excess, tail_clip
+from dbsynth.measure.degrees import degree_histogram, excess, tail_bands
 from dbsynth.measure.domains import public_encoder, sorted_numbers, value_counts, candidate_grid
 from dbsynth.measure.encoders import CategoricalEncoder
 from dbsynth.measure.read import read_table
@@ -119,6 +119,8 @@ def statistics(frames, schema, spec, units, encoders, secret) -> dict[str, tuple
                 below = np.searchsorted(sorted_numbers(r[c], "int"), grid, side="left").astype(float)
                 stats[f"{name}:quantile-ranks:{c}"] = (below, d, "linf")
         for fk in table.foreign_keys:
+            if all(table.column(c).nullable for c in fk.columns) and not units.is_owner_edge(fk):
+                stats[f"nulls:{fk.key}"] = (np.array([float(r[list(fk.columns)].isna().any(axis=1).sum())]), d, "l1")
             # an owner edge counts all of a kept parent's children (the tail above the cap)
             children = frames[name] if units.is_owner_edge(fk) else r
             if fk.ref_table not in units.private:  # a public parent: its own count per parent row, Δ(T)
@@ -131,9 +133,10 @@ def statistics(frames, schema, spec, units, encoders, secret) -> dict[str, tuple
             if units.is_owner_edge(fk):  # the children above the cap, summed (clipped per parent)
                 per = fk_tuples(children, fk.columns).dropna().value_counts()
                 deg = fk_tuples(rows[fk.ref_table], fk.ref_columns).map(per).fillna(0).astype(int)
-                over = excess(deg.value_counts().to_dict(), units.caps[fk.key])
-                clip = tail_clip(units.caps[fk.key])
-                stats[f"excess:{fk.key}"] = (np.array([over], dtype=float), units.excess_sensitivity(fk, clip), "l1")
+                for lo, hi in tail_bands(units.caps[fk.key]):
+                    over = excess(deg.value_counts().to_dict(), lo, hi)
+                    stats[f"excess:{fk.key}:{lo}"] = (np.array([over], dtype=float),
+                                                      units.excess_sensitivity(fk, lo, hi), "l1")
     # Cross-table marginals over each FK join (pgd linker): the default selection plus every
     # parent × child 2-way, owner features (grandparents, the child's owner) included. Counted by
     # the in-memory reference, which test_crosstable_pushdown holds equal to the SQL the stage runs.

@@ -65,6 +65,7 @@ def degree_histogram(child: pd.DataFrame, parent: pd.DataFrame, fk: ForeignKey) 
 
 
 TAIL_CLIP = 8  # the tail above an owner edge's cap is summed per parent up to this many caps
+TAIL_SPLIT = 3  # ... in two bands, the near one ending at this many caps
 
 
 def tail_clip(cap: int) -> int:
@@ -77,38 +78,69 @@ def tail_clip(cap: int) -> int:
     return int(min(TAIL_CLIP * cap, max(LINK_BINS, 2 * cap), TOP))
 
 
-def excess(degrees: dict[int, int], cap: int) -> int:
-    """Σ over parents of min(max(d − cap, 0), tail_clip(cap) − cap): the children above the cap,
-    each parent's clipped, from parents per exact degree (`Pushdown.degree_counts`)."""
-    top = tail_clip(cap) - cap
-    return int(sum(n * min(max(d - cap, 0), top) for d, n in degrees.items()))
+def tail_bands(cap: int) -> tuple[tuple[int, int], ...]:
+    """The bands (lo, hi] of degrees above an owner edge's cap whose children are summed, one
+    release each: (cap, 3·cap] and (3·cap, clip], or the one band (cap, clip] where the clip is
+    nearer. Public, from the cap alone."""
+    # Two sums, not one: a sum's Δ is Δ(parent) × its band's width, and most of a skewed tail is
+    # near the cap. One sum up to 8 caps put the shop's 105k order lines just above 5 lines an
+    # order under σ ≈ 35k (Δ = 8 orders × 35 lines), and it missed its bar one run in four (the
+    # table 11 % short); the near band's Δ is a third of that. The far band, a few heavy parents
+    # with a wide Δ, is used where it stands out on its own.
+    cap = max(cap, 1)
+    clip = tail_clip(cap)
+    near = TAIL_SPLIT * cap
+    return ((cap, near), (near, clip)) if near < clip else ((cap, clip),)
 
 
-# The sum above the cap is used only where both releases say there are children above it: the
-# histogram's parents above the cap, taken together, stand 3σ out of their noise, and the sum 2σ
-# out of its own. The sum alone (Δ(parent) × (clip − cap), σ in the thousands) cleared 2σ on
-# 2.3 % of the edges with nothing above the cap, and a false sum makes every parent heavy: one
-# Chinook run at ε = 4 had 38× its invoice lines. The two noises are independent, so a false use
-# needs both (0.13 % × 2.3 %, 3 in 100,000), and the histogram also bounds how many parents the
-# sum may spread over. The sum's own bar is the lower one because a true tail is lost whole when
-# it misses it: the shop's order lines above the cap (130k, σ ≈ 34k at ε = 1) missed 3σ one run in
-# three, and the table came out 13 % short.
+def excess(degrees: dict[int, int], lo: int, hi: int) -> int:
+    """Σ over parents of min(max(d − lo, 0), hi − lo): the children of a band (lo, hi] of
+    `tail_bands`, each parent's clipped to the band, from parents per exact degree
+    (`Pushdown.degree_counts`)."""
+    return int(sum(n * min(max(d - lo, 0), hi - lo) for d, n in degrees.items()))
+
+
+@dataclass(frozen=True)
+class TailSum:
+    """The noisy children of an owner edge in one band (lo, hi] above its cap (`excess`)."""
+
+    lo: int
+    hi: int
+    noisy: float
+    sigma: float
+
+    def statistic(self, degree: np.ndarray) -> np.ndarray:
+        """Each degree's children in this band."""
+        return np.clip(degree - self.lo, 0, self.hi - self.lo).astype(float)
+
+
+# A band's sum is used only where both releases say there are children in it: the histogram's
+# parents above the band's floor, in the buckets that start inside it, taken together stand 3σ
+# out of their noise, and the sum 2σ out of its own. The sum alone (Δ(parent) × the band's width,
+# σ in the thousands) cleared 2σ on 2.3 % of the edges with nothing above the cap, and a false
+# sum makes every parent heavy: one Chinook run at ε = 4 had 38× its invoice lines. The two
+# noises are independent, so a false use needs both (0.13 % × 2.3 %, 3 in 100,000), and the
+# histogram also bounds how many parents the sum may spread over. The sum's own bar is the lower
+# one because a true tail is lost whole when it misses it: the shop's order lines above the cap
+# (130k, σ ≈ 34k at ε = 1) missed 3σ one run in three, and the table came out 13 % short.
 _HEAVY_Z = 3.0
 _EXCESS_Z = 2.0
+
+
 @dataclass(frozen=True)
 class DegreeRelease:
     """A noisy parent-degree histogram over `BUCKETS`: post-processing only.
 
-    On an owner edge the children above the cap are also released as one clipped sum (`excess`):
-    the histogram spends its noise on parents, and a tail of a few thousand heavy parents sits in
-    buckets each under the noise threshold at ε = 1 (a shop's orders came out 11 % short); the sum
-    counts their children, with noise σ_excess against tens of thousands of children."""
+    On an owner edge the children above the cap are also released as clipped sums, one per band
+    of `tail_bands` (`tails`): the histogram spends its noise on parents, and a tail of a few
+    thousand heavy parents sits in buckets each under the noise threshold at ε = 1 (a shop's
+    orders came out 11 % short); a sum counts their children, with noise σ against tens of
+    thousands of children."""
 
     cap: int  # the edge's cap (bounding); the buckets go past it
     noisy: np.ndarray  # noisy parents per bucket
     sigma: float
-    excess: float | None = None  # noisy Σ min(max(d − cap, 0), tail_clip − cap) (owner edges)
-    excess_sigma: float = 0.0
+    tails: tuple[TailSum, ...] = ()  # owner edges: the noisy children per band above the cap
 
     def cleaned(self) -> np.ndarray:
         """Noisy parents per bucket, those below the noise threshold zeroed."""
@@ -128,8 +160,9 @@ class DegreeRelease:
         `kept_mean`: the children per parent that bounding keeps, E[min(d, cap)], when a better
         estimate is known (the models' noisy row counts, which spend far more budget than this
         histogram): the distribution is tilted, p(d) ∝ p(d)·exp(λ·min(d, cap)), to have it, so
-        the linker's degrees and the table's size agree with it. The tail's shape above the cap
-        is kept as released. `kept_parents`: see `excess_mean`."""
+        the linker's degrees and the table's size agree with it; likewise to each used band's
+        children per parent (`tail_means`). The tail's shape within a band, and above the
+        bands used, is kept as released. `kept_parents`: see `tail_means`."""
         counts = self.cleaned()
         if counts.sum() <= 0:
             p = np.full(self.cap + 1, 1.0 / (self.cap + 1))
@@ -140,41 +173,49 @@ class DegreeRelease:
             for i in np.flatnonzero(counts):
                 p[BUCKETS[i]:upper[i]] += counts[i] / (upper[i] - BUCKETS[i])
             p /= p.sum()
-        tail = self.excess_mean(kept_parents)
-        if kept_mean is None and tail is None:
+        tails = self.tail_means(kept_parents)
+        if kept_mean is None and not tails:
             return p
-        return _tilted(p, self.cap, kept_mean, tail_clip(self.cap) if tail is not None else None, tail)
+        return _tilted(p, self.cap, kept_mean, tails)
 
-    def excess_mean(self, kept_parents: float | None = None) -> float | None:
-        """Children above the cap per parent, E[min(max(d − cap, 0), clip − cap)], from the noisy
-        sum over the number of kept parents; None where the sum (`_EXCESS_Z` σ), or the
-        histogram's parents between the cap and the clip (`_HEAVY_Z` σ), do not stand out of their
-        noise (the histogram's tail is left as released).
+    def tail_means(self, kept_parents: float | None = None) -> list[tuple[TailSum, float]]:
+        """The bands whose sums are used, each with its children per parent,
+        E[min(max(d − lo, 0), hi − lo)], from the noisy sum over the number of kept parents. A
+        band is left out (the histogram's tail there is kept as released) where its sum
+        (`_EXCESS_Z` σ), or the histogram's parents in the buckets that start inside it
+        (`_HEAVY_Z` σ), do not stand out of their noise.
 
         `kept_parents`: a better estimate of the kept parents than this histogram's total (whose
         noise is σ·√buckets, ~500 against 3,000 customers at ε = 4: the tail's mean, and the
         table's size with it, was off by 15 % as often as one run in ten); `sizes.owner_targets`
         combines it with the parent model's row count."""
-        if self.excess is None or self.excess < _EXCESS_Z * self.excess_sigma:
-            return None
         noisy = np.asarray(self.noisy, dtype=float)
-        clip = tail_clip(self.cap)
-        above = BUCKETS[: len(noisy)] > self.cap
-        # Whether there are parents above the cap is read off the buckets that start below the
-        # clip, the degrees the sum counts in full: summed up to TOP, forty buckets' noise (two
-        # dozen of them empty on most edges) hid the shop's 20,000 heavy orders one run in fifteen.
-        near = above & (BUCKETS[: len(noisy)] <= clip)
-        if float(noisy[near].sum()) < _HEAVY_Z * self.sigma * float(np.sqrt(near.sum())):
-            return None
-        # No more children above the cap than the most heavy parents the histogram allows,
-        # each at the clip.
-        heavy, heavy_sigma = float(noisy[above].sum()), self.sigma * float(np.sqrt(above.sum()))
-        children = min(float(self.excess), (heavy + _HEAVY_Z * heavy_sigma) * (clip - self.cap))
+        lows = BUCKETS[: len(noisy)]
         if kept_parents is not None and kept_parents >= 1:
             parents = float(kept_parents)
         else:
             parents = max(float(noisy.sum()), float(self.cleaned().sum()), 1.0)  # unbiased, not clipped
-        return children / parents
+        used = []
+        for tail in self.tails:
+            if tail.noisy < _EXCESS_Z * tail.sigma:
+                continue
+            # Whether there are parents in the band is read off the buckets that start inside it,
+            # the degrees its sum counts: summed up to TOP, forty buckets' noise (two dozen of them
+            # empty on most edges) hid the shop's 20,000 heavy orders one run in fifteen.
+            inside = (lows > tail.lo) & (lows <= tail.hi)
+            # Past a band that is used, the histogram's test is the sum's: there are parents above
+            # the cap, and a false far band then needs two 2σ noises (5 in 10,000 edges), bounded
+            # below. At 3σ the shop's orders lost their 18k orders in (24, 64] one run in ten.
+            heavy_z = _EXCESS_Z if used else _HEAVY_Z
+            if not inside.any() or float(noisy[inside].sum()) < heavy_z * self.sigma * float(np.sqrt(inside.sum())):
+                continue
+            # No more children in the band than the most parents above its floor the histogram
+            # allows, each at the band's top.
+            above = lows > tail.lo
+            heavy, heavy_sigma = float(noisy[above].sum()), self.sigma * float(np.sqrt(above.sum()))
+            children = min(float(tail.noisy), (heavy + _HEAVY_Z * heavy_sigma) * (tail.hi - tail.lo))
+            used.append((tail, children / parents))
+        return used
 
     def kept_mean(self) -> tuple[float, float]:
         """E[min(d, cap)] by this histogram, and its relative error (from σ alone: the noise of
@@ -214,15 +255,15 @@ class DegreeRelease:
         return p * parents, len(p) - 1, None
 
 
-def _tilted(p: np.ndarray, cap: int, kept_mean: float | None, clip: int | None = None,
-            excess_mean: float | None = None) -> np.ndarray:
-    """p tilted by exp(λ·min(d, cap) + μ·min(max(d − cap, 0), clip − cap)) so that E[min(d, cap)]
-    = kept_mean and E[children above the cap, clipped] = excess_mean (either may be None: its
-    factor stays 1), by `tilt_to_means`."""
-    # A little of every degree up to the cap (and up to the clip when the tail is constrained),
-    # so that a shape the noise reduced to one degree, or a tail the noise wiped out, can still
-    # be moved to the means the row counts and the tail's sum say (the tilt cannot create support).
-    top = cap if excess_mean is None or clip is None else max(cap, clip)
+def _tilted(p: np.ndarray, cap: int, kept_mean: float | None,
+            tails: list[tuple[TailSum, float]] = ()) -> np.ndarray:
+    """p tilted by exp(λ·min(d, cap) + Σ μ_b·(children of band b)) so that E[min(d, cap)] =
+    kept_mean (when not None) and each band's children per parent are as in `tails`, by
+    `tilt_to_means`."""
+    # A little of every degree up to the cap (and up to the last band used), so that a shape the
+    # noise reduced to one degree, or a tail the noise wiped out, can still be moved to the means
+    # the row counts and the tail's sums say (the tilt cannot create support).
+    top = max([cap, *(tail.hi for tail, _ in tails)])
     if len(p) < top + 1:
         p = np.append(p, np.zeros(top + 1 - len(p)))
     p = 0.95 * p + 0.05 * np.append(np.full(top + 1, 1.0 / (top + 1)), np.zeros(len(p) - top - 1))
@@ -231,9 +272,9 @@ def _tilted(p: np.ndarray, cap: int, kept_mean: float | None, clip: int | None =
     if kept_mean is not None:
         stats.append(np.minimum(degree, cap).astype(float))
         targets.append(kept_mean)
-    if excess_mean is not None and clip is not None:
-        stats.append(np.clip(degree - cap, 0, clip - cap).astype(float))
-        targets.append(excess_mean)
+    for tail, mean in tails:
+        stats.append(tail.statistic(degree))
+        targets.append(mean)
     return tilt_to_means(p, stats, targets)
 
 

@@ -33,7 +33,7 @@ from dbsynth.spec import Spec
 
 MAX_CAP = 64
 _STANDS_OUT = float(norm.isf(0.01 / len(BUCKETS)))  # ≈ 3.4σ
-_ROOTS_Z = 3.0  # noise alone gives a table NULL owners once in 740
+NULL_Z = 3.0  # a count of NULL FKs under this many σ is none: noise alone passes once in 740
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def size_up(pushdown: Pushdown, schema: Schema, spec: Spec, units: Units, ledger
             # A count that does not stand out of its noise is taken as none. Clipped at 0 instead,
             # it was 0.4σ on average and above σ one time in six: Northwind's orders, whose nullable
             # customer_id is never NULL, came out a third to a half ownerless at ε = 1 (σ in the hundreds).
-            roots[name] = float(n_roots) if n_roots >= _ROOTS_Z * roots_sigma else 0.0
+            roots[name] = float(n_roots) if n_roots >= NULL_Z * roots_sigma else 0.0
     return Sizing(units, chosen, rows, sigmas, roots)
 
 

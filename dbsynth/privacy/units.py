@@ -95,11 +95,12 @@ class Units:
             return max(2, self.sensitivity(fk.ref_table))
         return 2 * self.sensitivity(fk.table) + self.sensitivity(fk.ref_table)
 
-    def excess_sensitivity(self, fk: ForeignKey, clip: int) -> int:
-        """Δ of an owner edge's children above the cap, summed with each parent's clipped at
-        `clip`: a unit rooted at a child changes one parent's degree by one (1); a unit rooted at
-        the parent or above changes at most Δ(parent) kept parents, each by up to clip − cap."""
-        return max(1, self.sensitivity(fk.ref_table)) * max(1, clip - self.caps[fk.key])
+    def excess_sensitivity(self, fk: ForeignKey, lo: int, hi: int) -> int:
+        """Δ of an owner edge's children in a band (lo, hi] of degrees, summed with each parent's
+        clipped to the band: a unit rooted at a child changes one parent's degree by one (1); a
+        unit rooted at the parent or above changes at most Δ(parent) kept parents, each by up to
+        hi − lo."""
+        return max(1, self.sensitivity(fk.ref_table)) * max(1, hi - lo)
 
     def with_caps(self, caps: dict[str, int]) -> "Units":
         return Units(self.owner, {**self.caps, **caps}, self.private)

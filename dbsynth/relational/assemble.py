@@ -67,9 +67,8 @@ def assemble(
         for fk in (e for e in order if e.table == name):
             if not spec.tables[name].private and not spec.tables[fk.ref_table].private:
                 continue  # public -> public: real keys, kept as they are
-            nulls = null_rows.get(name) if units.is_owner_edge(fk) else None
             _link_edge(fk, schema, spec, units, measured, (links or {}).get(fk.key), state, rng, targets.get(fk.key),
-                       nulls)
+                       null_rows.get(fk.key))
         for uset in unique_sets_with_fks(schema.tables[name]):
             if set(uset) <= set(state.columns[name]):  # a set with a generated column: the target's to enforce
                 _dedupe_links(name, uset, schema, state, rng)
@@ -137,7 +136,7 @@ def _isna(v: Any) -> bool:
 def _link_edge(fk: ForeignKey, schema: Schema, spec: Spec, units: Units, measured: dict[str, TableMeasurements],
                edge: EdgeMeasurements | None, state: SyntheticState, rng: np.random.Generator,
                target: OwnerTarget | None = None, nulls: int | None = None) -> None:
-    """`nulls`: on a nullable owner edge, how many rows stay unlinked (`sizes.table_sizes`)."""
+    """`nulls`: on a nullable FK, how many rows stay unlinked (`sizes.table_sizes`)."""
     table = schema.tables[fk.table]
     n = state.n_rows(fk.table)
     nullable = all(table.column(c).nullable for c in fk.columns)

@@ -21,7 +21,7 @@ from scipy.stats import norm
 
 from dbsynth.measure.degrees import DegreeRelease
 from dbsynth.measure.measure import TableMeasurements
-from dbsynth.measure.sizing import Sizing
+from dbsynth.measure.sizing import NULL_Z, Sizing
 from dbsynth.privacy.units import Units
 from dbsynth.schema import Schema
 from dbsynth.spec import Spec
@@ -41,11 +41,14 @@ def table_sizes(schema: Schema, spec: Spec, units: Units, measured: dict[str, Ta
                 models: dict[str, Any], sizing: Sizing | None = None, scale: float = 1.0,
                 targets: dict[str, OwnerTarget] | None = None, noise: dict[str, float] | None = None
                 ) -> tuple[dict[str, int], dict[str, int]]:
-    """Rows per table, and per owned table with a nullable owner FK the rows whose owner is NULL:
-    the same share of its size as the noisy count of such rows (units of their own) is of the
-    size here, so the linker leaves exactly those unlinked. The model's NULL indicator only says
-    which rows: its noisy share made half of Northwind's orders ownerless at ε = 4, where the
-    count said none.
+    """Rows per table, and per nullable FK (fk.key) the rows whose FK is NULL where a count says
+    so; the linker leaves that many unlinked, those the model drew with a NULL first. On the
+    owner edge: the same share of the size as the noisy count of such rows (units of their own)
+    is of the size here. On another edge: none where the edge's noisy NULL count does not stand
+    out of its noise (`NULL_Z`); where it does, the model's NULL indicator says how many (it has
+    far more ρ than the count, which only tells whether). The model's indicator alone made half
+    of Northwind's orders ownerless at ε = 4, and half their employees and shippers NULL, where
+    none are.
 
     `targets`: each owner edge's `OwnerTarget` (`owner_targets`); `noise`: σ per
     statistic of each table's model (`split.py`), below which a root's noisy size is not told
@@ -81,7 +84,10 @@ def table_sizes(schema: Schema, spec: Spec, units: Units, measured: dict[str, Ta
             if needs and counts[fk.ref_table] == 0 and spec.tables[fk.ref_table].private:
                 counts[fk.ref_table] = 1
                 changed = True
-    return counts, {name: int(round(share * counts[name])) for name, share in ownerless_share.items()}
+    nulls = {units.owner[name].key: int(round(share * counts[name])) for name, share in ownerless_share.items()}
+    for name in units.order():
+        nulls.update({key: 0 for key, (noisy, sigma) in measured[name].null_rows.items() if noisy < NULL_Z * sigma})
+    return counts, nulls
 
 
 def _at_least_zero(noisy: float, sigma: float | None) -> float:
