@@ -197,15 +197,16 @@ def test_plan_shows_what_the_split_is_made_of(shop_sqlite):
 def _tails(degrees: dict[int, int], cap: int, sigma: float, rng: np.random.Generator | None = None,
            factor: float = 1.0) -> tuple:
     """The band sums above the cap as `measure` releases them beside a histogram of noise σ on an
-    edge whose parent has Δ = 1: each band at half the histogram's ρ with Δ its width (the
-    histogram's Δ is 2), so σ = width × σ / √2; `factor` where Δ(parent) is larger (the
-    histogram's Δ is then Δ(parent), and the ratio of the two Δs twice as large); noiseless
-    without `rng`."""
+    edge whose parent has Δ = 1: together at the histogram's ρ, each band's share in proportion
+    to its width w, with Δ = w (the histogram's Δ is 2), so σ = σ·√(w·W)/2 where W is the
+    bands' total width; `factor` where Δ(parent) is larger (the histogram's Δ is then Δ(parent),
+    and the ratio of the two Δs twice as large); noiseless without `rng`."""
     from dbsynth.measure.degrees import TailSum, excess, tail_bands
 
     out = []
+    total = sum(hi - lo for lo, hi in tail_bands(cap))
     for lo, hi in tail_bands(cap):
-        band_sigma = (hi - lo) * sigma * factor / np.sqrt(2)
+        band_sigma = sigma * factor * np.sqrt((hi - lo) * total) / 2
         noise = 0.0 if rng is None else rng.normal(0, band_sigma)
         out.append(TailSum(lo, hi, excess(degrees, lo, hi) + noise, band_sigma))
     return tuple(out)
@@ -233,8 +234,8 @@ def test_the_children_above_the_cap_are_counted_where_their_buckets_drown():
     """A shop's orders at ε = 1: 100k customers, cap 8, 27 % of the orders above it, spread over
     buckets of a few hundred heavy customers each, under the histogram's noise (σ ≈ 180 parents).
     The histogram alone lost a tenth of the table; the clipped sums of the children above the cap
-    (released beside it: 54,000 orders in (8, 24] with σ ≈ 2,000 and 18,500 in (24, 64] with σ ≈
-    5,000) bring the size back."""
+    (released beside it: 54,000 orders in (8, 24] with σ ≈ 2,700 and 18,500 in (24, 64] with σ ≈
+    4,200) bring the size back."""
     from dbsynth.measure.degrees import DegreeRelease, TailSum, bucket_counts
 
     rng = np.random.default_rng(1)
@@ -403,8 +404,8 @@ def test_the_tail_near_the_cap_is_kept_where_one_sum_up_to_the_clip_drowned():
     """The shop's order lines at ε = 1 (benchmarks/sizes: 293,518 orders, lognormal lines, cap 5,
     orders per customer capped at 8): 105k lines in (5, 15] and 16k in (15, 40]. Released as one
     sum up to 40 lines (Δ = 8 orders × 35 lines, σ ≈ 34k) the tail missed its bar one run in four
-    and the table came out 11 % short; the near band's sum has two sevenths of that Δ (σ ≈ 11k
-    at half the tail's ρ) and clears it every time, and the far band, under its noise (σ ≈ 28k),
+    and the table came out 11 % short; the near band's sum has two sevenths of that Δ (σ ≈ 15k
+    at its share of the tail's ρ) and clears it every time, and the far band, under its noise (σ ≈ 24k),
     costs the table 2 % when it is left out. Both releases together still keep a tail that is
     not there out (the test above)."""
     from dbsynth.measure.degrees import BUCKETS, DegreeRelease, bucket_counts

@@ -193,13 +193,15 @@ def _measure_table(
         if owner_edge:
             # Half for the children above the cap, summed per band: what the table's size hangs
             # on. (A third, with two bands, left the shop's orders in (24, 64] under their bar
-            # one run in twenty; the histogram, at half, still has the shape to ±0.02 of KS.)
+            # one run in twenty.) Each band's share is in proportion to its width, as its Δ is:
+            # the split that gives the whole tail's sum the least variance.
             rho_tail, rho_edge = rho_edge / 2, rho_edge / 2
             bands = tail_bands(units.caps[fk.key])
+            width = sum(hi - lo for lo, hi in bands)
             for lo, hi in bands:
                 (above,), above_sigma = mechanisms.gaussian(
                     ledger, np.array([float(excess(degrees, lo, hi))]),
-                    sensitivity=units.excess_sensitivity(fk, lo, hi), rho=rho_tail / len(bands),
+                    sensitivity=units.excess_sensitivity(fk, lo, hi), rho=rho_tail * (hi - lo) / width,
                     table=name, what=f"children above the cap of {fk.key} ({lo + 1} to {hi} a parent)")
                 tails.append(TailSum(lo, hi, above, above_sigma))
         noisy, sigma = mechanisms.gaussian(
