@@ -85,8 +85,8 @@ def tail_bands(cap: int) -> tuple[tuple[int, int], ...]:
     # Two sums, not one: a sum's Δ is Δ(parent) × its band's width, and most of a skewed tail is
     # near the cap. One sum up to 8 caps put the shop's 105k order lines just above 5 lines an
     # order under σ ≈ 35k (Δ = 8 orders × 35 lines), and it missed its bar one run in four (the
-    # table 11 % short); the near band's Δ is a third of that. The far band, a few heavy parents
-    # with a wide Δ, is used where it stands out on its own.
+    # table 11 % short); the near band's Δ is 10 lines of those 35. The far band, a few heavy
+    # parents with a wide Δ, is used where it stands out on its own.
     cap = max(cap, 1)
     clip = tail_clip(cap)
     near = TAIL_SPLIT * cap
@@ -115,8 +115,8 @@ class TailSum:
 
 
 # A band's sum is used only where both releases say there are children in it: the histogram's
-# parents above the band's floor, in the buckets that start inside it, taken together stand 3σ
-# out of their noise, and the sum 2σ out of its own. The sum alone (Δ(parent) × the band's width,
+# parents in the buckets that hold some of the band's degrees, taken together, stand 3σ out of
+# their noise, and the sum 2σ out of its own. The sum alone (Δ(parent) × the band's width,
 # σ in the thousands) cleared 2σ on 2.3 % of the edges with nothing above the cap, and a false
 # sum makes every parent heavy: one Chinook run at ε = 4 had 38× its invoice lines. The two
 # noises are independent, so a false use needs both (0.13 % × 2.3 %, 3 in 100,000), and the
@@ -182,8 +182,8 @@ class DegreeRelease:
         """The bands whose sums are used, each with its children per parent,
         E[min(max(d − lo, 0), hi − lo)], from the noisy sum over the number of kept parents. A
         band is left out (the histogram's tail there is kept as released) where its sum
-        (`_EXCESS_Z` σ), or the histogram's parents in the buckets that start inside it
-        (`_HEAVY_Z` σ), do not stand out of their noise.
+        (`_EXCESS_Z` σ), or the histogram's parents in the buckets that hold some of its degrees
+        (`_HEAVY_Z` σ; `_EXCESS_Z` past a band that is used), do not stand out of their noise.
 
         `kept_parents`: a better estimate of the kept parents than this histogram's total (whose
         noise is σ·√buckets, ~500 against 3,000 customers at ε = 4: the tail's mean, and the
@@ -204,7 +204,7 @@ class DegreeRelease:
             # degrees: summed up to TOP, forty buckets' noise (two dozen of them empty on most
             # edges) hid the shop's 20,000 heavy orders one run in fifteen; and only the buckets
             # starting inside it left out (25, 36], most of the orders in (27, 64] at a cap of 9.
-            inside = (lows <= tail.hi) & (uppers > tail.lo + 1)
+            inside = (lows <= tail.hi) & (uppers - 1 > tail.lo)  # [low, upper) meets (lo, hi]
             # Past a band that is used, the histogram's test is the sum's: there are parents above
             # the cap, and a false far band then needs two 2σ noises (5 in 10,000 edges), bounded
             # below. At 3σ the shop's orders lost their 18k orders in (24, 64] one run in ten.
