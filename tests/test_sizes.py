@@ -194,6 +194,15 @@ def test_plan_shows_what_the_split_is_made_of(shop_sqlite):
     assert planned["tables"]["orders"]["sensitivity"] == 5
 
 
+def _shop_orders(rng: np.random.Generator) -> tuple[np.ndarray, dict[int, int]]:
+    """Orders per customer as benchmarks/sizes/generate.py draws them for 100k customers (35 %
+    none, the rest lognormal), and as parents per exact degree."""
+    d = np.ceil(rng.lognormal(0.6, 1.25, 100_000)).astype(int)
+    d[rng.random(len(d)) < 0.35] = 0
+    values, counts = np.unique(d, return_counts=True)
+    return d, dict(zip(values.tolist(), counts.tolist()))
+
+
 def _tails(degrees: dict[int, int], cap: int, sigma: float, rng: np.random.Generator | None = None,
            factor: float = 1.0) -> tuple:
     """The band sums above the cap as `measure` releases them beside a histogram of noise σ on an
@@ -239,10 +248,7 @@ def test_the_children_above_the_cap_are_counted_where_their_buckets_drown():
     from dbsynth.measure.degrees import DegreeRelease, TailSum, bucket_counts
 
     rng = np.random.default_rng(1)
-    d = np.ceil(rng.lognormal(0.6, 1.25, 100_000)).astype(int)
-    d[rng.random(len(d)) < 0.35] = 0
-    values, counts = np.unique(d, return_counts=True)
-    degrees = dict(zip(values.tolist(), counts.tolist()))
+    d, degrees = _shop_orders(rng)
     cap, sigma = 8, 179.0
     kept = float(np.minimum(d, cap).mean())
     without, with_sum = [], []
@@ -476,10 +482,7 @@ def test_the_far_band_is_seen_in_the_buckets_that_straddle_its_floor():
     from dbsynth.measure.degrees import BUCKETS, DegreeRelease, bucket_counts
 
     rng = np.random.default_rng(1)
-    d = np.ceil(rng.lognormal(0.6, 1.25, 100_000)).astype(int)
-    d[rng.random(len(d)) < 0.35] = 0
-    values, counts = np.unique(d, return_counts=True)
-    degrees = dict(zip(values.tolist(), counts.tolist()))
+    d, degrees = _shop_orders(rng)
     cap, sigma = 9, 175.0
     kept = float(np.minimum(d, cap).mean())
     far_used, ratios = 0, []
