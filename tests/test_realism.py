@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 import zoo
 from dbsynth.pipeline import RunOptions, run
+from dbsynth.privacy.noise import SeededNoise
 
 
 def _frame(dsn: str) -> pd.DataFrame:
@@ -62,7 +63,9 @@ def shadow(request, tmp_path_factory):
         d = tmp_path_factory.mktemp("zoo")
         source, target = f"sqlite:///{d / 'src.db'}", f"sqlite:///{d / 'dst.db'}"
     zoo.build(source, kind)
-    run(RunOptions(source, target, 4.0, 1e-9, seed=1))
+    # Seeded noise: the bounds below (99 % of the timestamps within a month of the real range)
+    # are about a typical draw; fresh noise put 98.9 % there once in a fresh-clone suite.
+    run(RunOptions(source, target, 4.0, 1e-9, seed=1, noise=SeededNoise(1)))
     return kind, _frame(source), _frame(target)
 
 
