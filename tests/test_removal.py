@@ -24,7 +24,7 @@ recounts through the SQL path `run` executes, with the sensitivities `measure` a
   public parent, `Pushdown.parent_degrees` (children per parent row), Δ(T); on an owner edge,
   the children in each band above the cap (`degrees.excess` of `Pushdown.degree_counts` over
   `degrees.tail_bands`, clipped per parent), `Units.excess_sensitivity`; on a nullable FK that is
-  not the owner's, the kept rows with it NULL (`Pushdown.null_fk_count`), Δ(T);
+  not the owner's, the kept rows with it NULL (its NULL indicator's 1-way), Δ(T);
 - each FK edge's cross-table marginals from `crossjoin.join_counts`, `join_sensitivity`.
 
 The worst ratio change / declared Δ is tracked per statistic family over every trial; it must
@@ -426,8 +426,8 @@ def statistics(db: Database, schema, spec, units: Units, encoders: dict[str, dic
         # each parent's own count under a public one
         for fk in table.foreign_keys:
             if all(table.column(c).nullable for c in fk.columns) and not units.is_owner_edge(fk):
-                stats[f"{fk.key}: NULL"] = Stat("rows with a NULL FK", np.array([push.null_fk_count(name, fk)], dtype=float),
-                                                d, "l1")
+                (indicator,) = source.marginals([(null_column(fk.key),)])
+                stats[f"{fk.key}: NULL"] = Stat("rows with a NULL FK", np.array([indicator[1]], dtype=float), d, "l1")
             if fk.ref_table in units.private:
                 stats[f"{fk.key}: degrees"] = Stat("degree histogram", push.degree_histogram(fk),
                                                    units.degree_sensitivity(fk), "l1")

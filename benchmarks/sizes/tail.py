@@ -36,6 +36,13 @@ EDGES = {  # name: (degrees drawn by the generator, cap, histogram σ, Δ(parent
 }
 
 
+def band_sigmas(cap: int, sigma: float, parent_delta: int) -> list[float]:
+    """σ of each band's sum beside a histogram of noise σ (the module's docstring)."""
+    bands = tail_bands(cap)
+    total = sum(hi - lo for lo, hi in bands)
+    return [parent_delta * float(np.sqrt((hi - lo) * total)) / max(2, parent_delta) * sigma for lo, hi in bands]
+
+
 def draws(degrees: np.ndarray, cap: int, sigma: float, parent_delta: int, n: int, rng: np.random.Generator
           ) -> tuple[np.ndarray, np.ndarray]:
     """Table size ÷ real size per draw, and per draw which bands were used (a boolean per band)."""
@@ -44,15 +51,12 @@ def draws(degrees: np.ndarray, cap: int, sigma: float, parent_delta: int, n: int
     true_hist = bucket_counts(per_degree)
     kept = float(np.minimum(degrees, cap).mean())
     bands = tail_bands(cap)
-    total = sum(hi - lo for lo, hi in bands)
-    hist_delta = max(2, parent_delta)
+    sigmas = band_sigmas(cap, sigma, parent_delta)
     ratios, used = [], []
     for _ in range(n):
         noisy = true_hist + rng.normal(0, sigma, len(BUCKETS))
-        tails = []
-        for lo, hi in bands:
-            band_sigma = parent_delta * np.sqrt((hi - lo) * total) / hist_delta * sigma
-            tails.append(TailSum(lo, hi, excess(per_degree, lo, hi) + rng.normal(0, band_sigma), band_sigma))
+        tails = [TailSum(lo, hi, excess(per_degree, lo, hi) + rng.normal(0, s), s)
+                 for (lo, hi), s in zip(bands, sigmas)]
         release = DegreeRelease(cap, noisy, sigma, tuple(tails))
         ratios.append(release.mean(kept) / degrees.mean())
         chosen = {t.lo for t, _ in release.tail_means()}
@@ -71,9 +75,7 @@ def main() -> None:
         rng = np.random.default_rng(args.seed)
         degrees = law(rng)
         ratios, used = draws(degrees, cap, sigma, parent_delta, args.draws, rng)
-        bands = tail_bands(cap)
-        total = sum(hi - lo for lo, hi in bands)
-        sigmas = [parent_delta * np.sqrt((hi - lo) * total) / max(2, parent_delta) * sigma for lo, hi in bands]
+        bands, sigmas = tail_bands(cap), band_sigmas(cap, sigma, parent_delta)
         print(f"| {name} | {', '.join(f'({lo}, {hi}]' for lo, hi in bands)} "
               f"| {', '.join(f'{s:,.0f}' for s in sigmas)} "
               f"| {', '.join(f'{u:.0%}' for u in used.mean(axis=0))} "

@@ -173,9 +173,11 @@ def _measure_table(
             # indicator alone, a 1-way among its many under noise of Δ(T), put Northwind's
             # employee and shipper NULL on half the orders at ε = 4, where they never are. (The
             # owner edge's count is sizing's.)
+            # The count is the model's NULL indicator's 1-way (code 1), counted as the model counts it.
             rho_null, rho_edge = rho_edge / 4, rho_edge * 3 / 4
+            (indicator,) = tm.encoded.marginals([(null_column(fk.key),)])
             (nulls,), null_sigma = mechanisms.gaussian(
-                ledger, np.array([float(pushdown.null_fk_count(name, fk))]), sensitivity=delta_t, rho=rho_null,
+                ledger, np.array([float(indicator[1])]), sensitivity=delta_t, rho=rho_null,
                 table=name, what=f"rows with NULL {', '.join(fk.columns)} of {fk.key}")
             tm.null_rows[fk.key] = (float(nulls), null_sigma)
         if fk.ref_table not in units.private:

@@ -124,13 +124,6 @@ class Pushdown:
 
         return self._cached(("null owner", table, owner.key), count)
 
-    def null_fk_count(self, table: str, fk: ForeignKey) -> int:
-        """Kept rows of `table` with a NULL in `fk` (a reference, not the owner edge)."""
-        rows = self.bounded.rows(table, list(fk.columns))
-        null = sa.or_(*[rows.c[c].is_(None) for c in fk.columns])
-        with self.connect(f"table {table!r}") as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(rows).where(null)).scalar_one())
-
     def counts(self, table: str) -> "TableCounts":
         return TableCounts(self, table)
 
