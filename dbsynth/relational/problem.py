@@ -125,7 +125,7 @@ def edge_problem(
         parent_features.update({f: resolved[f] for f in pf})
         child_features.update({f: resolved[f] for f in cf})
         sizes.update({f: edge.features[f].size for f in mg.features})
-    sigma = degrees.sigma if degrees is not None else 0.0
+    sigma = degrees.sigma_for(len(parents), target.kept_parents) if degrees is not None else 0.0
     return LinkProblem(len(children), len(parents), parent_features, child_features, sizes, marginals,
                        degree_hist=degree_hist, degree_sigma=sigma, cap=cap, limit=limit, degree_tail=tail,
                        parent_targets=parent_targets,

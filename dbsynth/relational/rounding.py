@@ -4,7 +4,9 @@ Rounding: each child draws one candidate with its relaxed probabilities, indepen
 P(child i → parent j) equals the relaxed weight exactly (tested). Cap repair moves the fewest
 children needed off parents above the cap, to parents with room, preferring the child's own
 candidates, then parents of the same attribute group, then any parent with room. Degree repair
-moves children between parents of one group (identical features) towards the degree histogram.
+moves children between parents of one group (identical features) towards the degree histogram;
+the linker then repairs once more over all parents as one group, for what a group's own
+children cannot reach (`PGDLinker._repair`).
 """
 
 from __future__ import annotations
