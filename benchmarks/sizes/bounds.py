@@ -36,6 +36,7 @@ import argparse
 import math
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -132,80 +133,102 @@ def edge_degrees(engine: sa.Engine, schema, fk) -> np.ndarray:
     return fk_tuples(parent, fk.ref_columns).map(counts).fillna(0).to_numpy(dtype=float)
 
 
+@dataclass
+class Database:
+    """One source as the bounds read it: its private tables' rows per unit, largest first."""
+
+    name: str
+    engine: sa.Engine
+    schema: object
+    units: Units
+    per_unit: dict[str, np.ndarray]
+
+    def largest(self, table: str) -> int:
+        return int(self.per_unit[table][0]) if len(self.per_unit[table]) else 0
+
+    def edges(self):
+        for table in sorted(self.units.private):
+            for fk in self.schema.tables[table].foreign_keys:
+                yield fk
+
+
+def read_database(name: str, dsn: str) -> Database:
+    engine = sa.create_engine(dsn)
+    schema = introspect(engine)
+    units = Units.from_spec(schema, make_spec(schema, public=set(reference_tables(schema))))
+    return Database(name, engine, schema, units,
+                    {t: rows_per_unit(engine, schema, units, t) for t in sorted(units.private)})
+
+
+def size_rows(db: Database, epsilon: float) -> list[str]:
+    out = []
+    for table, per_unit in db.per_unit.items():
+        n = int(per_unit.sum())
+        if n >= sizes_run.BIG:
+            b = bounds(n, per_unit, epsilon)
+            out.append(f"| {db.name} | {table} | {n:,} | {b['units']:,} | {b['largest unit']} | {b['k']} | "
+                       f"{b['any mechanism ε ≥']:.2f} | {b['Laplace ε']:.2f} | {b['Gaussian σ']:,.0f} | "
+                       f"{b['Gaussian P(±10 %)']:.2f} |")
+    return out
+
+
+def private_edge_rows(db: Database, rho: float, rng: np.random.Generator) -> list[str]:
+    out = []
+    for fk in db.edges():
+        if fk.ref_table not in db.units.private or not db.largest(fk.table):
+            continue
+        # Δ as Units.degree_sensitivity, with the largest units where it reads caps.
+        if db.units.is_owner_edge(fk):
+            delta = max(2, db.largest(fk.ref_table))
+        else:
+            delta = 2 * db.largest(fk.table) + db.largest(fk.ref_table)
+        degrees = edge_degrees(db.engine, db.schema, fk)
+        out.append(f"| {db.name} | {fk.key} | {len(degrees):,} | {delta} | {delta / math.sqrt(2 * rho):,.0f} | "
+                   f"{histogram_ks(degrees, delta, rho, rng):.3f} |")
+    return out
+
+
+def public_edge_rows(db: Database, rho: float, rng: np.random.Generator) -> list[str]:
+    out = []
+    for fk in db.edges():
+        if fk.ref_table in db.units.private or not db.largest(fk.table):
+            continue
+        delta, degrees = db.largest(fk.table), edge_degrees(db.engine, db.schema, fk)
+        cells = [f"{public_parent_ks(degrees, s, rng):.3f} ({delta ** 2 / (2 * s * s) / rho:.0%})" for s in KS_SIGMAS]
+        out.append(f"| {db.name} | {fk.key} | {len(degrees):,} | {delta} | " + " | ".join(cells) + " |")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--databases", nargs="+", choices=["chinook", "northwind", "shop"],
                     default=["chinook", "northwind", "shop"])
     ap.add_argument("--epsilon", type=float, default=1.0)
     args = ap.parse_args()
+    rho4, rng = calibrate_rho(4.0, DELTA), np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as work, sizes_run.PostgresServer() as server:
         dsns = sizes_run.load_sources(server, args.databases, 1.0, False, Path(work))
-        print(f"| database | table | rows | units | largest unit | k units past ±10 % | ε any mechanism needs "
-              f"(95 %) | Laplace ε (95 %) | Gaussian σ at ε = {args.epsilon:g} | Gaussian P(±10 %) |")
-        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for name in args.databases:
-            engine = sa.create_engine(dsns[name])
-            schema = introspect(engine)
-            spec = make_spec(schema, public=set(reference_tables(schema)))
-            units = Units.from_spec(schema, spec)
-            for table in sorted(units.private):
-                per_unit = rows_per_unit(engine, schema, units, table)
-                n = int(per_unit.sum())
-                if n < sizes_run.BIG:
-                    continue
-                b = bounds(n, per_unit, args.epsilon)
-                print(f"| {name} | {table} | {n:,} | {b['units']:,} | {b['largest unit']} | {b['k']} | "
-                      f"{b['any mechanism ε ≥']:.2f} | {b['Laplace ε']:.2f} | {b['Gaussian σ']:,.0f} | "
-                      f"{b['Gaussian P(±10 %)']:.2f} |", flush=True)
-            engine.dispose()
-        rho4 = calibrate_rho(4.0, DELTA)
-        rng = np.random.default_rng(0)
-        print()
-        print("| database | edge between private tables | parents | histogram Δ (largest units) | σ with all of ε = 4 "
-              "| KS of the release |")
-        print("|---|---|---:|---:|---:|---:|")
-        for name in args.databases:
-            engine = sa.create_engine(dsns[name])
-            schema = introspect(engine)
-            spec = make_spec(schema, public=set(reference_tables(schema)))
-            units = Units.from_spec(schema, spec)
-            largest = {t: (lambda u: int(u[0]) if len(u) else 0)(rows_per_unit(engine, schema, units, t))
-                       for t in units.private}
-            for table in sorted(units.private):
-                for fk in schema.tables[table].foreign_keys:
-                    if fk.ref_table not in units.private or not largest[table]:
-                        continue
-                    # Δ as Units.degree_sensitivity, with the largest units where it reads caps.
-                    if units.is_owner_edge(fk):
-                        delta = max(2, largest[fk.ref_table])
-                    else:
-                        delta = 2 * largest[table] + largest[fk.ref_table]
-                    degrees = edge_degrees(engine, schema, fk)
-                    print(f"| {name} | {fk.key} | {len(degrees):,} | {delta} | {delta / math.sqrt(2 * rho4):,.0f} | "
-                          f"{histogram_ks(degrees, delta, rho4, rng):.3f} |", flush=True)
-            engine.dispose()
-        print()
-        print("| database | edge into a public parent | parents | Δ (largest unit) | "
-              + " | ".join(f"KS at σ = {s:g} (ρ share)" for s in KS_SIGMAS) + " |")
-        print("|---|---|---:|---:|" + "---:|" * len(KS_SIGMAS))
-        for name in args.databases:
-            engine = sa.create_engine(dsns[name])
-            schema = introspect(engine)
-            spec = make_spec(schema, public=set(reference_tables(schema)))
-            units = Units.from_spec(schema, spec)
-            for table in sorted(units.private):
-                per_unit = rows_per_unit(engine, schema, units, table)
-                if not len(per_unit):
-                    continue  # an empty table
-                delta = int(per_unit[0])
-                for fk in schema.tables[table].foreign_keys:
-                    if fk.ref_table in units.private:
-                        continue
-                    degrees = edge_degrees(engine, schema, fk)
-                    cells = [f"{public_parent_ks(degrees, s, rng):.3f} ({delta ** 2 / (2 * s * s) / rho4:.0%})"
-                             for s in KS_SIGMAS]
-                    print(f"| {name} | {fk.key} | {len(degrees):,} | {delta} | " + " | ".join(cells) + " |", flush=True)
-            engine.dispose()
+        dbs = [read_database(name, dsns[name]) for name in args.databases]
+        tables = [
+            (f"| database | table | rows | units | largest unit | k units past ±10 % | ε any mechanism needs (95 %) "
+             f"| Laplace ε (95 %) | Gaussian σ at ε = {args.epsilon:g} | Gaussian P(±10 %) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|", lambda db: size_rows(db, args.epsilon)),
+            ("| database | edge between private tables | parents | histogram Δ (largest units) "
+             "| σ with all of ε = 4 | KS of the release |",
+             "|---|---|---:|---:|---:|---:|", lambda db: private_edge_rows(db, rho4, rng)),
+            ("| database | edge into a public parent | parents | Δ (largest unit) | "
+             + " | ".join(f"KS at σ = {s:g} (ρ share)" for s in KS_SIGMAS) + " |",
+             "|---|---|---:|---:|" + "---:|" * len(KS_SIGMAS), lambda db: public_edge_rows(db, rho4, rng)),
+        ]
+        for head, rule, rows in tables:
+            print(head)
+            print(rule)
+            for db in dbs:
+                for line in rows(db):
+                    print(line, flush=True)
+            print()
+        for db in dbs:
+            db.engine.dispose()
 
 
 if __name__ == "__main__":
