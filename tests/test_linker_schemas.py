@@ -217,3 +217,48 @@ def test_cli_refuses_an_unknown_linker_before_connecting(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2
     assert "unknown linker 'pdg'" in res.stderr and "did you mean 'pgd'" in res.stderr
+
+
+def test_a_junction_key_is_made_unique_by_trades_that_keep_every_parents_children(tmp_path):
+    """Duplicate (playlist, track) pairs trade their playlist with other rows: every playlist and
+    every track keeps the children the linker gave it, and a playlist with none stays empty.
+    Drawn again among all playlists, a quarter of Chinook's playlist tracks went to playlists at
+    random, the empty ones included."""
+    import sqlalchemy as sa
+
+    from dbsynth.relational.assemble import _dedupe_links, _set_links
+    from dbsynth.relational.problem import SyntheticState
+    from dbsynth.schema.introspect import introspect
+
+    path = tmp_path / "pl.db"
+    con = sqlite3.connect(path)
+    con.executescript("""
+        CREATE TABLE playlist (id INTEGER PRIMARY KEY);
+        CREATE TABLE track (id INTEGER PRIMARY KEY);
+        CREATE TABLE playlist_track (track_id INTEGER NOT NULL REFERENCES track(id),
+            playlist_id INTEGER NOT NULL REFERENCES playlist(id), PRIMARY KEY (playlist_id, track_id));""")
+    con.close()
+    schema = introspect(sa.create_engine(f"sqlite:///{path}"))
+    by_column = {fk.columns[0]: fk for fk in schema.tables["playlist_track"].foreign_keys}
+    rng = np.random.default_rng(0)
+    tracks, playlists = 1000, 10
+    # Every track in two playlists; two big playlists hold most rows (as Chinook's two "Music"
+    # lists: a track is often drawn twice into one of them), four are empty.
+    playlist = rng.choice(playlists, size=2 * tracks, p=[0.35, 0.3, 0.15, 0.1, 0.05, 0.05, 0, 0, 0, 0])
+    track = rng.permutation(np.repeat(np.arange(tracks), 2))
+    state = SyntheticState(columns={"playlist": {"id": list(range(1, playlists + 1))},
+                                    "track": {"id": list(range(1, tracks + 1))},
+                                    "playlist_track": {}}, codes={})
+    _set_links(by_column["track_id"], state, track.copy())
+    _set_links(by_column["playlist_id"], state, playlist.copy())
+    pairs = lambda: set(zip(state.parents[by_column["playlist_id"].key].tolist(),  # noqa: E731
+                            state.parents[by_column["track_id"].key].tolist()))
+    assert len(pairs()) < 2 * tracks - 100, "the draw has duplicate keys to mend"
+    _dedupe_links("playlist_track", ("playlist_id", "track_id"), schema, state, np.random.default_rng(1))
+    after_p, after_t = state.parents[by_column["playlist_id"].key], state.parents[by_column["track_id"].key]
+    assert len(pairs()) == len(after_p), "every key unique"
+    assert len(after_p) >= 2 * tracks - 10, "hardly a row dropped"
+    assert (np.bincount(after_p, minlength=playlists)[6:] == 0).all(), "an empty playlist stays empty"
+    kept = np.bincount(after_p, minlength=playlists) / np.bincount(playlist, minlength=playlists).clip(1)
+    assert np.abs(kept[:6] - 1).max() < 0.01, kept
+    assert np.abs(np.bincount(after_t, minlength=tracks) - 2).sum() <= 2 * tracks - len(after_p)

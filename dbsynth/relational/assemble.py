@@ -201,8 +201,13 @@ def _set_links(fk: ForeignKey, state: SyntheticState, parent: np.ndarray) -> Non
 
 def _dedupe_links(name: str, uset: tuple[str, ...], schema: Schema, state: SyntheticState, rng: np.random.Generator,
                   tries: int = 20) -> None:
-    """A junction table's key (e.g. playlist_id, track_id) must stay unique: re-draw the last FK
-    of the duplicates among the parent's other rows, and drop rows that still collide."""
+    """A junction table's key (e.g. playlist_id, track_id) must stay unique: the last FK of each
+    duplicate is swapped with the same FK of another linked row, so that every parent, on either
+    side, keeps the children the linker gave it; then rows that still collide are dropped. (Drawn
+    again among all parents instead, a quarter of Chinook's playlist tracks went to playlists at
+    random: the empty audiobook and movie playlists got a hundred tracks each.) Where no trade
+    fits, a duplicate takes another row's parent; a self reference is drawn again among all rows
+    (a trade could close a cycle)."""
     table = schema.tables[name]
     cols = state.columns[name]
     fk = next((f for f in reversed(table.foreign_keys) if set(f.columns) <= set(uset)), None)
@@ -212,12 +217,18 @@ def _dedupe_links(name: str, uset: tuple[str, ...], schema: Schema, state: Synth
         dup = np.flatnonzero(_duplicates(cols, uset))
         if not len(dup):
             return
-        drawn = valid[rng.integers(len(valid), size=len(dup))]
+        if fk.key in state.parents and not fk.is_self_reference and _swap_parents(fk, uset, dup, state, rng):
+            continue
         if fk.key in state.parents:
             parent = state.parents[fk.key].copy()
-            parent[dup] = drawn
+            linked = np.flatnonzero(parent >= 0)
+            if fk.is_self_reference or not len(linked):
+                parent[dup] = valid[rng.integers(len(valid), size=len(dup))]
+            else:  # no trade fits: another row's parent, so a parent nobody uses stays unused
+                parent[dup] = parent[linked[rng.integers(len(linked), size=len(dup))]]
             _set_links(fk, state, parent)
         else:  # an edge kept as it is (public to public): its real key values
+            drawn = valid[rng.integers(len(valid), size=len(dup))]
             for c, ref in zip(fk.columns, refs):
                 column = cols[c] = as_list(cols[c])
                 for i, v in zip(dup.tolist(), take(ref, drawn)):
@@ -235,6 +246,39 @@ def _dedupe_links(name: str, uset: tuple[str, ...], schema: Schema, state: Synth
         for f in table.foreign_keys:
             if f.is_self_reference and f.key in state.parents:
                 _unlink_dropped(f, table, state, keep)
+
+
+def _swap_parents(fk: ForeignKey, uset: tuple[str, ...], dup: np.ndarray, state: SyntheticState,
+                  rng: np.random.Generator, candidates: int = 64) -> bool:
+    """Each duplicate row trades its parent on `fk` with another linked row whose parent differs,
+    where neither new key is taken (of `candidates` drawn, the first that fits): both parents keep
+    their number of children. False where no duplicate found a partner."""
+    parent = state.parents[fk.key].copy()
+    cols = state.columns[fk.table]
+    rest = [c for c in uset if c not in fk.columns]
+    # A row's key as one integer: the rest of the unique set (codes) and the parent on fk.
+    other = (pd.DataFrame({c: pd.Series(list(cols[c]), dtype=object) for c in rest}).astype(str)
+             .groupby(rest, sort=False).ngroup().to_numpy(dtype=np.int64) if rest else np.zeros(len(parent), np.int64))
+    width = np.int64(max(int(parent.max()), 0) + 1)
+    taken = np.unique(other * width + parent)
+    pool = np.setdiff1d(np.flatnonzero(parent >= 0), dup)
+    if not len(pool):
+        return False
+    rows = rng.permutation(dup)
+    cand = pool[rng.integers(len(pool), size=(len(rows), candidates))]
+    new_row = other[rows, None] * width + parent[cand]
+    new_partner = other[cand] * width + parent[rows, None]
+    fits = (parent[cand] != parent[rows, None]) & ~np.isin(new_row, taken) & ~np.isin(new_partner, taken)
+    has = fits.any(axis=1)
+    rows, partner = rows[has], cand[has, fits[has].argmax(axis=1)]
+    # One trade per partner (a partner chosen twice would give its parent away twice).
+    partner, first = np.unique(partner, return_index=True)
+    rows = rows[first]
+    if not len(rows):
+        return False
+    parent[rows], parent[partner] = parent[partner], parent[rows].copy()
+    _set_links(fk, state, parent)
+    return True
 
 
 def _unlink_dropped(fk: ForeignKey, table, state: SyntheticState, keep: np.ndarray) -> None:
