@@ -201,34 +201,41 @@ def _set_links(fk: ForeignKey, state: SyntheticState, parent: np.ndarray) -> Non
 
 def _dedupe_links(name: str, uset: tuple[str, ...], schema: Schema, state: SyntheticState, rng: np.random.Generator,
                   tries: int = 20) -> None:
-    """A junction table's key (e.g. playlist_id, track_id) must stay unique: the last FK of each
-    duplicate is swapped with the same FK of another linked row, so that every parent, on either
-    side, keeps the children the linker gave it; then rows that still collide are dropped. (Drawn
-    again among all parents instead, a quarter of Chinook's playlist tracks went to playlists at
-    random: the empty audiobook and movie playlists got a hundred tracks each.) Where no trade
-    fits, a duplicate takes another row's parent; a self reference is drawn again among all rows
-    (a trade could close a cycle)."""
+    """A junction table's key (e.g. playlist_id, track_id) must stay unique. First the last FK of
+    each duplicate is traded with the same FK of another linked row, so that every parent, on
+    either side, keeps the children the linker gave it. (Drawn again among all parents instead, a
+    quarter of Chinook's playlist tracks went to playlists at random, the empty ones included.)
+    Where trades stop helping, the parents that have rows cannot take them (Chinook at ε = 1:
+    only its two large playlists released, tracks in three), and the rest is drawn again among
+    all parents of the key's other FK (of the same FK where the key has one; among the rows for
+    a self reference, where a trade could close a cycle). Rows that still collide are dropped."""
     table = schema.tables[name]
     cols = state.columns[name]
-    fk = next((f for f in reversed(table.foreign_keys) if set(f.columns) <= set(uset)), None)
-    refs = [state.columns[fk.ref_table][c] for c in fk.ref_columns] if fk else []
-    valid = _complete_rows(refs)
-    for _ in range(tries if fk is not None and len(valid) else 0):
+    fks = [f for f in reversed(table.foreign_keys) if set(f.columns) <= set(uset)]
+    trading, before = True, None
+    for _ in range(tries if fks else 0):
         dup = np.flatnonzero(_duplicates(cols, uset))
         if not len(dup):
             return
-        if fk.key in state.parents and not fk.is_self_reference and _swap_parents(fk, uset, dup, state, rng):
+        # A pass that mends under a twentieth of what is left: the trades have stalled.
+        trading = trading and (before is None or len(dup) < 0.95 * before)
+        before = len(dup)
+        fk = fks[0]
+        if trading and fk.key in state.parents and not fk.is_self_reference \
+                and _swap_parents(fk, uset, dup, state, rng):
             continue
+        trading = False
+        fk = fks[-1]
+        refs = [state.columns[fk.ref_table][c] for c in fk.ref_columns]
+        valid = _complete_rows(refs)
+        if not len(valid):
+            break
+        drawn = valid[rng.integers(len(valid), size=len(dup))]
         if fk.key in state.parents:
             parent = state.parents[fk.key].copy()
-            linked = np.flatnonzero(parent >= 0)
-            if fk.is_self_reference or not len(linked):
-                parent[dup] = valid[rng.integers(len(valid), size=len(dup))]
-            else:  # no trade fits: another row's parent, so a parent nobody uses stays unused
-                parent[dup] = parent[linked[rng.integers(len(linked), size=len(dup))]]
+            parent[dup] = drawn
             _set_links(fk, state, parent)
         else:  # an edge kept as it is (public to public): its real key values
-            drawn = valid[rng.integers(len(valid), size=len(dup))]
             for c, ref in zip(fk.columns, refs):
                 column = cols[c] = as_list(cols[c])
                 for i, v in zip(dup.tolist(), take(ref, drawn)):
