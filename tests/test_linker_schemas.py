@@ -262,3 +262,37 @@ def test_a_junction_key_is_made_unique_by_trades_that_keep_every_parents_childre
     kept = np.bincount(after_p, minlength=playlists) / np.bincount(playlist, minlength=playlists).clip(1)
     assert np.abs(kept[:6] - 1).max() < 0.01, kept
     assert np.abs(np.bincount(after_t, minlength=tracks) - 2).sum() <= 2 * tracks - len(after_p)
+
+
+def test_a_junction_key_the_trades_cannot_mend_is_drawn_again_on_its_other_side(tmp_path):
+    """Only two playlists have rows (a noisy release left the others weak) and every track has
+    three: no trade can give a track three distinct playlists, so the third rows are drawn again
+    among all playlists instead of being dropped (Chinook's playlist tracks came out at 0.72 of
+    their rows at ε = 1)."""
+    import sqlalchemy as sa
+
+    from dbsynth.relational.assemble import _dedupe_links, _set_links
+    from dbsynth.relational.problem import SyntheticState
+    from dbsynth.schema.introspect import introspect
+
+    path = tmp_path / "pl.db"
+    con = sqlite3.connect(path)
+    con.executescript("""
+        CREATE TABLE playlist (id INTEGER PRIMARY KEY);
+        CREATE TABLE track (id INTEGER PRIMARY KEY);
+        CREATE TABLE playlist_track (playlist_id INTEGER NOT NULL REFERENCES playlist(id),
+            track_id INTEGER NOT NULL REFERENCES track(id), PRIMARY KEY (playlist_id, track_id));""")
+    con.close()
+    schema = introspect(sa.create_engine(f"sqlite:///{path}"))
+    by_column = {fk.columns[0]: fk for fk in schema.tables["playlist_track"].foreign_keys}
+    rng = np.random.default_rng(0)
+    tracks, playlists = 500, 8
+    state = SyntheticState(columns={"playlist": {"id": list(range(1, playlists + 1))},
+                                    "track": {"id": list(range(1, tracks + 1))},
+                                    "playlist_track": {}}, codes={})
+    _set_links(by_column["track_id"], state, rng.permutation(np.repeat(np.arange(tracks), 3)))
+    _set_links(by_column["playlist_id"], state, rng.integers(0, 2, 3 * tracks))
+    _dedupe_links("playlist_track", ("playlist_id", "track_id"), schema, state, np.random.default_rng(1))
+    playlist, track = state.parents[by_column["playlist_id"].key], state.parents[by_column["track_id"].key]
+    assert len(playlist) == 3 * tracks, "no row dropped"
+    assert len(set(zip(playlist.tolist(), track.tolist()))) == 3 * tracks, "every key unique"

@@ -207,8 +207,8 @@ def _dedupe_links(name: str, uset: tuple[str, ...], schema: Schema, state: Synth
     quarter of Chinook's playlist tracks went to playlists at random, the empty ones included.)
     Where trades stop helping, the parents that have rows cannot take them (Chinook at ε = 1:
     only its two large playlists released, tracks in three), and the rest is drawn again among
-    all parents of the key's other FK (of the same FK where the key has one; among the rows for
-    a self reference, where a trade could close a cycle). Rows that still collide are dropped."""
+    all parents of the key's FK whose rows sit in the fewest parents (a self reference is drawn
+    again too: a trade could close a cycle). Rows that still collide are dropped."""
     table = schema.tables[name]
     cols = state.columns[name]
     fks = [f for f in reversed(table.foreign_keys) if set(f.columns) <= set(uset)]
@@ -225,7 +225,9 @@ def _dedupe_links(name: str, uset: tuple[str, ...], schema: Schema, state: Synth
                 and _swap_parents(fk, uset, dup, state, rng):
             continue
         trading = False
-        fk = fks[-1]
+        # The side that holds its rows in the fewest parents is the one that has run out of
+        # room (two playlists against three thousand tracks): its parents are drawn again.
+        fk = min(fks, key=lambda f: len(np.unique(state.parents[f.key])) if f.key in state.parents else np.inf)
         refs = [state.columns[fk.ref_table][c] for c in fk.ref_columns]
         valid = _complete_rows(refs)
         if not len(valid):
