@@ -219,14 +219,12 @@ def test_cli_refuses_an_unknown_linker_before_connecting(tmp_path):
     assert "unknown linker 'pdg'" in res.stderr and "did you mean 'pgd'" in res.stderr
 
 
-def test_a_junction_key_is_made_unique_by_trades_that_keep_every_parents_children(tmp_path):
-    """Duplicate (playlist, track) pairs trade their playlist with other rows: every playlist and
-    every track keeps the children the linker gave it, and a playlist with none stays empty.
-    Drawn again among all playlists, a quarter of Chinook's playlist tracks went to playlists at
-    random, the empty ones included."""
+
+def _playlist_tracks(tmp_path, tracks: int, playlists: int):
+    """A junction table playlist_track (playlist_id, track_id) as the linker leaves it, empty:
+    its schema, its FKs by column, and a SyntheticState to link them in."""
     import sqlalchemy as sa
 
-    from dbsynth.relational.assemble import _dedupe_links, _set_links
     from dbsynth.relational.problem import SyntheticState
     from dbsynth.schema.introspect import introspect
 
@@ -235,20 +233,31 @@ def test_a_junction_key_is_made_unique_by_trades_that_keep_every_parents_childre
     con.executescript("""
         CREATE TABLE playlist (id INTEGER PRIMARY KEY);
         CREATE TABLE track (id INTEGER PRIMARY KEY);
-        CREATE TABLE playlist_track (track_id INTEGER NOT NULL REFERENCES track(id),
-            playlist_id INTEGER NOT NULL REFERENCES playlist(id), PRIMARY KEY (playlist_id, track_id));""")
+        CREATE TABLE playlist_track (playlist_id INTEGER NOT NULL REFERENCES playlist(id),
+            track_id INTEGER NOT NULL REFERENCES track(id), PRIMARY KEY (playlist_id, track_id));""")
     con.close()
     schema = introspect(sa.create_engine(f"sqlite:///{path}"))
     by_column = {fk.columns[0]: fk for fk in schema.tables["playlist_track"].foreign_keys}
-    rng = np.random.default_rng(0)
+    state = SyntheticState(columns={"playlist": {"id": list(range(1, playlists + 1))},
+                                    "track": {"id": list(range(1, tracks + 1))},
+                                    "playlist_track": {}}, codes={})
+    return schema, by_column, state
+
+
+def test_a_junction_key_is_made_unique_by_trades_that_keep_every_parents_children(tmp_path):
+    """Duplicate (playlist, track) pairs trade their playlist with other rows: every playlist and
+    every track keeps the children the linker gave it, and a playlist with none stays empty.
+    Drawn again among all playlists, a quarter of Chinook's playlist tracks went to playlists at
+    random, the empty ones included."""
+    from dbsynth.relational.assemble import _dedupe_links, _set_links
+
     tracks, playlists = 1000, 10
+    schema, by_column, state = _playlist_tracks(tmp_path, tracks, playlists)
+    rng = np.random.default_rng(0)
     # Every track in two playlists; two big playlists hold most rows (as Chinook's two "Music"
     # lists: a track is often drawn twice into one of them), four are empty.
     playlist = rng.choice(playlists, size=2 * tracks, p=[0.35, 0.3, 0.15, 0.1, 0.05, 0.05, 0, 0, 0, 0])
     track = rng.permutation(np.repeat(np.arange(tracks), 2))
-    state = SyntheticState(columns={"playlist": {"id": list(range(1, playlists + 1))},
-                                    "track": {"id": list(range(1, tracks + 1))},
-                                    "playlist_track": {}}, codes={})
     _set_links(by_column["track_id"], state, track.copy())
     _set_links(by_column["playlist_id"], state, playlist.copy())
     pairs = lambda: set(zip(state.parents[by_column["playlist_id"].key].tolist(),  # noqa: E731
@@ -269,27 +278,11 @@ def test_a_junction_key_the_trades_cannot_mend_is_drawn_again_on_its_other_side(
     three: no trade can give a track three distinct playlists, so the third rows are drawn again
     among all playlists instead of being dropped (Chinook's playlist tracks came out at 0.72 of
     their rows at ε = 1)."""
-    import sqlalchemy as sa
-
     from dbsynth.relational.assemble import _dedupe_links, _set_links
-    from dbsynth.relational.problem import SyntheticState
-    from dbsynth.schema.introspect import introspect
 
-    path = tmp_path / "pl.db"
-    con = sqlite3.connect(path)
-    con.executescript("""
-        CREATE TABLE playlist (id INTEGER PRIMARY KEY);
-        CREATE TABLE track (id INTEGER PRIMARY KEY);
-        CREATE TABLE playlist_track (playlist_id INTEGER NOT NULL REFERENCES playlist(id),
-            track_id INTEGER NOT NULL REFERENCES track(id), PRIMARY KEY (playlist_id, track_id));""")
-    con.close()
-    schema = introspect(sa.create_engine(f"sqlite:///{path}"))
-    by_column = {fk.columns[0]: fk for fk in schema.tables["playlist_track"].foreign_keys}
-    rng = np.random.default_rng(0)
     tracks, playlists = 500, 8
-    state = SyntheticState(columns={"playlist": {"id": list(range(1, playlists + 1))},
-                                    "track": {"id": list(range(1, tracks + 1))},
-                                    "playlist_track": {}}, codes={})
+    schema, by_column, state = _playlist_tracks(tmp_path, tracks, playlists)
+    rng = np.random.default_rng(0)
     _set_links(by_column["track_id"], state, rng.permutation(np.repeat(np.arange(tracks), 3)))
     _set_links(by_column["playlist_id"], state, rng.integers(0, 2, 3 * tracks))
     _dedupe_links("playlist_track", ("playlist_id", "track_id"), schema, state, np.random.default_rng(1))
