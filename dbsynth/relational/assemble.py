@@ -199,6 +199,9 @@ def _set_links(fk: ForeignKey, state: SyntheticState, parent: np.ndarray) -> Non
         state.columns[fk.table][c] = LinkedValues(parent, state.columns[fk.ref_table][rc])
 
 
+TRADES_PER_PASS = 100_000  # duplicate keys one pass of `_swap_parents` mends at most
+
+
 def _dedupe_links(name: str, uset: tuple[str, ...], schema: Schema, state: SyntheticState, rng: np.random.Generator,
                   tries: int = 20) -> None:
     """A junction table's key (e.g. playlist_id, track_id) must stay unique. First the last FK of
@@ -213,7 +216,9 @@ def _dedupe_links(name: str, uset: tuple[str, ...], schema: Schema, state: Synth
     cols = state.columns[name]
     fks = [f for f in reversed(table.foreign_keys) if set(f.columns) <= set(uset)]
     trading, before = True, None
-    for _ in range(tries if fks else 0):
+    # Trades mend at most TRADES_PER_PASS rows a pass: as many more passes as that takes.
+    passes = tries + int(_duplicates(cols, uset).sum()) // TRADES_PER_PASS if fks else 0
+    for _ in range(passes):
         dup = np.flatnonzero(_duplicates(cols, uset))
         if not len(dup):
             return
@@ -259,7 +264,8 @@ def _dedupe_links(name: str, uset: tuple[str, ...], schema: Schema, state: Synth
 
 def _swap_parents(fk: ForeignKey, uset: tuple[str, ...], dup: np.ndarray, state: SyntheticState,
                   rng: np.random.Generator, candidates: int = 64) -> bool:
-    """Each duplicate row trades its parent on `fk` with another linked row whose parent differs,
+    """Each duplicate row (at most TRADES_PER_PASS: the candidates are that many × `candidates`
+    integers, 51 MB) trades its parent on `fk` with another linked row whose parent differs,
     where neither new key is taken (of `candidates` drawn, the first that fits): both parents keep
     their number of children. False where no duplicate found a partner."""
     parent = state.parents[fk.key].copy()
@@ -273,7 +279,7 @@ def _swap_parents(fk: ForeignKey, uset: tuple[str, ...], dup: np.ndarray, state:
     pool = np.setdiff1d(np.flatnonzero(parent >= 0), dup)
     if not len(pool):
         return False
-    rows = rng.permutation(dup)
+    rows = rng.permutation(dup)[:TRADES_PER_PASS]
     cand = pool[rng.integers(len(pool), size=(len(rows), candidates))]
     new_row = other[rows, None] * width + parent[cand]
     new_partner = other[cand] * width + parent[rows, None]
