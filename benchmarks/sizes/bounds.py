@@ -1,4 +1,5 @@
-"""What issue 15's size goal asks of any DP release: the ε one table's row count needs by itself.
+"""What issue 15's goals ask of any DP release: the ε a table's size needs by itself, and the
+degree KS a release can reach.
 
 For each private table of at least 1,000 rows (with `--public suggested`, the plan's reference
 tables public), the rows each unit holds are counted in the real database (the unit: the root of
@@ -13,16 +14,15 @@ the table's owner chain, as `Units` defines it; a row with no owner is a unit of
 - **Gaussian at the ledger's accounting** (zCDP, δ = 1e-9), same oracle Δ, all of ε = 1's ρ on
   this one count: σ, and the chance of ±10 %.
 
-And what the degree goal (KS ≤ 0.05 at ε = 4) asks of an edge into a public parent (copied as
-it is, so each synthetic parent is a real one and its children are released parent by parent):
-each parent's child count with Gaussian noise σ, nothing else wrong, the KS between the real and
-noisy degree distributions (mean over draws), and the share of ε = 4's whole ρ that σ costs on
-that one edge (Δ: the child table's largest unit, the oracle again).
-
-And of an edge between private tables: its degree histogram as `measure` releases it (the
-buckets of `degrees.BUCKETS`, Δ as `Units.degree_sensitivity` with the largest units as caps),
-with all of ε = 4's ρ on that one histogram, read back as `DegreeRelease.distribution` does
-(noise thresholded, no cap, no tilt), and its KS against the real degrees (mean over draws).
+And what the degree goal (KS ≤ 0.05 at ε = 4) asks of an edge between private tables: its
+degree histogram as `measure` releases it (the buckets of `degrees.BUCKETS`, Δ as
+`Units.degree_sensitivity` with the largest units as caps), with all of ε = 4's ρ on that one
+histogram, read back as `DegreeRelease.distribution` does (noise thresholded, no cap, no tilt),
+and its KS against the real degrees (mean over draws). And of an edge into a public parent
+(copied as it is, so each synthetic parent is a real one and its children are released parent by
+parent): each parent's child count with Gaussian noise σ, nothing else wrong, the KS between the
+real and noisy degree distributions (mean over draws), and the share of ε = 4's whole ρ that σ
+costs on that one edge (Δ: the child table's largest unit, the oracle again).
 
     .venv/bin/python benchmarks/sizes/bounds.py [--databases chinook northwind shop] [--epsilon 1]
 
