@@ -215,20 +215,22 @@ def _dedupe_links(name: str, uset: tuple[str, ...], schema: Schema, state: Synth
     table = schema.tables[name]
     cols = state.columns[name]
     fks = [f for f in reversed(table.foreign_keys) if set(f.columns) <= set(uset)]
-    trading, before = True, None
+    dup = np.flatnonzero(_duplicates(cols, uset))
+    trading, before, rest = True, None, None
     # Trades mend at most TRADES_PER_PASS rows a pass: as many more passes as that takes.
-    passes = tries + int(_duplicates(cols, uset).sum()) // TRADES_PER_PASS if fks else 0
-    for _ in range(passes):
-        dup = np.flatnonzero(_duplicates(cols, uset))
+    for _ in range(tries + len(dup) // TRADES_PER_PASS if fks else 0):
         if not len(dup):
             return
         # A pass that mends under a twentieth of what is left: the trades have stalled.
         trading = trading and (before is None or len(dup) < 0.95 * before)
         before = len(dup)
         fk = fks[0]
-        if trading and fk.key in state.parents and not fk.is_self_reference \
-                and _swap_parents(fk, uset, dup, state, rng):
-            continue
+        if trading and fk.key in state.parents and not fk.is_self_reference:
+            if rest is None:  # the key's other columns: trades on fk leave them as they are
+                rest = _key_codes(cols, [c for c in uset if c not in fk.columns], len(state.parents[fk.key]))
+            if _swap_parents(fk, rest, dup, state, rng):
+                dup = np.flatnonzero(_duplicates(cols, uset))
+                continue
         trading = False
         # The side that holds its rows in the fewest parents is the one that has run out of
         # room (two playlists against three thousand tracks): its parents are drawn again.
@@ -247,7 +249,9 @@ def _dedupe_links(name: str, uset: tuple[str, ...], schema: Schema, state: Synth
                 column = cols[c] = as_list(cols[c])
                 for i, v in zip(dup.tolist(), take(ref, drawn)):
                     column[i] = v
-    keep = ~_duplicates(cols, uset)
+        dup = np.flatnonzero(_duplicates(cols, uset))
+    keep = np.ones(state.n_rows(name), dtype=bool)
+    keep[dup] = False
     if not keep.all():
         for c in cols:
             cols[c] = select(cols[c], keep)
@@ -262,18 +266,24 @@ def _dedupe_links(name: str, uset: tuple[str, ...], schema: Schema, state: Synth
                 _unlink_dropped(f, table, state, keep)
 
 
-def _swap_parents(fk: ForeignKey, uset: tuple[str, ...], dup: np.ndarray, state: SyntheticState,
+def _key_codes(cols: dict[str, Sequence], names: list[str], n: int) -> np.ndarray:
+    """The values of columns `names` per row as one integer code (equal values, equal codes);
+    zeros where there are none."""
+    if not names:
+        return np.zeros(n, np.int64)
+    frame = pd.DataFrame({c: pd.Series(list(cols[c]), dtype=object) for c in names}).astype(str)
+    return frame.groupby(names, sort=False).ngroup().to_numpy(dtype=np.int64)
+
+
+def _swap_parents(fk: ForeignKey, other: np.ndarray, dup: np.ndarray, state: SyntheticState,
                   rng: np.random.Generator, candidates: int = 64) -> bool:
     """Each duplicate row (at most TRADES_PER_PASS: the candidates are that many × `candidates`
     integers, 51 MB) trades its parent on `fk` with another linked row whose parent differs,
     where neither new key is taken (of `candidates` drawn, the first that fits): both parents keep
-    their number of children. False where no duplicate found a partner."""
+    their number of children. `other`: each row's code for the rest of its key (`_key_codes`).
+    False where no duplicate found a partner."""
     parent = state.parents[fk.key].copy()
-    cols = state.columns[fk.table]
-    rest = [c for c in uset if c not in fk.columns]
-    # A row's key as one integer: the rest of the unique set (codes) and the parent on fk.
-    other = (pd.DataFrame({c: pd.Series(list(cols[c]), dtype=object) for c in rest}).astype(str)
-             .groupby(rest, sort=False).ngroup().to_numpy(dtype=np.int64) if rest else np.zeros(len(parent), np.int64))
+    # A row's key as one integer: the rest of the key and the parent on fk.
     width = np.int64(max(int(parent.max()), 0) + 1)
     taken = np.unique(other * width + parent)
     pool = np.setdiff1d(np.flatnonzero(parent >= 0), dup)
