@@ -36,7 +36,8 @@ import argparse
 import math
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 from pathlib import Path
 
 import numpy as np
@@ -55,16 +56,19 @@ from dbsynth.privacy.ledger import calibrate_rho  # noqa: E402
 from dbsynth.privacy.units import Units, fk_tuples  # noqa: E402
 from dbsynth.reference import reference_tables  # noqa: E402
 from dbsynth.schema.introspect import introspect  # noqa: E402
+from dbsynth.verify.degrees import ks_distance as histogram_distance  # noqa: E402
+from dbsynth.verify.realism import ks_distance as sample_ks  # noqa: E402
 
 TOLERANCE = 0.10
 CONFIDENCE = 0.95
 DELTA = 1e-9
 
 
-def rows_per_unit(engine: sa.Engine, schema, units: Units, table: str) -> np.ndarray:
+def rows_per_unit(read: Callable[[str], pd.DataFrame], units: Units, table: str) -> np.ndarray:
     """Rows of `table` per unit (the root of its owner chain), largest first. A row whose owner FK
-    is NULL is a unit of its own; a parent whose owner FK is NULL is the root of its rows' unit."""
-    frame = read_table(engine, schema, table)
+    is NULL is a unit of its own; a parent whose owner FK is NULL is the root of its rows' unit.
+    `read`: a table's rows by name."""
+    frame = read(table)
     unit = pd.Series([f"{table}:{i}" for i in range(len(frame))], dtype=object)
     chain = units.chain(table)
     key = fk_tuples(frame, chain[0].columns).reset_index(drop=True) if chain else None
@@ -73,7 +77,7 @@ def rows_per_unit(engine: sa.Engine, schema, units: Units, table: str) -> np.nda
         unit[live] = fk.ref_table + ":" + key[live]
         if i + 1 == len(chain):
             break
-        parent = read_table(engine, schema, fk.ref_table)
+        parent = read(fk.ref_table)
         up = dict(zip(fk_tuples(parent, fk.ref_columns), fk_tuples(parent, chain[i + 1].columns)))
         key = key.map(lambda k: up.get(k) if k is not None else None)
     return np.sort(unit.value_counts().to_numpy())[::-1]
@@ -97,15 +101,9 @@ def bounds(n: int, per_unit: np.ndarray, epsilon: float) -> dict:
 KS_SIGMAS = (1.0, 2.0, 5.0, 10.0, 20.0)
 
 
-def ks(a: np.ndarray, b: np.ndarray) -> float:
-    x = np.sort(np.concatenate([a, b]))
-    return float(np.max(np.abs(np.searchsorted(np.sort(a), x, "right") / len(a)
-                               - np.searchsorted(np.sort(b), x, "right") / len(b))))
-
-
 def public_parent_ks(degrees: np.ndarray, sigma: float, rng: np.random.Generator, draws: int = 300) -> float:
     """Mean KS between the real degrees and the same degrees with noise σ (rounded, ≥ 0)."""
-    return float(np.mean([ks(degrees, np.maximum(np.rint(degrees + rng.normal(0, sigma, len(degrees))), 0))
+    return float(np.mean([sample_ks(degrees, np.maximum(np.rint(degrees + rng.normal(0, sigma, len(degrees))), 0))
                           for _ in range(draws)]))
 
 
@@ -113,35 +111,39 @@ def histogram_ks(degrees: np.ndarray, delta: float, rho: float, rng: np.random.G
     """Mean KS between the real degrees and the released histogram's distribution, all of `rho`
     on it."""
     values, counts = np.unique(degrees.astype(int), return_counts=True)
-    true = bucket_counts(dict(zip(values.tolist(), counts.tolist())))
+    real = dict(zip(values.tolist(), counts.tolist()))
+    true = bucket_counts(real)
     sigma = delta / math.sqrt(2 * rho)
-    real_cdf = np.cumsum(np.bincount(degrees.astype(int))) / len(degrees)
     out = []
     for _ in range(draws):
         p = DegreeRelease(int(degrees.max()), true + rng.normal(0, sigma, len(true)), sigma).distribution()
-        top = max(len(p), len(real_cdf))
-        a = np.append(real_cdf, np.ones(top - len(real_cdf)))
-        b = np.append(np.cumsum(p), np.ones(top - len(p)))
-        out.append(float(np.abs(a - b).max()))
+        out.append(histogram_distance(real, dict(enumerate(p.tolist()))))
     return float(np.mean(out))
 
 
-def edge_degrees(engine: sa.Engine, schema, fk) -> np.ndarray:
+def edge_degrees(read: Callable[[str], pd.DataFrame], fk) -> np.ndarray:
     """Children per parent row of `fk`, childless parents included."""
-    child, parent = read_table(engine, schema, fk.table), read_table(engine, schema, fk.ref_table)
+    child, parent = read(fk.table), read(fk.ref_table)
     counts = fk_tuples(child, fk.columns).dropna().value_counts()
     return fk_tuples(parent, fk.ref_columns).map(counts).fillna(0).to_numpy(dtype=float)
 
 
 @dataclass
 class Database:
-    """One source as the bounds read it: its private tables' rows per unit, largest first."""
+    """One source as the bounds read it: each table read once, its private tables' rows per unit
+    (largest first)."""
 
     name: str
     engine: sa.Engine
     schema: object
     units: Units
-    per_unit: dict[str, np.ndarray]
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+    per_unit: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def read(self, table: str) -> pd.DataFrame:
+        if table not in self.frames:
+            self.frames[table] = read_table(self.engine, self.schema, table)
+        return self.frames[table]
 
     def largest(self, table: str) -> int:
         return int(self.per_unit[table][0]) if len(self.per_unit[table]) else 0
@@ -155,9 +157,9 @@ class Database:
 def read_database(name: str, dsn: str) -> Database:
     engine = sa.create_engine(dsn)
     schema = introspect(engine)
-    units = Units.from_spec(schema, make_spec(schema, public=set(reference_tables(schema))))
-    return Database(name, engine, schema, units,
-                    {t: rows_per_unit(engine, schema, units, t) for t in sorted(units.private)})
+    db = Database(name, engine, schema, Units.from_spec(schema, make_spec(schema, public=set(reference_tables(schema)))))
+    db.per_unit = {t: rows_per_unit(db.read, db.units, t) for t in sorted(db.units.private)}
+    return db
 
 
 def size_rows(db: Database, epsilon: float) -> list[str]:
@@ -182,7 +184,7 @@ def private_edge_rows(db: Database, rho: float, rng: np.random.Generator) -> lis
             delta = max(2, db.largest(fk.ref_table))
         else:
             delta = 2 * db.largest(fk.table) + db.largest(fk.ref_table)
-        degrees = edge_degrees(db.engine, db.schema, fk)
+        degrees = edge_degrees(db.read, fk)
         out.append(f"| {db.name} | {fk.key} | {len(degrees):,} | {delta} | {delta / math.sqrt(2 * rho):,.0f} | "
                    f"{histogram_ks(degrees, delta, rho, rng):.3f} |")
     return out
@@ -193,7 +195,7 @@ def public_edge_rows(db: Database, rho: float, rng: np.random.Generator) -> list
     for fk in db.edges():
         if fk.ref_table in db.units.private or not db.largest(fk.table):
             continue
-        delta, degrees = db.largest(fk.table), edge_degrees(db.engine, db.schema, fk)
+        delta, degrees = db.largest(fk.table), edge_degrees(db.read, fk)
         cells = [f"{public_parent_ks(degrees, s, rng):.3f} ({delta ** 2 / (2 * s * s) / rho:.0%})" for s in KS_SIGMAS]
         out.append(f"| {db.name} | {fk.key} | {len(degrees):,} | {delta} | " + " | ".join(cells) + " |")
     return out
